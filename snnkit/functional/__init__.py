@@ -1,0 +1,20 @@
+"""Pure neuron dynamics: one step function and one multi-step reference function per model.
+
+Nothing here holds state; parameters are small frozen dataclasses. This is the definition every
+engine in :mod:`snnkit.kernels` must reproduce.
+"""
+from .alif import ALIFParameters, alif_multistep, alif_step
+from .cuba import CubaLIFParameters, cuba_lif_multistep, cuba_lif_step
+from .discretize import decay, decay_float, tau_from_decay
+from .izhikevich import PRESETS as IZHIKEVICH_PRESETS, IzhikevichParameters, izhikevich_multistep, izhikevich_step
+from .li import LIParameters, li_multistep, li_step
+from .lif import RESET_MODES, IFParameters, LIFParameters, lif_multistep, lif_step
+
+__all__ = [
+    "ALIFParameters", "alif_multistep", "alif_step",
+    "CubaLIFParameters", "cuba_lif_multistep", "cuba_lif_step",
+    "decay", "decay_float", "tau_from_decay",
+    "IZHIKEVICH_PRESETS", "IzhikevichParameters", "izhikevich_multistep", "izhikevich_step",
+    "LIParameters", "li_multistep", "li_step",
+    "RESET_MODES", "IFParameters", "LIFParameters", "lif_multistep", "lif_step",
+]

@@ -1,0 +1,62 @@
+"""Adaptive LIF (ALIF, Bellec et al. 2018): every spike raises the neuron's threshold, which relaxes back.
+
+Per step, ``beta = decay(tau_mem)``, ``rho = decay(tau_adapt)``::
+
+    h[t]   = beta * v[t-1] + x[t]
+    th[t]  = v_th + beta_adapt * a[t-1]
+    s[t]   = Heaviside(h[t] - th[t])
+    v[t]   = reset(h[t], s[t], th[t])          (as in LIF, subtracting th[t] for reset="subtract")
+    a[t]   = rho * a[t-1] + s[t]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from .. import _checks
+from .discretize import decay
+from .lif import LIFParameters, integrate, reset_membrane
+
+
+def _subtract_lif() -> LIFParameters:
+    return LIFParameters(reset="subtract")
+
+
+@dataclass(frozen=True)
+class ALIFParameters:
+    tau_adapt: float | Tensor = 200.0
+    beta_adapt: float | Tensor = 1.8
+    lif: LIFParameters = field(default_factory=_subtract_lif)
+
+    def __post_init__(self) -> None:
+        _checks.positive("tau_adapt", self.tau_adapt.detach() if isinstance(self.tau_adapt, Tensor)
+                         else self.tau_adapt)
+
+
+def alif_step(x: Tensor, state: tuple[Tensor, Tensor], p: ALIFParameters
+              ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """One step; ``state = (v, a)``. Returns ``(spikes, (v, a))``."""
+    v, a = state
+    beta = p.lif.beta(x)
+    rho = decay(p.tau_adapt, p.lif.dt, p.lif.method, "tau_adapt").to(x.device, x.dtype)
+    th = p.lif.threshold(x) + p.beta_adapt * a
+    h = integrate(x, v, beta, p.lif.decay_input)
+    s = p.lif.surrogate(h - th)
+    v = reset_membrane(h, s, th, p.lif)
+    return s, (v, rho * a + s)
+
+
+def alif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
+                   ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    if state is None:
+        state = (torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
+    out = []
+    for x in xs.unbind(0):
+        s, state = alif_step(x, state, p)
+        out.append(s)
+    return torch.stack(out), state
+
+
+_ = replace

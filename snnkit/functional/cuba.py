@@ -1,0 +1,54 @@
+"""Current-based LIF (CUBA): a synaptic current filters the input before the membrane.
+
+Per step, ``alpha = decay(tau_syn, dt)``, ``beta = decay(tau_mem, dt)``::
+
+    i[t] = alpha * i[t-1] + x[t]
+    h[t] = beta * v[t-1] + i[t]                 ((1 - beta) * i[t] with decay_input=True)
+    s[t] = Heaviside(h[t] - v_th);  v[t] = reset(h[t], s[t])   (as in LIF)
+
+This is the model of Lava's LIF process (``du = 1 - alpha``, ``dv = 1 - beta``) and NIR's CubaLIF.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .. import _checks
+from .discretize import decay
+from .lif import LIFParameters, integrate, reset_membrane
+
+
+@dataclass(frozen=True)
+class CubaLIFParameters:
+    tau_syn: float | Tensor = 5.0
+    lif: LIFParameters = field(default_factory=LIFParameters)
+
+    def __post_init__(self) -> None:
+        _checks.positive("tau_syn", self.tau_syn.detach() if isinstance(self.tau_syn, Tensor) else self.tau_syn)
+
+    def alpha(self, like: Tensor) -> Tensor:
+        return decay(self.tau_syn, self.lif.dt, self.lif.method, "tau_syn").to(like.device, like.dtype)
+
+
+def cuba_lif_step(x: Tensor, state: tuple[Tensor, Tensor], p: CubaLIFParameters
+                  ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """One step; ``state = (i, v)``. Returns ``(spikes, (i, v))``."""
+    i, v = state
+    i = p.alpha(x) * i + x
+    beta, th = p.lif.beta(x), p.lif.threshold(x)
+    h = integrate(i, v, beta, p.lif.decay_input)
+    s = p.lif.surrogate(h - th)
+    return s, (i, reset_membrane(h, s, th, p.lif))
+
+
+def cuba_lif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
+                       ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    if state is None:
+        state = (torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
+    out = []
+    for x in xs.unbind(0):
+        s, state = cuba_lif_step(x, state, p)
+        out.append(s)
+    return torch.stack(out), state

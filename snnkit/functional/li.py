@@ -1,0 +1,44 @@
+"""Non-spiking leaky integrator (LI): the usual readout of a spiking network.
+
+``v[t] = beta * v[t-1] + x[t]`` (or ``+ (1 - beta) x[t]`` with ``decay_input=True``); the output is ``v``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .. import _checks
+from .discretize import Method, decay
+from .lif import integrate
+
+
+@dataclass(frozen=True)
+class LIParameters:
+    tau_mem: float | Tensor = 10.0
+    dt: float = 1.0
+    decay_input: bool = False
+    method: Method = "exp"
+
+    def __post_init__(self) -> None:
+        _checks.positive("dt", self.dt)
+        _checks.positive("tau_mem", self.tau_mem.detach() if isinstance(self.tau_mem, Tensor) else self.tau_mem)
+
+    def beta(self, like: Tensor) -> Tensor:
+        return decay(self.tau_mem, self.dt, self.method, "tau_mem").to(like.device, like.dtype)
+
+
+def li_step(x: Tensor, v: Tensor, p: LIParameters) -> Tensor:
+    return integrate(x, v, p.beta(x), p.decay_input)
+
+
+def li_multistep(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
+    """Membrane trace ``[T, B, ...]`` of a leaky integrator driven by ``xs``."""
+    v = torch.zeros_like(xs[0]) if v0 is None else v0
+    beta = p.beta(xs)
+    out = []
+    for x in xs.unbind(0):
+        v = integrate(x, v, beta, p.decay_input)
+        out.append(v)
+    return torch.stack(out)
