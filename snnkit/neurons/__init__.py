@@ -12,5 +12,6 @@ between calls, so nothing can leak from one batch into the next. Streaming is ex
 (truncated BPTT) and can record membranes.
 """
 from .layers import ALIF, IF, LI, LIF, CubaLIF, Izhikevich, SpikingLayer
+from .sequential import Sequential, detach_state
 
-__all__ = ["ALIF", "IF", "LI", "LIF", "CubaLIF", "Izhikevich", "SpikingLayer"]
+__all__ = ["ALIF", "IF", "LI", "LIF", "CubaLIF", "Izhikevich", "SpikingLayer", "Sequential", "detach_state"]
