@@ -1,0 +1,149 @@
+"""Runs networks in the real Lava runtime. Executed by ``lava_runner.run_lava`` with the Lava
+environment's interpreter (``.venv-lava``: numpy<2, lava-nc 0.10.0, lava-dl 0.6.0 without deps).
+
+It must not import snnkit or torch: data comes in and goes out as ``.npz`` files.
+
+    python _lava_script.py IN.npz OUT.npz
+
+IN holds ``n_trials``, ``tag`` ("fixed_pt" or "floating_pt") and per trial ``k``: ``t{k}_x`` input
+spikes ``[T, N_in]`` and either ``t{k}_netx`` (path of a lava-dl netx HDF5 file) or
+``t{k}_n_layers`` and ``t{k}_l{i}_<field>`` (weights, du, dv, vth, bias_mant, bias_exp, weight_exp,
+num_weight_bits, sign_mode, delays, recurrent_weights, recurrent_sign_mode; absent = default).
+OUT holds ``t{k}_l{i}_spikes``, ``_u``, ``_v`` (``[T, N]``) and ``t{k}_seconds`` (wall time of run).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import types
+
+import numpy as np
+
+
+def _stub_slayer() -> None:
+    """lava-dl's netx imports ``lava.lib.dl.slayer.neuron.rf.neuron_params`` (only used for resonate-and-
+    fire neurons), and the package ``lava.lib.dl.netx`` imports torch-based modules. Importing slayer pulls
+    torch and torchvision, so we register a stub slayer and load netx's hdf5 module without its package
+    ``__init__``."""
+    import importlib.util
+
+    def _missing(*_a, **_k):
+        raise RuntimeError("resonate-and-fire neurons need lava-dl's slayer, which snnkit does not install")
+
+    for name in ("lava.lib.dl.slayer", "lava.lib.dl.slayer.neuron"):
+        mod = types.ModuleType(name)
+        mod.__path__ = []  # type: ignore[attr-defined]
+        sys.modules.setdefault(name, mod)
+    rf = types.ModuleType("lava.lib.dl.slayer.neuron.rf")
+    rf.neuron_params = _missing  # type: ignore[attr-defined]
+    sys.modules.setdefault("lava.lib.dl.slayer.neuron.rf", rf)
+    spec = importlib.util.find_spec("lava.lib.dl")
+    netx_dir = os.path.join(list(spec.submodule_search_locations)[0], "netx")
+    pkg = types.ModuleType("lava.lib.dl.netx")
+    pkg.__path__ = [netx_dir]  # type: ignore[attr-defined]
+    sys.modules.setdefault("lava.lib.dl.netx", pkg)
+
+
+def _get(data, key, default=None):
+    return data[key] if key in data.files else default
+
+
+def _build_layers(data, k, src, tag):
+    from lava.proc.dense.process import Dense, DelayDense
+    from lava.proc.lif.process import LIF
+    from lava.utils.weightutils import SignMode
+
+    fixed = tag == "fixed_pt"
+    n_layers = int(data[f"t{k}_n_layers"])
+    prev_out, lifs = src.s_out, []
+    for i in range(n_layers):
+        p = f"t{k}_l{i}_"
+        w = data[p + "weights"]
+        w = w.astype(np.int32) if fixed else w.astype(float)
+        syn_kwargs = {}
+        if fixed:
+            syn_kwargs = {"weight_exp": int(_get(data, p + "weight_exp", 0)),
+                          "num_weight_bits": int(_get(data, p + "num_weight_bits", 8))}
+            mode = int(_get(data, p + "sign_mode", 0))
+            if mode:
+                syn_kwargs["sign_mode"] = SignMode(mode)
+        delays = _get(data, p + "delays")
+        if delays is not None:
+            syn = DelayDense(weights=w, delays=delays.astype(int), **syn_kwargs)  # Lava checks dtype == int
+        else:
+            syn = Dense(weights=w, **syn_kwargs)
+        n = w.shape[0]
+        bias = _get(data, p + "bias_mant")
+        bias = np.zeros(n) if bias is None else bias
+        cast = (lambda a: np.asarray(a).astype(np.int32)) if fixed else (lambda a: np.asarray(a).astype(float))
+        scalar = int if fixed else float
+        lif = LIF(shape=(n,), du=scalar(data[p + "du"]), dv=scalar(data[p + "dv"]), vth=scalar(data[p + "vth"]),
+                  bias_mant=cast(bias), bias_exp=cast(np.full(n, int(_get(data, p + "bias_exp", 0)))),
+                  name=f"lif{i}")
+        prev_out.connect(syn.s_in)
+        syn.a_out.connect(lif.a_in)
+        rec = _get(data, p + "recurrent_weights")
+        if rec is not None:
+            rec_kwargs = dict(syn_kwargs)
+            rec_kwargs.pop("sign_mode", None)
+            rmode = int(_get(data, p + "recurrent_sign_mode", 0))
+            if fixed and rmode:
+                rec_kwargs["sign_mode"] = SignMode(rmode)
+            rsyn = Dense(weights=rec.astype(np.int32) if fixed else rec.astype(float), **rec_kwargs)
+            lif.s_out.connect(rsyn.s_in)
+            rsyn.a_out.connect(lif.a_in)
+        lifs.append(lif)
+        prev_out = lif.s_out
+    return lifs
+
+
+def _build_netx(path, src):
+    _stub_slayer()
+    from lava.lib.dl.netx import hdf5
+    net = hdf5.Network(net_config=str(path))
+    src.s_out.connect(net.inp)
+    return [layer.neuron for layer in net.layers]
+
+
+def main(argv: list[str]) -> int:
+    in_path, out_path = argv[0], argv[1]
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    data = np.load(in_path, allow_pickle=False)
+    tag = str(data["tag"])
+    results: dict[str, np.ndarray] = {}
+    for k in range(int(data["n_trials"])):
+        x = data[f"t{k}_x"]
+        steps = x.shape[0]
+        src = RingBuffer(data=(x.T.astype(np.int32) if tag == "fixed_pt" else x.T.astype(float)))
+        netx_path = _get(data, f"t{k}_netx")
+        lifs = _build_netx(str(netx_path), src) if netx_path is not None else _build_layers(data, k, src, tag)
+        monitors = []  # Lava's Monitor model holds a single probe, so one Monitor per recorded Var
+        for lif in lifs:
+            for target in (lif.s_out, lif.u, lif.v):
+                mon = Monitor()
+                mon.probe(target, steps)
+                monitors.append((mon, target))
+        start = time.perf_counter()
+        src.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag=tag))
+        results[f"t{k}_seconds"] = np.array(time.perf_counter() - start)
+        try:
+            for j, (mon, target) in enumerate(monitors):
+                rec = mon.get_data()[target.process.name][target.name]
+                name = ("spikes", "u", "v")[j % 3]
+                results[f"t{k}_l{j // 3}_{name}"] = np.asarray(rec).reshape(steps, -1)
+        finally:
+            src.stop()
+        print(f"lava trial {k}: {steps} steps in {float(results[f't{k}_seconds']):.2f} s", flush=True)
+    tmp = out_path + ".tmp.npz"
+    np.savez(tmp, **results)
+    os.replace(tmp, out_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

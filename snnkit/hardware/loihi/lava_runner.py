@@ -1,0 +1,129 @@
+"""Run networks in the real Lava runtime, in a subprocess of a separate Python environment.
+
+Lava 0.10.0 needs numpy<2 and forces the ``fork`` start method, and killing its parent can leave its
+child processes running (REFERENCE.md section 2). So snnkit never imports Lava: it writes the network
+and the input spikes to an ``.npz`` file, runs ``_lava_script.py`` with the Lava environment's
+interpreter in a NEW SESSION (its own process group), waits with a timeout, and on timeout or exit
+kills the whole group. The Lava environment is ``$SNNKIT_LAVA_PYTHON`` if set, else
+``<repo>/.venv-lava/bin/python`` (made by ``.ci/install_lava.sh``).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .fixed_point import LoihiLayer, validate_network
+
+SCRIPT = Path(__file__).with_name("_lava_script.py")
+_REPO = Path(__file__).resolve().parents[3]
+_FIELDS = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp", "weight_exp", "num_weight_bits",
+           "sign_mode", "delays", "recurrent_weights", "recurrent_sign_mode")
+
+
+class LavaUnavailable(RuntimeError):
+    """The Lava environment is missing: run ``bash .ci/install_lava.sh``."""
+
+
+class LavaTimeout(RuntimeError):
+    """Lava did not finish within the timeout; its whole process group was killed."""
+
+
+def lava_python() -> Path:
+    """Path of the Lava environment's interpreter, or raise :class:`LavaUnavailable`."""
+    env = os.environ.get("SNNKIT_LAVA_PYTHON")
+    path = Path(env) if env else _REPO / ".venv-lava" / "bin" / "python"
+    if not path.exists():
+        raise LavaUnavailable(f"no Lava interpreter at {path}; run `bash .ci/install_lava.sh` from the repository "
+                              "root or set SNNKIT_LAVA_PYTHON")
+    return path
+
+
+def lava_available() -> bool:
+    try:
+        lava_python()
+        return True
+    except LavaUnavailable:
+        return False
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.ndarray]:
+    py = lava_python()
+    with tempfile.TemporaryDirectory(prefix="snnkit-lava-") as tmp:
+        in_path, out_path = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
+        np.savez(in_path, **payload)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        proc = subprocess.Popen([str(py), str(SCRIPT), in_path, out_path], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=tmp, text=True)
+        try:
+            log, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.communicate()
+            raise LavaTimeout(f"Lava run exceeded timeout={timeout} s; its process group was killed") from None
+        finally:
+            _kill_group(proc.pid)  # Lava's runtime children outlive a finished parent otherwise
+        if proc.returncode != 0 or not os.path.exists(out_path):
+            raise RuntimeError(f"Lava run failed (exit {proc.returncode}):\n{log[-4000:]}")
+        with np.load(out_path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+
+
+def _unpack(out: dict[str, np.ndarray], k: int, n_layers: int) -> dict:
+    res: dict = {key: [out[f"t{k}_l{i}_{key}"] for i in range(n_layers)] for key in ("spikes", "u", "v")}
+    res["spikes"] = [s.astype(bool) for s in res["spikes"]]
+    res["seconds"] = float(out[f"t{k}_seconds"])
+    return res
+
+
+def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = "fixed",
+             timeout: float = 300.0) -> list[dict]:
+    """Run several networks (each ``(layers, spikes [T, N_in])``) in ONE Lava subprocess.
+
+    ``mode`` "fixed" uses ``Loihi2SimCfg(select_tag="fixed_pt")`` (bit-accurate models), "float" the
+    ``floating_pt`` ones. Returns per trial ``{"spikes": [..], "u": [..], "v": [..], "seconds": s}`` with one
+    ``[T, N]`` array per layer, comparable to :func:`snnkit.hardware.loihi.simulate`.
+    """
+    if mode not in ("fixed", "float"):
+        raise ValueError(f"mode={mode!r}; allowed: 'fixed', 'float'")
+    payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials)),
+                                      "tag": np.array("fixed_pt" if mode == "fixed" else "floating_pt")}
+    for k, (layers, x) in enumerate(trials):
+        if mode == "fixed":
+            validate_network(layers)
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != layers[0].n_in:
+            raise ValueError(f"trial {k}: spikes must be [T, {layers[0].n_in}]; got {x.shape}")
+        payload[f"t{k}_x"] = x.astype(np.int32 if mode == "fixed" else np.float64)
+        payload[f"t{k}_n_layers"] = np.array(len(layers))
+        for i, layer in enumerate(layers):
+            for name in _FIELDS:
+                value = getattr(layer, name)
+                if value is not None:
+                    payload[f"t{k}_l{i}_{name}"] = np.asarray(value)
+    out = _run_script(payload, timeout)
+    return [_unpack(out, k, len(layers)) for k, (layers, _) in enumerate(trials)]
+
+
+def run_netx(path: str | os.PathLike, spikes: Sequence[np.ndarray], n_layers: int,
+             timeout: float = 300.0) -> list[dict]:
+    """Load a lava-dl netx file with the real ``lava.lib.dl.netx.hdf5.Network`` and run each input
+    ``[T, N_in]`` through it (fixed point). Returns per input the same dict as :func:`run_lava`."""
+    payload: dict[str, np.ndarray] = {"n_trials": np.array(len(spikes)), "tag": np.array("fixed_pt")}
+    for k, x in enumerate(spikes):
+        payload[f"t{k}_x"] = np.asarray(x).astype(np.int32)
+        payload[f"t{k}_netx"] = np.array(str(Path(path).resolve()))
+    out = _run_script(payload, timeout)
+    return [_unpack(out, k, n_layers) for k in range(len(spikes))]
