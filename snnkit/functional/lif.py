@@ -52,8 +52,9 @@ class LIFParameters:
     def __post_init__(self) -> None:
         _checks.one_of("reset", self.reset, RESET_MODES)
         _checks.positive("dt", self.dt)
-        if self.tau_mem is not None:
-            _checks.positive("tau_mem", self.tau_mem.detach() if isinstance(self.tau_mem, Tensor) else self.tau_mem)
+        if self.tau_mem is not None:  # validates tau_mem, dt and the stability of the discretisation
+            decay(self.tau_mem.detach() if isinstance(self.tau_mem, Tensor) else self.tau_mem, self.dt,
+                  self.method, "tau_mem")
         if not isinstance(self.surrogate, Surrogate):
             object.__setattr__(self, "surrogate", get_surrogate(self.surrogate))
 

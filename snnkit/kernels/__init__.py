@@ -1,13 +1,15 @@
 """Engines: fused multi-step implementations of the dynamics in :mod:`snnkit.functional`, and the
 dispatcher that picks one.
 
-``"auto"`` (default) uses the fused engine where one exists for the model and the request, otherwise
-the reference path. Force a choice globally with :func:`set_engine` or locally with :func:`use_engine`::
+Engines for LIF/IF: ``"cpp"`` (C++ CPU kernel, JIT-compiled at first use), ``"fused"`` (pure PyTorch,
+one autograd node, any device), ``"reference"`` (the definition in :mod:`snnkit.functional`).
+``"auto"`` (default) picks ``cpp`` on CPU when it builds, ``fused`` otherwise; models without a fused
+engine always run the reference path. Force a choice globally with :func:`set_engine` or locally with :func:`use_engine`::
 
     with snnkit.kernels.use_engine("reference"):
         out = model(x)
 
-The fused engines are pure PyTorch (no compiler, nothing to download) and run on CPU and CUDA.
+Nothing is compiled at install time; if no compiler is present the C++ engine is skipped with a warning.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from torch import Tensor
 
 from .. import _checks
 from ..functional.lif import LIFParameters, lif_multistep
+from . import lif_cpu
 from .lif_fused import lif_multistep_fused
 
-Engine = Literal["auto", "fused", "reference"]
-ENGINES = ("auto", "fused", "reference")
+Engine = Literal["auto", "cpp", "fused", "reference"]
+ENGINES = ("auto", "cpp", "fused", "reference")
 _engine: Engine = "auto"
 
 
@@ -49,7 +52,8 @@ def use_engine(name: Engine) -> Iterator[None]:
 
 def available() -> dict[str, list[str]]:
     """Which engines exist for which model (for ``snnkit info``)."""
-    return {"lif": ["reference", "fused"], "if": ["reference", "fused"], "cuba_lif": ["reference"],
+    lif = ["reference", "fused"] + (["cpp"] if lif_cpu.load() is not None else [])
+    return {"lif": lif, "if": lif, "cuba_lif": ["reference"],
             "alif": ["reference"], "li": ["reference"], "izhikevich": ["reference"]}
 
 
@@ -58,7 +62,13 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
     """Multi-step LIF through the selected engine. See :func:`snnkit.functional.lif_multistep`."""
     if _engine == "reference" or record_membrane:
         return lif_multistep(xs, v0, p, record_membrane)
+    if _engine == "cpp" or (_engine == "auto" and lif_cpu.supports(xs, p)):
+        if lif_cpu.load() is not None:
+            return lif_cpu.lif_multistep_cpp(xs, v0, p)
+        if _engine == "cpp":
+            raise RuntimeError(f"engine 'cpp' was forced but cannot be built: {lif_cpu.build_error()}")
     return lif_multistep_fused(xs, v0, p)
 
 
 __all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "ENGINES", "lif_multistep_fused"]
+_ = lif_multistep

@@ -1,0 +1,146 @@
+// Fused multi-step LIF on the CPU: one pass over time per neuron block, forward and backward.
+// Semantics are those of snnkit/functional/lif.py; snnkit/kernels/lif_fused.py is the pure-torch twin.
+// Optional tensors (gvlast, x) are passed empty when absent.
+// Layout: x, h, spikes are [T, M] (M = batch * features, contiguous); v0, beta, th are [M].
+#include <torch/extension.h>
+#include <cmath>
+
+namespace {
+
+enum Reset { HARD = 0, SUBTRACT = 1, NONE = 2 };
+enum Surr { ATAN = 0, SIGMOID = 1, FAST_SIGMOID = 2, TRIANGLE = 3, RECTANGULAR = 4, GAUSSIAN = 5,
+            PIECEWISE_QUADRATIC = 6, PERIODIC = 7 };
+
+template <typename T>
+inline T surrogate(int kind, T x, T alpha) {
+  const T pi = T(3.14159265358979323846);
+  switch (kind) {
+    case ATAN: { T z = pi / 2 * alpha * x; return alpha / 2 / (1 + z * z); }
+    case SIGMOID: { T s = 1 / (1 + std::exp(-alpha * x)); return alpha * s * (1 - s); }
+    case FAST_SIGMOID: { T d = 1 + alpha * std::abs(x); return 1 / (d * d); }
+    case TRIANGLE: { T r = 1 - alpha * std::abs(x); return r > 0 ? alpha * r : T(0); }
+    case RECTANGULAR: return std::abs(x) < T(0.5) / alpha ? alpha : T(0);
+    case GAUSSIAN: return alpha / std::sqrt(pi) * std::exp(-(alpha * x) * (alpha * x));
+    case PIECEWISE_QUADRATIC: { T r = alpha - alpha * alpha * std::abs(x); return r > 0 ? r : T(0); }
+    case PERIODIC: return std::abs(x) < pi / (2 * alpha) ? (2 * alpha / pi) * std::cos(alpha * x) : T(0);
+  }
+  return T(0);
+}
+
+constexpr int64_t BLOCK = 512;  // neurons per work item: the state of a block stays in L1
+
+template <typename T>
+void forward_impl(const T* x, const T* v0, const T* beta, const T* th, T* h, T* s, T* v_last,
+                  int64_t steps, int64_t m, int reset, T v_reset, bool decay_input) {
+#pragma omp parallel for schedule(static)
+  for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
+    const int64_t b1 = std::min(m, b0 + BLOCK);
+    T v[BLOCK];
+    for (int64_t j = b0; j < b1; ++j) v[j - b0] = v0[j];
+    for (int64_t t = 0; t < steps; ++t) {
+      const T* xt = x + t * m;
+      T* ht = h + t * m;
+      T* st = s + t * m;
+      for (int64_t j = b0; j < b1; ++j) {
+        const T bj = beta[j];
+        T hv = bj * v[j - b0] + (decay_input ? (1 - bj) * xt[j] : xt[j]);
+        const bool fire = hv > th[j];
+        ht[j] = hv;
+        st[j] = fire ? T(1) : T(0);
+        v[j - b0] = reset == HARD ? (fire ? v_reset : hv) : (reset == SUBTRACT ? (fire ? hv - th[j] : hv) : hv);
+      }
+    }
+    for (int64_t j = b0; j < b1; ++j) v_last[j] = v[j - b0];
+  }
+}
+
+template <typename T>
+void backward_impl(const T* gs, const T* gvlast, const T* h, const T* x, const T* v0, const T* beta,
+                   const T* th, T* gx, T* gv0, T* gbeta, T* gth, int64_t steps, int64_t m, int reset,
+                   T v_reset, bool decay_input, bool detach, int kind, T alpha) {
+#pragma omp parallel for schedule(static)
+  for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
+    const int64_t b1 = std::min(m, b0 + BLOCK);
+    T gv[BLOCK], gb[BLOCK], gt[BLOCK];
+    for (int64_t j = b0; j < b1; ++j) { gv[j - b0] = gvlast ? gvlast[j] : T(0); gb[j - b0] = 0; gt[j - b0] = 0; }
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const T* ht = h + t * m;
+      const T* gst = gs + t * m;
+      T* gxt = gx + t * m;
+      for (int64_t j = b0; j < b1; ++j) {
+        const T hv = ht[j], thj = th[j], bj = beta[j];
+        const T sp = hv > thj ? T(1) : T(0);
+        const T sg = surrogate<T>(kind, hv - thj, alpha);
+        const T a = gst[j] * sg;
+        T A = 1, dvdth = 0;
+        if (reset == HARD) {
+          A = detach ? 1 - sp : (1 - sp) + (v_reset - hv) * sg;
+          dvdth = detach ? T(0) : -(v_reset - hv) * sg;
+        } else if (reset == SUBTRACT) {
+          A = detach ? T(1) : 1 - thj * sg;
+          dvdth = detach ? -sp : thj * sg - sp;
+        }
+        const T g = gv[j - b0];
+        const T gh = a + g * A;
+        gxt[j] = decay_input ? gh * (1 - bj) : gh;
+        gt[j - b0] += -a + g * dvdth;
+        if (gbeta) {
+          T vprev;
+          if (t == 0) {
+            vprev = v0[j];
+          } else {
+            const T hp = h[(t - 1) * m + j];
+            const bool fp = hp > thj;
+            vprev = reset == HARD ? (fp ? v_reset : hp) : (reset == SUBTRACT ? (fp ? hp - thj : hp) : hp);
+          }
+          gb[j - b0] += gh * (decay_input ? vprev - x[t * m + j] : vprev);
+        }
+        gv[j - b0] = gh * bj;
+      }
+    }
+    for (int64_t j = b0; j < b1; ++j) {
+      gv0[j] = gv[j - b0];
+      if (gbeta) gbeta[j] = gb[j - b0];
+      if (gth) gth[j] = gt[j - b0];
+    }
+  }
+}
+
+std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor beta, torch::Tensor th,
+                                       int64_t reset, double v_reset, bool decay_input) {
+  const int64_t steps = x.size(0), m = x.size(1);
+  auto h = torch::empty_like(x), s = torch::empty_like(x), v_last = torch::empty_like(v0);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
+    forward_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
+                           th.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
+                           v_last.data_ptr<scalar_t>(), steps, m, (int)reset, (scalar_t)v_reset, decay_input);
+  });
+  return {s, v_last, h};
+}
+
+std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, torch::Tensor h, torch::Tensor x,
+                                        torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
+                                        double v_reset, bool decay_input, bool detach, int64_t kind, double alpha,
+                                        bool need_beta, bool need_th) {
+  const int64_t steps = h.size(0), m = h.size(1);
+  auto gx = torch::empty_like(h), gv0 = torch::empty_like(v0);
+  auto gbeta = need_beta ? torch::empty_like(v0) : torch::Tensor();
+  auto gth = need_th ? torch::empty_like(v0) : torch::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_backward", [&] {
+    backward_impl<scalar_t>(gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr,
+                            h.data_ptr<scalar_t>(), x.numel() ? x.data_ptr<scalar_t>() : nullptr,
+                            v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(),
+                            gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),
+                            need_beta ? gbeta.data_ptr<scalar_t>() : nullptr,
+                            need_th ? gth.data_ptr<scalar_t>() : nullptr, steps, m, (int)reset,
+                            (scalar_t)v_reset, decay_input, detach, (int)kind, (scalar_t)alpha);
+  });
+  return {gx, gv0, gbeta, gth};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
+  mod.def("lif_forward", &lif_forward, "fused LIF forward");
+  mod.def("lif_backward", &lif_backward, "fused LIF backward");
+}

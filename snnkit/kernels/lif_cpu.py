@@ -1,0 +1,94 @@
+"""The C++ CPU engine for multi-step LIF/IF, compiled on first use with PyTorch's JIT extension
+builder (needs a C++ compiler at run time, nothing at install time). If it cannot be built the
+dispatcher falls back to the pure-torch fused engine and says why once (``snnkit info`` shows it)."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from ..functional.lif import LIFParameters
+from .lif_fused import _reduce_to
+
+_SURROGATE_IDS = {"atan": 0, "sigmoid": 1, "fast_sigmoid": 2, "triangle": 3, "rectangular": 4, "gaussian": 5,
+                  "piecewise_quadratic": 6, "periodic": 7}
+_RESET_IDS = {"hard": 0, "subtract": 1, "none": 2}
+_ext: ModuleType | None = None
+_error: str | None = None
+
+
+def load() -> ModuleType | None:
+    """Build (once) and return the extension, or ``None`` with the reason in :func:`build_error`."""
+    global _ext, _error
+    if _ext is not None or _error is not None:
+        return _ext
+    if os.environ.get("SNNKIT_DISABLE_CPP"):
+        _error = "disabled by SNNKIT_DISABLE_CPP"
+        return None
+    try:
+        from torch.utils.cpp_extension import load as load_extension
+
+        src = Path(__file__).with_name("csrc") / "lif_cpu.cpp"
+        _ext = load_extension(name="snnkit_lif_cpu", sources=[str(src)],
+                              extra_cflags=["-O3", "-fopenmp", "-march=native"],
+                              extra_ldflags=["-fopenmp"], verbose=False)
+    except Exception as err:  # no compiler, no ninja, ...: fall back, but say so once
+        _error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+        warnings.warn(f"snnkit: C++ LIF engine unavailable ({_error}); using the pure-torch fused engine",
+                      RuntimeWarning, stacklevel=2)
+    return _ext
+
+
+def build_error() -> str | None:
+    return _error
+
+
+def supports(xs: Tensor, p: LIFParameters) -> bool:
+    return xs.device.type == "cpu" and xs.dtype in (torch.float32, torch.float64) \
+        and p.surrogate.name in _SURROGATE_IDS
+
+
+class _CppLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xs: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters):  # type: ignore[override]
+        ext = load()
+        shape = xs.shape
+        steps = shape[0]
+        x2 = xs.reshape(steps, -1).contiguous()
+        neuron_shape = shape[1:]
+        v0f = v0.expand(neuron_shape).contiguous().reshape(-1)
+        bf = beta.expand(neuron_shape).contiguous().reshape(-1)
+        tf = th.expand(neuron_shape).contiguous().reshape(-1)
+        s, v_last, h = ext.lif_forward(x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input)
+        keep_x = p.decay_input and ctx.needs_input_grad[2]
+        ctx.save_for_backward(h, x2 if keep_x else None, v0f, bf, tf)
+        ctx.p, ctx.shape, ctx.v0_shape, ctx.beta_shape, ctx.th_shape = p, shape, v0.shape, beta.shape, th.shape
+        return s.reshape(shape), v_last.reshape(neuron_shape)
+
+    @staticmethod
+    def backward(ctx, g_spikes: Tensor, g_vlast: Tensor):  # type: ignore[override]
+        h, x2, v0f, bf, tf = ctx.saved_tensors
+        p: LIFParameters = ctx.p
+        steps = h.shape[0]
+        gs = (torch.zeros_like(h) if g_spikes is None else g_spikes.reshape(steps, -1).contiguous())
+        empty = h.new_empty(0)
+        gvl = empty if g_vlast is None else g_vlast.reshape(-1).contiguous()
+        need_beta, need_th = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+        gx, gv0, gbeta, gth = load().lif_backward(  # type: ignore[union-attr]
+            gs, gvl, h, empty if x2 is None else x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, p.detach_reset,
+            _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha), need_beta, need_th)
+        neuron_shape = ctx.shape[1:]
+        g_v0 = _reduce_to(gv0.reshape(neuron_shape), ctx.v0_shape)
+        g_beta = _reduce_to(gbeta.reshape(neuron_shape), ctx.beta_shape) if need_beta else None
+        g_th = _reduce_to(gth.reshape(neuron_shape), ctx.th_shape) if need_th else None
+        return gx.reshape(ctx.shape), g_v0, g_beta, g_th, None
+
+
+def lif_multistep_cpp(xs: Tensor, v0: Tensor | None, p: LIFParameters) -> tuple[Tensor, Tensor]:
+    """C++ equivalent of :func:`snnkit.functional.lif_multistep` (spikes, last membrane)."""
+    v0 = torch.zeros_like(xs[0]) if v0 is None else v0
+    return _CppLIF.apply(xs, v0, p.beta(xs), p.threshold(xs), p)
