@@ -10,6 +10,8 @@ See :mod:`snnkit.models.registry` for the conventions.
 """
 from .registry import create, forms, names, register, register_lazy, spec
 from . import mlp as _mlp  # noqa: F401  (registers "mlp")
+from . import lmu as _lmu  # noqa: F401
+from .lmu import LegendreMemory, LMUFormer, LMULayer, LMUNet
 from .mlp import FlatMLP, SpikingMLP
 
-__all__ = ["create", "register", "register_lazy", "names", "forms", "spec", "SpikingMLP", "FlatMLP"]
+__all__ = ["create", "register", "register_lazy", "names", "forms", "spec", "SpikingMLP", "FlatMLP", "LegendreMemory", "LMULayer", "LMUNet", "LMUFormer"]

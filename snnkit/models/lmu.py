@@ -1,0 +1,274 @@
+"""Legendre Memory Unit (Voelker, Kajić & Eliasmith, NeurIPS 2019), its parallel form (Chilkuri &
+Eliasmith, ICML 2021) and LMUFormer (Liu et al., ICLR 2024), each spiking or ANN.
+
+The memory is a linear time-invariant system ``m[t] = Ad m[t-1] + Bd u[t]`` (``Ad, Bd``: zero-order-hold
+discretisation of the Padé approximation of a delay of ``theta`` steps, ``order`` Legendre coefficients).
+Its output is the causal convolution of ``u`` with the impulse response ``H[k] = Ad^k Bd``: training
+runs it over the whole sequence at once (FFT for long sequences), streaming runs the recurrence; both
+give the same memory. The closed form: ``u[t - r*theta] ~= sum_i m_i[t] P_i(2r - 1)`` (shifted Legendre
+polynomials), see :meth:`LegendreMemory.decode_delay`.
+
+With no hidden-to-memory feedback (the parallel LMU), the spiking layer is
+``u = LIF(W_u x)``, ``m = memory(u)``, ``h = LIF(W_m LIF(m) + W_x x)``; its ANN twin is the same with
+identity / ReLU in place of the LIF populations (identical parameter count).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..analysis import CountedOp, is_event_like
+from ..neurons import LI, LIF
+from ._common import (PooledReadout, SeqBatchNorm, SpikingReadout, check_input, check_int, neuron)
+from .registry import register
+
+
+def lmu_state_space(order: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous ``(A [order, order], B [order])`` of the LMU (Voelker et al. 2019, eq. 2)."""
+    check_int("order", order)
+    if not (isinstance(theta, (int, float)) and math.isfinite(theta) and theta > 0):
+        raise ValueError(f"theta={theta!r} must be a finite number of steps > 0")
+    i = np.arange(order)[:, None]
+    j = np.arange(order)[None, :]
+    r = (2 * np.arange(order) + 1)[:, None] / theta
+    A = np.where(i < j, -1.0, (-1.0) ** (i - j + 1)) * r
+    B = ((2 * np.arange(order) + 1) * (-1.0) ** np.arange(order)) / theta
+    return A, B
+
+
+def discretize_zoh(A: np.ndarray, B: np.ndarray, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-order hold: ``Ad = expm(A dt)``, ``Bd = A^-1 (Ad - I) B`` (via the augmented matrix exponential)."""
+    from scipy.linalg import expm
+
+    n = A.shape[0]
+    M = np.zeros((n + 1, n + 1))
+    M[:n, :n], M[:n, n] = A * dt, B * dt
+    E = expm(M)
+    return E[:n, :n], E[:n, n]
+
+
+def shifted_legendre(order: int, r: np.ndarray | float) -> np.ndarray:
+    """``P_i(2r - 1)`` for ``i < order``: shape ``[order, *r.shape]`` (the LMU's decoding basis)."""
+    from scipy.special import eval_legendre
+
+    r = np.asarray(r, dtype=np.float64)
+    return np.stack([eval_legendre(i, 2 * r - 1) for i in range(order)])
+
+
+def causal_conv_time(u: Tensor, h: Tensor) -> Tensor:
+    """``y[t, ..., c, k] = sum_{s<=t} h[s, k] u[t-s, ..., c]``: ``u [T, ..., C]``, ``h [T, K]`` -> ``[T, ..., C, K]``.
+
+    Direct (Toeplitz) product for short sequences, FFT for long ones."""
+    T = u.shape[0]
+    if T <= 256:
+        idx = torch.arange(T, device=u.device)
+        lag = idx[:, None] - idx[None, :]  # [t, s] = t - s
+        toe = h[lag.clamp(min=0)] * (lag >= 0).unsqueeze(-1).to(h.dtype)  # [T, T, K]
+        return torch.einsum("tsk,s...c->t...ck", toe, u)
+    n = 2 * T
+    uf = torch.fft.rfft(u, n=n, dim=0)
+    hf = torch.fft.rfft(h, n=n, dim=0)
+    shape = (hf.shape[0],) + (1,) * (u.dim() - 1) + (h.shape[1],)
+    y = torch.fft.irfft(uf.unsqueeze(-1) * hf.reshape(shape), n=n, dim=0)
+    return y[:T]
+
+
+class LegendreMemory(CountedOp):
+    """The LMU memory for ``channels`` independent inputs: ``[T, B, channels] -> [T, B, channels * order]``.
+
+    Not trainable (as in the LMU paper). ``forward``/``run`` use the convolution form; ``step`` the recurrence.
+    """
+
+    def __init__(self, channels: int, order: int = 16, theta: float = 32.0) -> None:
+        super().__init__()
+        self.channels, self.order, self.theta = check_int("channels", channels), check_int("order", order), float(theta)
+        A, B = lmu_state_space(order, theta)
+        Ad, Bd = discretize_zoh(A, B)
+        # Fixed matrices kept in float64 outside the module's buffers, so .to(dtype) cannot round them
+        # before the powers Ad^k are taken; they are cast to the input's dtype at use.
+        self.Ad, self.Bd = torch.from_numpy(Ad), torch.from_numpy(Bd)
+        self._cache: dict[tuple[int, torch.device], tuple[Tensor, Tensor]] = {}
+
+    def _responses(self, T: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """``H[k] = Ad^k Bd`` ``[T, order]`` and ``P[k] = Ad^(k+1)`` ``[T, order, order]`` in float64."""
+        key = (T, device)
+        if key not in self._cache:
+            H, P = [], []
+            power = torch.eye(self.order, dtype=torch.float64)
+            for _ in range(T):
+                H.append(power @ self.Bd)
+                power = self.Ad @ power
+                P.append(power)
+            self._cache = {key: (torch.stack(H).to(device), torch.stack(P).to(device))}
+        return self._cache[key]
+
+    def run(self, u: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Memory over a whole sequence ``u [T, B, C]`` from ``state`` ``[B, C, order]`` (zeros by default)."""
+        T = u.shape[0]
+        H, P = self._responses(T, u.device)
+        m = causal_conv_time(u, H.to(u.dtype))  # [T, B, C, order]
+        if state is not None:
+            m = m + torch.einsum("tij,bcj->tbci", P.to(u.dtype), state)
+        return m.flatten(-2), m[-1]
+
+    def forward(self, u: Tensor) -> Tensor:
+        return self.run(u)[0]
+
+    def step(self, u: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One step of the recurrence: ``u [B, C]`` -> (``m [B, C*order]``, new state ``[B, C, order]``)."""
+        Ad, Bd = self.Ad.to(u.device, u.dtype), self.Bd.to(u.device, u.dtype)
+        m = u.unsqueeze(-1) * Bd if state is None else state @ Ad.T + u.unsqueeze(-1) * Bd
+        return m.flatten(-2), m
+
+    def ops(self, inputs: tuple[Any, ...], output: Any) -> tuple[float, float]:
+        """Cost of the recurrence it stands for: ``Ad m`` is dense (order^2 MACs per channel and step);
+        ``Bd u`` is ``order`` ACs per input event, or MACs when ``u`` is real-valued."""
+        u = inputs[0].detach()
+        macs = u.numel() * self.order * self.order
+        if is_event_like(u):
+            return float(macs), float((u != 0).sum()) * self.order
+        return float(macs + u.numel() * self.order), 0.0
+
+    def decode_delay(self, m: Tensor, r: float | Tensor) -> Tensor:
+        """Estimate ``u[t - r*theta]`` (``0 <= r <= 1``) from memory ``m [..., C*order]``: ``[..., C]``."""
+        basis = torch.as_tensor(shifted_legendre(self.order, r.detach().cpu().numpy() if isinstance(r, Tensor) else r),
+                                dtype=m.dtype, device=m.device)
+        return m.unflatten(-1, (self.channels, self.order)) @ basis
+
+
+class LMULayer(nn.Module):
+    """One parallel-LMU layer ``[T, B, F] -> [T, B, hidden]``, spiking or ANN (see module docstring)."""
+
+    def __init__(self, in_features: int, hidden: int, memory_channels: int = 4, order: int = 16,
+                 theta: float = 32.0, spiking: bool = True, tau_mem: float = 2.0) -> None:
+        super().__init__()
+        self.spiking = spiking
+        self.encoder = nn.Linear(in_features, memory_channels)
+        self.memory = LegendreMemory(memory_channels, order, theta)
+        self.memory_to_hidden = nn.Linear(memory_channels * order, hidden)
+        self.input_to_hidden = nn.Linear(in_features, hidden, bias=False)
+        if spiking:
+            self.u_neurons = LIF(tau_mem=tau_mem, reset="subtract", detach_reset=True)
+            self.m_neurons = LIF(tau_mem=tau_mem, reset="subtract", detach_reset=True)
+            self.h_neurons = LIF(tau_mem=tau_mem, reset="subtract", detach_reset=True)
+        else:
+            self.h_act = nn.ReLU()
+
+    def run(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        if not self.spiking:
+            m, ms = self.memory.run(self.encoder(x), None if state is None else state[0])
+            return self.h_act(self.memory_to_hidden(m) + self.input_to_hidden(x)), (ms,)
+        vu, mstate, vm, vh = (None,) * 4 if state is None else state
+        u, vu = self.u_neurons.run(self.encoder(x), vu)
+        m, mstate = self.memory.run(u, mstate)
+        sm, vm = self.m_neurons.run(m, vm)
+        h, vh = self.h_neurons.run(self.memory_to_hidden(sm) + self.input_to_hidden(x), vh)
+        return h, (vu, mstate, vm, vh)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.run(x)[0]
+
+    def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Streaming: one time step ``x [B, F]`` with the memory recurrence (no convolution)."""
+        if not self.spiking:
+            m, ms = self.memory.step(self.encoder(x), None if state is None else state[0])
+            return self.h_act(self.memory_to_hidden(m) + self.input_to_hidden(x)), (ms,)
+        vu, mstate, vm, vh = (None,) * 4 if state is None else state
+        u, vu = self.u_neurons.step(self.encoder(x), vu)
+        m, mstate = self.memory.step(u, mstate)
+        sm, vm = self.m_neurons.step(m, vm)
+        h, vh = self.h_neurons.step(self.memory_to_hidden(sm) + self.input_to_hidden(x), vh)
+        return h, (vu, mstate, vm, vh)
+
+
+class LMUNet(nn.Module):
+    """Stack of :class:`LMULayer` plus readout; ``forward`` is parallel, ``step`` streams (spiking form)."""
+
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 64, layers: int = 1,
+                 memory_channels: int = 4, order: int = 16, theta: float = 32.0, spiking: bool = True,
+                 tau_mem: float = 2.0, tau_out: float = 10.0) -> None:
+        super().__init__()
+        self.in_features, self.spiking = in_features, spiking
+        widths = [in_features] + [hidden] * layers
+        self.layers = nn.ModuleList(LMULayer(a, hidden, memory_channels, order, theta, spiking, tau_mem)
+                                    for a in widths[:-1])
+        self.head = SpikingReadout(hidden, num_classes, tau_out) if spiking else PooledReadout(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(x, self.in_features)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+    def step(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
+        """One streaming step ``x [B, F]`` -> (readout membrane ``[B, C]``, state); spiking form only."""
+        if not self.spiking:
+            raise ValueError("step() streams the spiking LMU (spiking=True); the ANN twin pools over time")
+        state = [None] * (len(self.layers) + 1) if state is None else state
+        new: list[Any] = []
+        for layer, s in zip(self.layers, state):
+            x, s = layer.step(x, s)
+            new.append(s)
+        v, vs = self.head.li.step(self.head.fc(x), state[-1])
+        new.append(vs)
+        return v, new
+
+
+class LMUFormer(nn.Module):
+    """LMUFormer: causal conv patch embedding, LMU token mixing, channel-mixer MLP (residuals, BN).
+
+    ``[T, B, F] -> Conv1d(k=3, causal) -> BN -> act -> [x + LMU(x)] -> [x + MLP(x)] -> readout``.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, dim: int = 64, blocks: int = 1,
+                 memory_channels: int = 4, order: int = 16, theta: float = 32.0, mlp_ratio: int = 2,
+                 spiking: bool = True, tau_mem: float = 2.0, tau_out: float = 10.0) -> None:
+        super().__init__()
+        self.in_features, self.spiking = in_features, spiking
+        self.embed = nn.Conv1d(in_features, dim, kernel_size=3)
+        self.embed_bn = SeqBatchNorm(dim)
+        self.embed_act = neuron(spiking, tau_mem)
+        self.token_mixers = nn.ModuleList(
+            nn.Sequential(LMULayer(dim, dim, memory_channels, order, theta, spiking, tau_mem), SeqBatchNorm(dim))
+            for _ in range(blocks))
+        self.channel_mixers = nn.ModuleList(
+            nn.Sequential(nn.Linear(dim, dim * mlp_ratio), SeqBatchNorm(dim * mlp_ratio), neuron(spiking, tau_mem),
+                          nn.Linear(dim * mlp_ratio, dim), SeqBatchNorm(dim), neuron(spiking, tau_mem))
+            for _ in range(blocks))
+        self.head = SpikingReadout(dim, num_classes, tau_out) if spiking else PooledReadout(dim, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(x, self.in_features)
+        z = nn.functional.pad(x.permute(1, 2, 0), (2, 0))  # causal: only past steps enter each token
+        z = self.embed_act(self.embed_bn(self.embed(z).permute(2, 0, 1)))
+        for tm, cm in zip(self.token_mixers, self.channel_mixers):
+            z = z + tm(z)
+            z = z + cm(z)
+        return self.head(z)
+
+
+def _lmu_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    steps = config.pop("steps", None)
+    if "theta" not in config and steps is not None:
+        config["theta"] = float(steps)
+    return config
+
+
+@register("lmu")
+def build_lmu(spiking: bool, in_features: int, num_classes: int, **config: Any) -> nn.Module:
+    """``create("lmu", spiking, in_features, num_classes, hidden=64, layers=1, memory_channels=4,
+    order=16, theta=steps or 32)``; the ANN twin swaps LIF for identity/ReLU (same parameters)."""
+    return LMUNet(in_features, num_classes, spiking=spiking, **_lmu_kwargs(config))
+
+
+@register("lmuformer")
+def build_lmuformer(spiking: bool, in_features: int, num_classes: int, **config: Any) -> nn.Module:
+    """``create("lmuformer", spiking, in_features, num_classes, dim=64, blocks=1, order=16, theta=steps)``."""
+    return LMUFormer(in_features, num_classes, spiking=spiking, **_lmu_kwargs(config))
+
+
+_ = LI
