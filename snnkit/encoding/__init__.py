@@ -1,0 +1,15 @@
+"""Encoders (values -> time-major spikes) and decoders (spikes or membranes -> values).
+
+    spikes = snnkit.encoding.rate_encode(images, steps=50)            # [50, B, ...]
+    spikes = snnkit.encoding.latency_encode(images, steps=50)         # one spike per pixel
+    events = snnkit.encoding.delta_encode(signal, threshold=0.1)      # [T, B, 2, ...] ON/OFF
+    cells  = snnkit.encoding.population_encode(x, 16, low=0, high=1)  # Gaussian receptive fields
+    rates  = snnkit.encoding.rate_decode(out_spikes)                  # [B, ...]
+"""
+from .decoders import (delta_decode, first_spike_decode, latency_decode, membrane_decode, population_decode,
+                       rate_decode, spike_count)
+from .encoders import delta_encode, latency_encode, latency_times, population_encode, rate_encode
+
+__all__ = ["rate_encode", "latency_encode", "latency_times", "delta_encode", "population_encode", "rate_decode",
+           "spike_count", "first_spike_decode", "latency_decode", "membrane_decode", "delta_decode",
+           "population_decode"]
