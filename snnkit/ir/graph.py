@@ -188,9 +188,37 @@ def _infer_input_shape(layers: list[nn.Module]) -> tuple[int, ...]:
                      f"{type(first).__name__}")
 
 
+def fold_input_resistance(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """Move each LIF/LI/IF node's input resistance ``r`` into the Linear/Affine nodes feeding it (rows
+    scaled by ``r``), leaving ``r = 1``. Same dynamics; needed for tools that ignore ``r`` (norse's
+    LIFBoxCell, spikingjelly). Neurons fed by anything but weight nodes used only by them are left alone."""
+    preds: dict[str, list[str]] = {k: [] for k in graph.nodes}
+    succs: dict[str, list[str]] = {k: [] for k in graph.nodes}
+    for a, b in graph.edges:
+        preds[b].append(a)
+        succs[a].append(b)
+    for name, node in graph.nodes.items():
+        if not isinstance(node, (nir.LIF, nir.LI, nir.IF)):
+            continue
+        r = np.asarray(node.r, np.float64)
+        if np.allclose(r, 1) or r.ndim != 1:
+            continue
+        feeders = [graph.nodes[p] for p in preds[name]]
+        if not feeders or not all(isinstance(f, (nir.Linear, nir.Affine)) and succs[p] == [name]
+                                  for f, p in zip(feeders, preds[name])):
+            continue
+        for f in feeders:
+            f.weight = np.asarray(f.weight, np.float64) * r[:, None]
+            if isinstance(f, nir.Affine):
+                f.bias = np.asarray(f.bias, np.float64) * r
+        node.r = np.ones_like(r)
+    return graph
+
+
 @torch.no_grad()
 def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
-             input_shape: tuple[int, ...] | None = None, extensions: bool = False) -> nir.NIRGraph:
+             input_shape: tuple[int, ...] | None = None, extensions: bool = False,
+             unit_r: bool = False) -> nir.NIRGraph:
     """The NIR graph of a sequential snnkit model (see the module docstring for the time mapping).
 
     Args:
@@ -199,6 +227,8 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
         method: ``"euler"`` or ``"exp"``: how decays become time constants.
         input_shape: per-sample input shape (without time and batch); inferred for a first Linear.
         extensions: allow snnkit-only features as node metadata (soft reset) instead of raising.
+        unit_r: fold every input resistance into the preceding weights (:func:`fold_input_resistance`),
+            for tools that ignore NIR's ``r`` (norse).
     """
     ex = _Exporter(dt, method, extensions)
     layers = [m for m in leaves(model) if not isinstance(m, (nn.Identity, nn.Dropout))]
@@ -223,16 +253,18 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
         model.train(was_training)
     nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[2:])})
     edges += [(a, "output") for a in exits]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(ex.meta))
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(ex.meta))
+    return fold_input_resistance(graph) if unit_r else graph
 
 
 def export_nir(model: nn.Module, path: str, dt: float = 1e-3, method: str = "euler",
-               input_shape: tuple[int, ...] | None = None, extensions: bool = False) -> nir.NIRGraph:
+               input_shape: tuple[int, ...] | None = None, extensions: bool = False,
+               unit_r: bool = False) -> nir.NIRGraph:
     """Write ``model`` as a NIR HDF5 file at ``path`` (atomically) and return the graph."""
     import os
     import tempfile
 
-    graph = to_graph(model, dt, method, input_shape, extensions)
+    graph = to_graph(model, dt, method, input_shape, extensions, unit_r)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(suffix=".nir", dir=folder)
     os.close(fd)
