@@ -147,49 +147,44 @@ def _has_files(pattern: str, sub: str) -> Any:
     return lambda location: any((location / sub).rglob(pattern)) if (location / sub).is_dir() else False
 
 
+def _tonic_recording(name: str, tonic_name: str, split: str, root: str | os.PathLike | None,
+                     options: dict[str, Any], present: Any, needed: Path, sensor: tuple[int, int, int],
+                     defaults: dict[str, Any], num_classes: int, **tonic_kwargs: Any) -> EventDataset:
+    """Open ``tonic.datasets.<tonic_name>`` under the root (no surprise download) and bin its events."""
+    root_path = default_root(root)
+    _take(options, name, _EVENT_OPTIONS)
+    message = lambda: missing_files_message(name, root_path, [root_path / needed], split)  # noqa: E731
+    cls = tonic_dataset_class(tonic_name, present, message)
+    dataset = open_tonic_dataset(cls, root_path, bool(options.get("download")), **tonic_kwargs)
+    source = TonicSource(dataset, sensor)
+    return _event_dataset(f"{name}-{split}", source, options, defaults, root_path,
+                          _carve(split, len(source), options), num_classes)
+
+
 @register("nmnist")
 def _nmnist(split: str, root: str | os.PathLike | None = None, **options: Any) -> EventDataset:
-    root_path = default_root(root)
+    """N-MNIST: ``[T, 2, 34, 34]``; also ``first_saccade_only`` and ``stabilize`` (tonic's options)."""
     options = dict(options)
     extra = {k: options.pop(k) for k in ("first_saccade_only", "stabilize") if k in options}
-    _take(options, "nmnist", _EVENT_OPTIONS)
     folder = "Test" if split == "test" else "Train"
-    needed = root_path / "NMNIST" / folder
-    message = lambda: missing_files_message("nmnist", root_path, [needed / "<digit>" / "*.bin"], split)  # noqa: E731
-    cls = tonic_dataset_class("NMNIST", _has_files("*.bin", folder), message)
-    dataset = open_tonic_dataset(cls, root_path, bool(options.get("download")), train=(split != "test"), **extra)
-    source = TonicSource(dataset, (34, 34, 2))
-    return _event_dataset(f"nmnist-{split}", source, options, {"dt": 0.01, "duration": 0.3}, root_path,
-                          _carve(split, len(source), options), 10)
+    return _tonic_recording("nmnist", "NMNIST", split, root, options, _has_files("*.bin", folder),
+                            Path("NMNIST", folder, "<digit>", "*.bin"), (34, 34, 2), {"dt": 0.01, "duration": 0.3},
+                            10, train=(split != "test"), **extra)
 
 
 @register("dvsgesture")
 def _dvsgesture(split: str, root: str | os.PathLike | None = None, **options: Any) -> EventDataset:
-    root_path = default_root(root)
-    options = dict(options)
-    _take(options, "dvsgesture", _EVENT_OPTIONS)
+    """DVS Gesture (tonic's pre-cut version): ``[T, 2, 32, 32]`` with the default ``pool=4``."""
     folder = "ibmGestureTest" if split == "test" else "ibmGestureTrain"
-    needed = root_path / "DVSGesture" / folder / "userXX_<lighting>" / "<label>.npy"
-    message = lambda: missing_files_message("dvsgesture", root_path, [needed], split)  # noqa: E731
-    cls = tonic_dataset_class("DVSGesture", _has_files("*.npy", folder), message)
-    dataset = open_tonic_dataset(cls, root_path, bool(options.get("download")), train=(split != "test"))
-    source = TonicSource(dataset, (128, 128, 2))
-    defaults = {"dt": 0.05, "duration": 1.5, "pool": 4}
-    return _event_dataset(f"dvsgesture-{split}", source, options, defaults, root_path,
-                          _carve(split, len(source), options), 11)
+    return _tonic_recording("dvsgesture", "DVSGesture", split, root, dict(options), _has_files("*.npy", folder),
+                            Path("DVSGesture", folder, "userXX_<lighting>", "<label>.npy"), (128, 128, 2),
+                            {"dt": 0.05, "duration": 1.5, "pool": 4}, 11, train=(split != "test"))
 
 
 @register("ntidigits")
 def _ntidigits(split: str, root: str | os.PathLike | None = None, **options: Any) -> EventDataset:
-    """N-TIDIGITS18 single digits (11 classes: o, 1..9, z)."""
-    root_path = default_root(root)
-    options = dict(options)
-    _take(options, "ntidigits", _EVENT_OPTIONS)
-    path = root_path / "NTIDIGITS18" / "n-tidigits.hdf5"
-    message = lambda: missing_files_message("ntidigits", root_path, [path], split)  # noqa: E731
-    cls = tonic_dataset_class("NTIDIGITS18", lambda location: (location / path.name).is_file(), message)
-    dataset = open_tonic_dataset(cls, root_path, bool(options.get("download")), train=(split != "test"),
-                                 single_digits=True)
-    source = TonicSource(dataset, (64, 1, 1))
-    return _event_dataset(f"ntidigits-{split}", source, options, {"dt": 0.01, "duration": 1.0}, root_path,
-                          _carve(split, len(source), options), 11)
+    """N-TIDIGITS18 single digits (11 classes: o, 1..9, z): ``[T, 64]``."""
+    name = "n-tidigits.hdf5"
+    return _tonic_recording("ntidigits", "NTIDIGITS18", split, root, dict(options),
+                            lambda location: (location / name).is_file(), Path("NTIDIGITS18", name), (64, 1, 1),
+                            {"dt": 0.01, "duration": 1.0}, 11, train=(split != "test"), single_digits=True)

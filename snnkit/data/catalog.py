@@ -37,6 +37,8 @@ def missing_files_message(name: str, root: Path, needed: list[Path], split: str 
     info = entry(name)
     lines = [f"dataset {name!r} is not available offline: missing " + ", ".join(str(p) for p in needed) + "."]
     files = [f for f in info.get("files", []) if split is None or f.get("split") in (split, "all")]
+    exact = [f for f in files if root / f["place"] in set(needed)]
+    files = exact or files  # only the missing ones when they are named exactly
     if files:
         lines.append(f"Place these files under the data root {root}:")
         for f in files:
