@@ -104,6 +104,14 @@ def _rnn_ops(m: nn.RNNBase, x: Tensor) -> tuple[float, float]:
     return macs, 0.0
 
 
+def _densify(x: Any) -> Any:
+    # Shift one element off the integer grid so the layer is costed as dense; values are not used otherwise.
+    if isinstance(x, Tensor) and x.is_floating_point() and x.numel():
+        x = x.detach().clone(memory_format=torch.contiguous_format)
+        x.view(-1)[0] += 0.5
+    return x
+
+
 @dataclass
 class CostReport:
     """Costs of one forward pass, per sample. ``energy_pj`` = ``macs*e_mac + acs*e_ac`` (+ neurons if asked)."""
@@ -135,10 +143,12 @@ class CostReport:
 
 @torch.no_grad()
 def count_costs(model: nn.Module, x: Tensor, e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = E_AC_PJ,
-                include_neurons: bool = False, batch_dim: int = 1) -> CostReport:
+                include_neurons: bool = False, batch_dim: int = 1, event_driven: bool = True) -> CostReport:
     """Run ``model(x)`` once with hooks and return its :class:`CostReport` per sample.
 
     ``x`` is the model's usual input; ``batch_dim`` says where the batch is (1 for time-major ``[T, B, ...]``).
+    ``event_driven=False`` counts every operation as a dense MAC (an ANN on a GPU does not skip zeros,
+    even when its input happens to be spikes).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -159,6 +169,8 @@ def count_costs(model: nn.Module, x: Tensor, e_mac_pj: float = E_MAC_PJ, e_ac_pj
 
     def hook_for(name: str, mod: nn.Module):
         def fn(m: nn.Module, inputs: tuple[Any, ...], out: Any) -> None:
+            if not event_driven and isinstance(m, (CountedOp, nn.Linear, nn.Conv1d, nn.Conv2d)):
+                inputs = tuple(_densify(i) for i in inputs)
             if isinstance(m, CountedOp):
                 add(name, *m.ops(inputs, out))
             elif isinstance(m, nn.Linear):

@@ -1,17 +1,31 @@
 """Architectures: spiking networks and their parameter-matched ANN twins, built by name.
 
 >>> from snnkit import models
->>> snn = models.create("mlp", spiking=True, in_features=40, num_classes=10, hidden=64)
->>> ann = models.create("mlp", spiking=False, in_features=40, num_classes=10, hidden=64, steps=20)
+>>> snn = models.create("lmu", spiking=True, in_features=40, num_classes=10, steps=50)
+>>> ann = models.create("lmu", spiking=False, in_features=40, num_classes=10, steps=50)
+>>> models.names()          # every registered architecture; models.forms(name) -> (True, False) etc.
 
 Every model takes time-major input ``[T, B, F]``. Spiking models return the readout membrane
-``[T, B, C]``; ANN twins return logits ``[1, B, C]`` (reduce both over dim 0 the same way).
+``[T, B, C]``; ANN twins return logits ``[1, B, C]`` (reduce both over dim 0 the same way). Pass
+``steps=T`` in the config: models that need the sequence length use it, the others ignore it.
 See :mod:`snnkit.models.registry` for the conventions.
 """
 from .registry import create, forms, names, register, register_lazy, spec
-from . import mlp as _mlp  # noqa: F401  (registers "mlp")
-from . import lmu as _lmu  # noqa: F401
+from . import convnets as _convnets, lmu as _lmu, lsm as _lsm, mlp as _mlp  # noqa: F401  (register models)
+from . import recurrent as _recurrent, rwkv as _rwkv, tdnn as _tdnn, transformers as _transformers  # noqa: F401
+from .convnets import SequenceAsImage, resnet_ann, vgg_ann
 from .lmu import LegendreMemory, LMUFormer, LMULayer, LMUNet
+from .lsm import LiquidStateMachine
 from .mlp import FlatMLP, SpikingMLP
+from .recurrent import DiagonalSSM, RNNClassifier, SSMNet
+from .rwkv import WKV, RWKVBlock, RWKVNet
+from .tdnn import TDNN
+from .transformers import Attention, Mixer, SequenceTransformer, SpikeMaskSum
 
-__all__ = ["create", "register", "register_lazy", "names", "forms", "spec", "SpikingMLP", "FlatMLP", "LegendreMemory", "LMULayer", "LMUNet", "LMUFormer"]
+register_lazy("delay_net", lambda: __import__("snnkit.models.delaynet"))
+
+__all__ = ["create", "register", "register_lazy", "names", "forms", "spec",
+           "SpikingMLP", "FlatMLP", "LegendreMemory", "LMULayer", "LMUNet", "LMUFormer",
+           "DiagonalSSM", "SSMNet", "RNNClassifier", "WKV", "RWKVBlock", "RWKVNet",
+           "Attention", "SequenceTransformer", "Mixer", "SpikeMaskSum", "TDNN", "LiquidStateMachine",
+           "vgg_ann", "resnet_ann", "SequenceAsImage"]
