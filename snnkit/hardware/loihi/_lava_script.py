@@ -25,7 +25,7 @@ def _stub_slayer() -> None:
     """lava-dl's netx imports ``lava.lib.dl.slayer.neuron.rf.neuron_params`` (only used for resonate-and-
     fire neurons), and the package ``lava.lib.dl.netx`` imports torch-based modules. Importing slayer pulls
     torch and torchvision, so we register a stub slayer and load netx's hdf5 module without its package
-    ``__init__``."""
+    ``__init__`` (which imports the torch-based ``sequential_modules``)."""
     import importlib.util
 
     def _missing(*_a, **_k):
@@ -43,6 +43,11 @@ def _stub_slayer() -> None:
     pkg = types.ModuleType("lava.lib.dl.netx")
     pkg.__path__ = [netx_dir]  # type: ignore[attr-defined]
     sys.modules.setdefault("lava.lib.dl.netx", pkg)
+    # Lava's compiler imports every module next to a process class to find its models; netx's
+    # sequential_modules imports torch, so it is registered as an empty module.
+    seq = types.ModuleType("lava.lib.dl.netx.sequential_modules")
+    seq.__file__ = os.path.join(netx_dir, "sequential_modules.py")
+    sys.modules.setdefault(seq.__name__, seq)
 
 
 def _get(data, key, default=None):

@@ -140,7 +140,7 @@ class LoihiLayer:
         w = np.asarray(self.weights)
         if w.ndim != 2:
             raise ValueError(f"{where}: weights must be 2-D [out, in]; got shape {w.shape}")
-        _int_range("num_weight_bits", self.num_weight_bits, 1, 8)
+        _int_range("num_weight_bits", self.num_weight_bits, 1, 9)  # 9: mixed sign keeping the LSB (netx sets it)
         for name, mat, mode in (("weights", w, self.sign_mode),
                                 ("recurrent_weights", self.recurrent_weights, self.recurrent_sign_mode)):
             if mat is None:
@@ -266,7 +266,7 @@ def simulate(layers: list[LoihiLayer], spikes_in: np.ndarray, mode: str = "fixed
     for t in range(T):
         s_prev_layer = x[t]
         for i, layer in enumerate(layers):
-            u, v, s_own = state[i]
+            u, v, _ = state[i]
             a_in = syn[i].emit()
             syn[i].accumulate(s_prev_layer)
             if rec[i] is not None:
