@@ -1,7 +1,21 @@
-"""Intel Loihi 2 through Lava: fixed-point quantisation, a bit-exact simulator of Lava's models,
-lava-dl netx files, and a runner of the real Lava runtime in a subprocess."""
+"""Intel Loihi 2 through Lava (lava-nc 0.10.0; bit-exact against Lava's models, not against silicon).
+
+- :func:`quantize_for_loihi` (model -> :class:`LoihiNetwork` of :class:`LoihiLayer` s, per-layer error report);
+- :func:`simulate`: vectorised bit-exact simulator of Lava's fixed-point LIF/Dense/DelayDense (and the
+  floating-point models, ``mode="float"``);
+- :func:`write_netx` / :func:`read_netx`: lava-dl netx HDF5 files;
+- :func:`run_lava` / :func:`run_netx`: the real Lava runtime in a subprocess of ``.venv-lava``;
+- :func:`enable_qat` / :func:`disable_qat`: quantisation-aware training;
+- :func:`deploy`: quantise, run, and report the deployed accuracy.
+"""
+from .deploy import deploy
 from .fixed_point import LoihiLayer, effective_weights, sign_mode_of, simulate, validate_network
 from .lava_runner import LavaTimeout, LavaUnavailable, lava_available, run_lava, run_netx
+from .netx import read_netx, write_netx
+from .qat import LoihiWeightFakeQuant, disable_qat, enable_qat, fake_quantize_weights
+from .quantize import LoihiNetwork, quantize_for_loihi, quantize_weights, weight_scale
 
-__all__ = ["LoihiLayer", "effective_weights", "sign_mode_of", "simulate", "validate_network",
-           "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx"]
+__all__ = ["deploy", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
+           "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx",
+           "read_netx", "write_netx", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
+           "fake_quantize_weights", "quantize_for_loihi", "quantize_weights", "weight_scale"]

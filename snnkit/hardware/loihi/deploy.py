@@ -1,0 +1,50 @@
+"""Deploy a trained model: quantise to Loihi 2, run the bit-exact simulator, report the accuracy."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .quantize import LoihiNetwork, quantize_for_loihi
+
+
+def _predict(out: np.ndarray | Tensor, readout: str) -> np.ndarray:
+    o = out.detach().cpu().numpy() if isinstance(out, Tensor) else np.asarray(out)
+    score = o.astype(np.float64).sum(0) if readout == "spikes" else o.astype(np.float64).mean(0)
+    return score.argmax(-1)
+
+
+def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[int, ...] | None = None,
+           netx_path: str | None = None, batch_size: int = 256) -> dict[str, Any]:
+    """Quantise ``model`` for Loihi 2 and measure it on ``(test_x [T, B, N] spikes, test_y [B])``.
+
+    Prediction: the output neuron with the most spikes (spiking output) or the largest mean membrane
+    (LI readout), for the float model and for the fixed-point simulator alike. Returns
+    ``{"accuracy", "float_accuracy", "accuracy_drop", "report", "network", "netx"}`` (``netx``: the path
+    written when ``netx_path`` is given).
+    """
+    if test_x.dim() < 3:
+        raise ValueError(f"test_x must be time-major [T, B, N]; got shape {tuple(test_x.shape)}")
+    if test_y.shape[0] != test_x.shape[1]:
+        raise ValueError(f"test_y has {test_y.shape[0]} labels for {test_x.shape[1]} samples")
+    net: LoihiNetwork = quantize_for_loihi(model, input_shape)
+    y = test_y.cpu().numpy()
+    was_training = model.training
+    model.eval()
+    fixed_pred, float_pred = [], []
+    with torch.no_grad():
+        for start in range(0, test_x.shape[1], batch_size):
+            xb = test_x[:, start:start + batch_size]
+            float_pred.append(_predict(model(xb), net.readout))
+            res = net.run(xb)
+            fixed_pred.append(_predict(res["spikes"] if net.readout == "spikes" else res["v"], net.readout))
+    model.train(was_training)
+    acc = float((np.concatenate(fixed_pred) == y).mean())
+    facc = float((np.concatenate(float_pred) == y).mean())
+    out: dict[str, Any] = {"accuracy": acc, "float_accuracy": facc, "accuracy_drop": facc - acc,
+                           "report": net.report, "network": net, "netx": None}
+    if netx_path is not None:
+        out["netx"] = str(net.write_netx(netx_path))
+    return out
