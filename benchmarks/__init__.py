@@ -1,0 +1,2 @@
+"""Performance benchmarks against peer libraries. Run ``snnkit bench NAME --json`` or
+``python -m benchmarks NAME --json``; each module defines ``main(argv) -> int``."""
