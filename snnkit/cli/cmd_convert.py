@@ -1,0 +1,79 @@
+"""``snnkit convert MODEL.pt --calib DATA --out OUT``: ANN -> SNN conversion from the command line.
+
+MODEL.pt is a weights-only file written by ``snnkit.conversion.save_ann`` (architecture name + config +
+state_dict; never a pickled module, see :mod:`snnkit.conversion.serialization`). DATA is a ``.pt``
+file holding a tensor ``[N, ...]`` or a dict ``{"x": ..., "y": ...}`` (labels enable the accuracy
+report), or the name of an offline data set (``mnist1d``). Prints one JSON object per line."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import torch
+
+
+def _load_data(spec: str, samples: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(calibration inputs, evaluation inputs, evaluation labels)."""
+    if spec == "mnist1d":
+        from ..conversion.architectures import mnist1d
+        x, _, xt, yt = mnist1d()
+        return x[:samples], xt, yt
+    if not os.path.exists(spec):
+        raise FileNotFoundError(f"--calib {spec!r} is neither an existing .pt file nor a named data set "
+                                "(allowed names: ['mnist1d'])")
+    blob = torch.load(spec, map_location="cpu", weights_only=True)
+    if isinstance(blob, torch.Tensor):
+        return blob[:samples].float(), None, None
+    if isinstance(blob, dict) and isinstance(blob.get("x"), torch.Tensor):
+        x, y = blob["x"].float(), blob.get("y")
+        return x[:samples], (x if y is not None else None), y
+    raise ValueError(f"--calib {spec!r} must hold a tensor [N, ...] or a dict with 'x' (and 'y'); "
+                     f"got {type(blob).__name__}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..conversion import accuracy_vs_T, ann_accuracy, convert_detailed, plot_accuracy_vs_T
+    from ..conversion.serialization import _load, ANN_FORMAT, load_ann, save_converted
+
+    ann = load_ann(args.model)
+    meta = _load(args.model, ANN_FORMAT)
+    x_cal, x_eval, y_eval = _load_data(args.calib, args.samples)
+    conversion = convert_detailed(
+        ann, x_cal, args.T, normalisation=args.normalisation, percentile=args.percentile,
+        channel_wise=args.channel_wise, v_init=args.v_init, threshold_balancing=args.threshold_balancing,
+        bias_calibration=args.bias_calibration, encoding=args.encoding)
+    save_converted(conversion, args.out, meta["architecture"], meta["config"], tuple(x_cal.shape[1:]))
+    print(json.dumps({"converted": args.model, "out": args.out, "sites": conversion.sites,
+                      "snn": type(conversion.snn).__name__}))
+    if y_eval is not None:
+        Ts = [int(t) for t in args.eval_T.split(",")]
+        ann_acc = ann_accuracy(ann, x_eval, y_eval)
+        curve = accuracy_vs_T(conversion.snn, x_eval, y_eval, Ts, args.encoding)
+        for t, acc in curve.items():
+            print(json.dumps({"T": t, "snn_accuracy": acc, "ann_accuracy": ann_acc}))
+        if args.plot:
+            plot_accuracy_vs_T({"snnkit": curve}, args.plot, ann_acc)
+        print(json.dumps({"summary": "convert", "ann_accuracy": ann_acc,
+                          "snn_accuracy": {str(k): v for k, v in curve.items()}}))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("convert", help="convert a trained ANN into an SNN",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL.pt", help="ANN file written by snnkit.conversion.save_ann")
+    p.add_argument("--calib", required=True, metavar="DATA", help=".pt tensor/dict file or 'mnist1d'")
+    p.add_argument("--out", required=True, metavar="OUT", help="where to write the converted SNN (.pt)")
+    p.add_argument("--T", type=int, default=32, help="time steps for the calibrations (default 32)")
+    p.add_argument("--normalisation", choices=["max", "percentile"], default="percentile")
+    p.add_argument("--percentile", type=float, default=99.9)
+    p.add_argument("--channel-wise", action="store_true", help="one threshold per channel")
+    p.add_argument("--v-init", type=float, default=0.5, help="initial membrane / threshold (default 0.5)")
+    p.add_argument("--threshold-balancing", action="store_true")
+    p.add_argument("--bias-calibration", action="store_true")
+    p.add_argument("--encoding", choices=["direct", "rate"], default="direct")
+    p.add_argument("--samples", type=int, default=1000, help="calibration samples used (default 1000)")
+    p.add_argument("--eval-T", default="8,16,32,64,128", help="T values for the accuracy report")
+    p.add_argument("--plot", metavar="PNG", help="write the accuracy-vs-T plot here")
+    p.set_defaults(func=_run)
