@@ -1,0 +1,149 @@
+"""``snnkit train CONFIG.toml [--nproc N] [--out DIR] [--resume]``: train from a TOML config.
+
+The config has three tables::
+
+    [model]                 # snnkit.models.create(name, spiking, **rest)
+    name = "mlp"
+    hidden = 128            # in_features / num_classes / steps default to the data's
+    [data]                  # snnkit.data.load(name, split, **rest)
+    name = "randman"
+    samples_per_class = 100
+    [trainer]               # snnkit.training.TrainerConfig fields
+    epochs = 5
+    loss = "ce_max_membrane"
+
+The output folder gets ``last.pt`` / ``best.pt`` checkpoints (the model name and config inside, so
+``snnkit evaluate`` can rebuild it), ``history.json`` and ``config.toml``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SECTIONS = ("model", "data", "trainer")
+DATA_KEYS = ("name", "root", "train_split", "valid_split", "test_split")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a model from a TOML config (model, data, trainer)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="TOML file with [model], [data] and [trainer] tables")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (DDP, gloo on CPU)")
+    p.add_argument("--out", default=None, help="output folder (default runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt when it exists")
+    p.set_defaults(func=run)
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a training config; errors name the key and what is allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    try:
+        cfg = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config {str(path)!r} is not valid TOML: {err}") from err
+    return check_config(cfg)
+
+
+def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    from .. import data, models
+    from ..training import TrainerConfig
+    for key in cfg:
+        if key not in SECTIONS:
+            raise ValueError(f"config table [{key}] is not known; allowed tables: {list(SECTIONS)}")
+    for section in SECTIONS:
+        if not isinstance(cfg.get(section, {}), Mapping):
+            raise ValueError(f"config key {section!r} must be a table [{section}]")
+    model, dat = dict(cfg.get("model", {})), dict(cfg.get("data", {}))
+    if "name" not in model:
+        raise ValueError(f"model.name is missing; allowed: {models.names()}")
+    if model["name"] not in models.names():
+        raise ValueError(f"model.name={model['name']!r} is not allowed; allowed: {models.names()}")
+    if not isinstance(model.get("spiking", True), bool):
+        raise ValueError(f"model.spiking={model['spiking']!r} is not allowed; allowed: [true, false]")
+    if "name" not in dat:
+        raise ValueError(f"data.name is missing; allowed: {data.available()}")
+    if str(dat["name"]).lower().replace("-", "_") not in data.available():
+        raise ValueError(f"data.name={dat['name']!r} is not allowed; allowed: {data.available()}")
+    for key in ("train_split", "valid_split", "test_split"):
+        if key in dat and dat[key] not in (*data.SPLITS, None, ""):
+            raise ValueError(f"data.{key}={dat[key]!r} is not allowed; allowed: {list(data.SPLITS)}")
+    trainer = TrainerConfig.from_dict(cfg.get("trainer", {}))
+    return {"model": model, "data": dat, "trainer": trainer}
+
+
+def load_splits(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"train", "valid", "test"}`` datasets (``None`` where the split is switched off)."""
+    from .. import data
+    options = {k: v for k, v in data_cfg.items() if k not in DATA_KEYS}
+    out = {}
+    for split in ("train", "valid", "test"):
+        name = data_cfg.get(f"{split}_split", split)
+        out[split] = data.load(data_cfg["name"], name, root=data_cfg.get("root"), **options) if name else None
+    return out
+
+
+def build_model(model_cfg: Mapping[str, Any], train_set: Any) -> Any:
+    """``snnkit.models.create`` with ``in_features``, ``num_classes`` and ``steps`` filled from the data."""
+    from .. import models
+    cfg = {k: v for k, v in model_cfg.items() if k not in ("name", "spiking")}
+    x, _ = train_set[0]
+    cfg.setdefault("in_features", int(x.shape[-1]))
+    cfg.setdefault("steps", int(x.shape[0]))
+    if "num_classes" not in cfg:
+        n = getattr(train_set, "num_classes", None)
+        if n is None:
+            n = 1 + max(int(train_set[i][1]) for i in range(len(train_set)))
+        cfg["num_classes"] = int(n)
+    return models.create(model_cfg["name"], spiking=bool(model_cfg.get("spiking", True)), **cfg)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic JSON write (temp file in the same folder + ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.nproc < 1:
+        raise ValueError(f"--nproc={args.nproc} must be >= 1")
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        load_config(args.config)  # fail here, once, rather than in every worker
+        from ..training import launch
+        argv = ["train", str(args.config), "--out", str(out)] + (["--resume"] if args.resume else [])
+        return launch(args.nproc, argv)
+    import torch
+
+    from ..training import Trainer, seed_everything
+    cfg = load_config(args.config)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        torch.set_num_threads(1)  # one core per worker
+    splits = load_splits(cfg["data"])
+    seed_everything(cfg["trainer"].seed)
+    model = build_model(cfg["model"], splits["train"])
+    trainer = Trainer(model, cfg["trainer"], out_dir=out, extra={"data": cfg["data"]})
+    trainer.fit(splits["train"], splits["valid"], resume=True if args.resume else None)
+    result: dict[str, Any] = {"history": trainer.history}
+    if splits["test"] is not None:
+        result["test"] = trainer.evaluate(splits["test"])
+    if trainer.rank == 0:
+        write_json(out / "history.json", result)
+        if "test" in result:
+            print(f"test accuracy {result['test']['accuracy']:.4f} (loss {result['test']['loss']:.4f}, "
+                  f"{result['test']['count']} samples); checkpoint {out / 'last.pt'}")
+    return 0

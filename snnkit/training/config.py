@@ -1,0 +1,85 @@
+"""Trainer settings as a dataclass that validates itself; built from a TOML ``[trainer]`` table with
+:meth:`TrainerConfig.from_dict`, whose errors name the key and the allowed values."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .. import _checks
+from .losses import LOSSES
+from .schedules import SCHEDULES
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+MODES = ("bptt", "tbptt", "online")
+METRICS = ("val_loss", "val_accuracy", "train_loss")
+
+
+@dataclass
+class TrainerConfig:
+    """Everything :class:`snnkit.training.Trainer` needs besides the model and the data.
+
+    ``mode``: ``"bptt"`` (whole sequence), ``"tbptt"`` (chunks of ``tbptt_steps`` with the state
+    detached between chunks) or ``"online"`` (chunks of one step: memory does not grow with T).
+    ``batch_size`` is the GLOBAL batch (split over data-parallel workers). ``checkpoint_every``: also
+    checkpoint every N optimiser steps (0: only at epoch ends and on interrupt).
+    ``rate_reg``: ``{layer or "*": {target=, lower=, upper=, weight=}}``.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "constant"
+    schedule_options: dict[str, Any] = field(default_factory=dict)
+    loss: str = "ce_max_membrane"
+    grad_clip: float | None = None
+    mode: str = "bptt"
+    tbptt_steps: int = 10
+    early_stopping_patience: int | None = None
+    early_stopping_metric: str = "val_loss"
+    seed: int = 0
+    checkpoint_every: int = 0
+    batch_first: bool = False
+    rate_reg: dict[str, dict[str, float]] = field(default_factory=dict)
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _checks.one_of("trainer.optimizer", self.optimizer, OPTIMIZERS)
+        _checks.one_of("trainer.schedule", self.schedule, SCHEDULES)
+        _checks.one_of("trainer.loss", self.loss, LOSSES)
+        _checks.one_of("trainer.mode", self.mode, MODES)
+        _checks.one_of("trainer.early_stopping_metric", self.early_stopping_metric, METRICS)
+        for name in ("epochs", "batch_size", "eval_batch_size", "tbptt_steps"):
+            _int(f"trainer.{name}", getattr(self, name), 1)
+        _int("trainer.seed", self.seed, 0)
+        _int("trainer.checkpoint_every", self.checkpoint_every, 0)
+        if self.early_stopping_patience is not None:
+            _int("trainer.early_stopping_patience", self.early_stopping_patience, 1)
+        _checks.positive("trainer.lr", self.lr)
+        if self.grad_clip is not None:
+            _checks.positive("trainer.grad_clip", self.grad_clip)
+        if not isinstance(self.rate_reg, Mapping):
+            raise TypeError(f"trainer.rate_reg must be a table {{layer = {{target, lower, upper, weight}}}}; "
+                            f"got {self.rate_reg!r}")
+
+    @classmethod
+    def from_dict(cls, table: Mapping[str, Any], section: str = "trainer") -> "TrainerConfig":
+        """Build from a mapping; an unknown key raises ``ValueError`` naming it and the allowed keys."""
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        for key in table:
+            if key not in allowed:
+                raise ValueError(f"{section}.{key} is not a known setting; allowed: {allowed}")
+        return cls(**dict(table))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")

@@ -1,0 +1,52 @@
+"""Data-parallel training with ``torch.nn.parallel.DistributedDataParallel``.
+
+Start with ``torchrun --nproc_per_node N -m snnkit train CONFIG`` or ``snnkit train CONFIG --nproc N``
+(which calls :func:`launch`). Each process reads ``RANK`` / ``WORLD_SIZE`` from the environment;
+:func:`init_distributed` joins the group (gloo on CPU, nccl on CUDA). The trainer splits every global
+batch into ``WORLD_SIZE`` equal shards, so N processes take the same optimiser steps as one process
+on the same global batch.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(backend: str | None = None) -> tuple[int, int]:
+    """Join the process group described by the torchrun environment, if any; returns ``(rank, world)``."""
+    if dist.is_available() and dist.is_initialized():
+        return world()
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return 0, 1
+    if not dist.is_available():
+        raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group(backend=backend, init_method="env://")
+    return world()
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``python -m snnkit *argv`` in ``nproc`` processes through ``torch.distributed.run``
+    (a standalone rendezvous on this machine). Returns the exit code."""
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"nproc={nproc!r} must be an integer >= 1")
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    args = ["--standalone", f"--nproc_per_node={nproc}", "--module", "snnkit", *argv]
+    try:
+        torchrun.main(args)
+    except ChildFailedError as err:
+        print(f"snnkit: a training process failed: {err}")
+        return 1
+    return 0
