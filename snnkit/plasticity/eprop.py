@@ -113,6 +113,12 @@ def eprop_gradients(x: Tensor, w_in: Tensor, w_rec: Tensor, params: LIFParameter
     return EPropState(g_in, g_rec, torch.stack(spikes))
 
 
+def _softmax(y: Tensor) -> Tensor:
+    # torch.softmax on tiny tensors pays a thread-pool launch per call (~20 ms on a busy 2-core box)
+    e = (y - y.amax(1, keepdim=True)).exp()
+    return e / e.sum(1, keepdim=True)
+
+
 class EProp(nn.Module):
     """A recurrent LIF/ALIF layer with a leaky linear readout, trained online by e-prop.
 
@@ -190,15 +196,16 @@ class EProp(nn.Module):
             tgt = target if target.dim() == 2 else target.unsqueeze(0).expand(T, -1)
             onehot = torch.nn.functional.one_hot(tgt.long(), w_out.shape[0]).to(x.dtype)
         rec = {"y": x.new_zeros(B, w_out.shape[0]), "zbar": x.new_zeros(B, w_out.shape[1]),
-               "g_out": torch.zeros_like(w_out), "g_b": torch.zeros_like(b_out), "ys": []}
+               "g_out": torch.zeros_like(w_out), "g_b": torch.zeros_like(b_out), "ys": [], "bbar": 0.0}
 
         def signal(t: int, z: Tensor) -> Tensor:
             rec["y"] = self.kappa * rec["y"] + z @ w_out.t() + b_out
             rec["zbar"] = self.kappa * rec["zbar"] + z
-            err = (torch.softmax(rec["y"], 1) - onehot[t]) if loss == "ce" else rec["y"] - target[t]
+            err = (_softmax(rec["y"]) - onehot[t]) if loss == "ce" else rec["y"] - target[t]
             err = err / B
             rec["g_out"] += err.t() @ rec["zbar"]
-            rec["g_b"] += err.sum(0)
+            rec["bbar"] = self.kappa * rec["bbar"] + 1.0  # the bias, too, reaches y^t through the leak
+            rec["g_b"] += err.sum(0) * rec["bbar"]
             rec["ys"].append(rec["y"])
             return err @ fb
 
