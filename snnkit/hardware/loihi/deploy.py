@@ -29,7 +29,7 @@ def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[
         raise ValueError(f"test_x must be time-major [T, B, N]; got shape {tuple(test_x.shape)}")
     if test_y.shape[0] != test_x.shape[1]:
         raise ValueError(f"test_y has {test_y.shape[0]} labels for {test_x.shape[1]} samples")
-    net: LoihiNetwork = quantize_for_loihi(model, input_shape)
+    net: LoihiNetwork = quantize_for_loihi(model, input_shape, for_netx=netx_path is not None)
     y = test_y.cpu().numpy()
     was_training = model.training
     model.eval()

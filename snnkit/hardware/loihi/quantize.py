@@ -36,7 +36,7 @@ from ...ir import to_graph
 from .fixed_point import (BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_UNITY, MAX_DECAY, MAX_DELAY, MAX_VTH, UV_HALF,
                           SIGN_MODE_NAMES, LoihiLayer, effective_weights, sign_mode_of, simulate,
                           validate_network)
-from .netx import write_netx
+from .netx import NETX_BIAS_EXP, write_netx
 
 
 def weight_scale(w: np.ndarray | torch.Tensor) -> float:
@@ -138,8 +138,14 @@ def _chain(graph: nir.NIRGraph) -> list[dict[str, Any]]:
     return blocks
 
 
-def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> LoihiNetwork:
-    """Quantise ``model`` to Loihi 2 fixed point; refuses what Loihi cannot hold with a clear error."""
+def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = None,
+                       for_netx: bool = False) -> LoihiNetwork:
+    """Quantise ``model`` to Loihi 2 fixed point; refuses what Loihi cannot hold with a clear error.
+
+    ``for_netx=True`` restricts to what lava-dl netx files hold: ``weight_exp = 0`` (netx stores no
+    weight exponent) and ``bias_exp = 6`` (netx's fixed bias exponent).
+    """
+    max_weight_exp = 0 if for_netx else 7
     dt = 1.0
     graph = to_graph(model, dt=dt, method="exp", input_shape=input_shape)
     layers: list[LoihiLayer] = []
@@ -186,9 +192,9 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
         row_sum = np.abs(all_w).sum(axis=1).max() + np.abs(bias).max()
         vmax = (float(v_th[0]) + row_sum) if spiking else row_sum / max(1 - beta_s, 1e-3)
         wexp = None
-        for e in range(7, -1, -1):
+        for e in range(max_weight_exp, -1, -1):
             scale = k * 2.0 ** (6 + e)
-            fits_bias = np.abs(bias).max() * scale / 2 ** BIAS_EXP_MAX <= BIAS_MANT_MAX
+            fits_bias = np.abs(bias).max() * scale / 2 ** (NETX_BIAS_EXP if for_netx else BIAS_EXP_MAX) <= BIAS_MANT_MAX
             if scale * vmax < UV_HALF - 1 and fits_bias and (not spiking or round(scale * float(v_th[0]) / 64) <= MAX_VTH):
                 wexp = e
                 break
@@ -201,8 +207,8 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
         du, dv = int(np.clip(du, 0, MAX_DECAY)), int(np.clip(dv, 0, MAX_DECAY))
         vth = int(round(scale * float(v_th[0]) / 64)) if spiking else MAX_VTH
         b_scaled = bias * scale
-        bias_exp = 0
-        while bias_exp < BIAS_EXP_MAX and np.abs(np.round(b_scaled / 2 ** bias_exp)).max() > BIAS_MANT_MAX:
+        bias_exp = NETX_BIAS_EXP if for_netx else 0
+        while not for_netx and bias_exp < BIAS_EXP_MAX and np.abs(np.round(b_scaled / 2 ** bias_exp)).max() > BIAS_MANT_MAX:
             bias_exp += 1
         bias_mant = np.round(b_scaled / 2 ** bias_exp).astype(np.int64)
         if np.abs(bias_mant).max() > BIAS_MANT_MAX:
