@@ -189,9 +189,8 @@ def tiled_read(x: Tensor, w_norm: Tensor, row_ranges: list[tuple[int, int]], out
     for r, (lo, hi) in enumerate(row_ranges):
         xr = x[:, lo:hi] if len(row_ranges) > 1 else x
         wr = w_norm[:, lo:hi] if len(row_ranges) > 1 else w_norm
-        yr = periphery.read(xr, wr)
-        yr = yr * out_scale[r]
-        y = yr if y is None else y + yr
+        yr = periphery.read(xr, wr, out_scale=out_scale[r])
+        y = yr if y is None else (y.add_(yr) if not torch.is_grad_enabled() else y + yr)
         if counter is not None:
             _count(counter, xr.detach(), lo, hi)
     assert y is not None

@@ -54,15 +54,18 @@ class ConductanceMapping:
         """``w_max``: the largest absolute weight (clipped away from 0)."""
         return weight.detach().abs().max().clamp(min=_ZERO_CLIP)
 
-    def _digits(self, w_norm: Tensor) -> list[Tensor]:
-        """Signed fractional digits of ``w_norm`` (each in ``[-1, 1]``), least significant first."""
+    def _digits(self, weight: Tensor, w_max: Tensor) -> list[Tensor]:
+        """Signed digits of ``weight / w_max`` in conductance-span units (each in ``[-span, span]``),
+        least significant first."""
+        span = self.g_max - self.g_min
         if self.bits_per_slice == 0:
-            return [w_norm]
+            return [weight * (span / w_max)]  # aihwkit's scale_ratio, so that targets match it bit for bit
+        w_norm = (weight / w_max).clamp(-1.0, 1.0)
         base = 2 ** self.bits_per_slice
         q_max = base ** self.slices - 1
         q = (w_norm.abs() * q_max).round().to(torch.int64)
         sign = torch.sign(w_norm)
-        return [sign * ((q >> (self.bits_per_slice * k)) & (base - 1)).to(w_norm.dtype) / (base - 1)
+        return [sign * ((q >> (self.bits_per_slice * k)) & (base - 1)).to(w_norm.dtype) * (span / (base - 1))
                 for k in range(self.slices)]
 
     def _combine(self, digits: list[Tensor]) -> Tensor:
@@ -75,8 +78,7 @@ class ConductanceMapping:
     def to_conductances(self, weight: Tensor) -> tuple[list[Tensor], Tensor]:
         """``(conductance slices, w_max)`` for a weight matrix."""
         w_max = self.weight_scale(weight)
-        w_norm = (weight.detach() / w_max).clamp(-1.0, 1.0)
-        return [g for d in self._digits(w_norm) for g in self._encode(d)], w_max
+        return [g for d in self._digits(weight.detach(), w_max) for g in self._encode(d)], w_max
 
     def to_normalized_weights(self, conductances: list[Tensor]) -> Tensor:
         """Weights in ``[-1, 1]`` units (times ``w_max`` gives the weights) from conductance slices."""
@@ -88,7 +90,7 @@ class ConductanceMapping:
     def to_weights(self, conductances: list[Tensor], w_max: Tensor) -> Tensor:
         return self.to_normalized_weights(conductances) * w_max
 
-    def _encode(self, digit: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
+    def _encode(self, scaled: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _decode(self, gs: list[Tensor]) -> Tensor:  # pragma: no cover - abstract
@@ -101,9 +103,9 @@ class DifferentialMapping(ConductanceMapping):
 
     _devices_per_slice = 2
 
-    def _encode(self, digit: Tensor) -> list[Tensor]:
+    def _encode(self, scaled: Tensor) -> list[Tensor]:
         span = self.g_max - self.g_min
-        return [digit.clamp(min=0.0) * span + self.g_min, (-digit).clamp(min=0.0) * span + self.g_min]
+        return [scaled.clamp(min=0.0, max=span) + self.g_min, (-scaled).clamp(min=0.0, max=span) + self.g_min]
 
     def _decode(self, gs: list[Tensor]) -> Tensor:
         return (gs[0] - gs[1]) / (self.g_max - self.g_min)
@@ -115,8 +117,9 @@ class SingleDeviceMapping(ConductanceMapping):
 
     _devices_per_slice = 1
 
-    def _encode(self, digit: Tensor) -> list[Tensor]:
-        return [(digit + 1.0) * 0.5 * (self.g_max - self.g_min) + self.g_min]
+    def _encode(self, scaled: Tensor) -> list[Tensor]:
+        span = self.g_max - self.g_min
+        return [((scaled + span) * 0.5).clamp(min=0.0, max=span) + self.g_min]
 
     def _decode(self, gs: list[Tensor]) -> Tensor:
         return 2.0 * (gs[0] - self.g_min) / (self.g_max - self.g_min) - 1.0

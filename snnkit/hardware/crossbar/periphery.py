@@ -80,13 +80,33 @@ class Periphery:
             y = y + self.out_noise * noise if y.requires_grad else y.add_(noise.mul_(self.out_noise))
         return quantize(y, self.adc_bits, self.out_bound)
 
-    def read(self, x: Tensor, w: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One periphery-managed analog read of ``x`` ``[N, rows]`` through ``w`` ``[cols, rows]``."""
-        if self.noise_management == "abs_max":
-            s = x.detach().abs().amax(dim=-1, keepdim=True)
-            s = torch.where(s > 0, s, torch.ones_like(s))
-        else:
-            s = torch.ones((), dtype=x.dtype, device=x.device)
+    def read(self, x: Tensor, w: Tensor, generator: torch.Generator | None = None,
+             out_scale: Tensor | None = None) -> Tensor:
+        """One periphery-managed analog read of ``x`` ``[N, rows]`` through ``w`` ``[cols, rows]``,
+        times ``out_scale`` (``[cols]``, the digital weight scale) when given.
+
+        Without gradients this runs a fused in-place version of :meth:`read_reference` (same random
+        draws, same result up to float rounding)."""
+        if self.ir_drop > 0 or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)):
+            y = self.read_reference(x, w, generator)
+            return y if out_scale is None else y * out_scale
+        with torch.no_grad():
+            return self._read_fast(x, w, generator, out_scale)
+
+    def _input_scale(self, x: Tensor) -> Tensor | None:
+        if self.noise_management != "abs_max":
+            return None
+        s = x.detach().abs().amax(dim=-1, keepdim=True)
+        return s.masked_fill_(s == 0, 1.0)
+
+    def _stop(self, clipped: bool, reduction: float, dac_step: float) -> bool:
+        return (not clipped or reduction > self.max_bm_factor
+                or (dac_step > 0 and reduction > self.max_bm_res / dac_step))
+
+    def read_reference(self, x: Tensor, w: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The documented read, step by step (differentiable: straight-through rounding)."""
+        s = self._input_scale(x)
+        s = torch.ones((), dtype=x.dtype, device=x.device) if s is None else s
         reduction = 1.0
         dac_step = 2.0 * self.inp_bound / (2 ** self.dac_bits - 2) if self.dac_bits else 0.0
         while True:
@@ -99,10 +119,47 @@ class Periphery:
             if self.out_bound <= 0:
                 return y * (s * reduction)
             clipped = self.bound_management == "iterative" and bool((y.detach().abs() > self.out_bound).any())
-            if (not clipped or reduction > self.max_bm_factor
-                    or (dac_step > 0 and reduction > self.max_bm_res / dac_step)):
+            if self._stop(clipped, reduction, dac_step):
                 return y.clamp(-self.out_bound, self.out_bound) * (s * reduction)
             reduction *= 2.0
+
+    def _read_fast(self, x: Tensor, w: Tensor, generator: torch.Generator | None, out_scale: Tensor | None) -> Tensor:
+        # Work in integer units: inputs in DAC steps d, outputs in ADC steps a, so each rounding is one
+        # in-place round_() and the scalings fold into the few multiplications that remain.
+        s = self._input_scale(x)
+        d = 2.0 * self.inp_bound / (2 ** self.dac_bits - 2) if (self.dac_bits and self.inp_bound) else 0.0
+        a = 2.0 * self.out_bound / (2 ** self.adc_bits - 2) if (self.adc_bits and self.out_bound) else 0.0
+        d_unit, a_unit = d or 1.0, a or 1.0
+        reduction = 1.0
+        while True:
+            xs = x / (s * (reduction * d_unit)) if s is not None else x * (1.0 / (reduction * d_unit))
+            if d:
+                xs.round_()
+            if self.inp_bound > 0:
+                xs.clamp_(-self.inp_bound / d_unit, self.inp_bound / d_unit)
+            y = xs @ w.t()
+            if d_unit != a_unit:
+                y.mul_(d_unit / a_unit)
+            if self.out_noise > 0:
+                y.add_(torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device),
+                       alpha=self.out_noise / a_unit)
+            if a:
+                y.round_()
+            if self.out_bound <= 0:
+                break
+            bound = self.out_bound / a_unit
+            clipped = False
+            if self.bound_management == "iterative":
+                lo, hi = torch.aminmax(y)
+                clipped = bool(hi > bound) or bool(lo < -bound)
+            if self._stop(clipped, reduction, d):
+                y.clamp_(-bound, bound)
+                break
+            reduction *= 2.0
+        y.mul_(s * (a_unit * reduction) if s is not None else a_unit * reduction)
+        if out_scale is not None:
+            y.mul_(out_scale)
+        return y
 
 
 def periphery_from_profile(profile: dict) -> Periphery:
