@@ -133,7 +133,7 @@ def finetune(snn: nn.Module, x: Tensor, y: Tensor, T: int = 8, epochs: int = 3, 
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             n += len(idx)
         history.append(total / n)
     snn.eval()

@@ -55,10 +55,18 @@ def _load(path: str, expected: str) -> dict[str, Any]:
     return blob
 
 
+def _load_weights(model: nn.Module, state: dict[str, Any], architecture: str) -> nn.Module:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"the weights do not fit architecture={architecture!r}: {err}") from err
+    return model
+
+
 def save_ann(model: nn.Module, path: str, architecture: str, config: dict[str, Any] | None = None) -> str:
     """Write ``model``'s weights with the architecture name and config that rebuild it (atomic)."""
     config = dict(config or {})
-    build_architecture(architecture, config).load_state_dict(model.state_dict())  # fail now, not at load
+    _load_weights(build_architecture(architecture, config), model.state_dict(), architecture)  # fail now
     return _atomic_save({"format": ANN_FORMAT, "architecture": architecture, "config": config,
                          "state_dict": model.state_dict()}, path)
 
@@ -67,8 +75,7 @@ def load_ann(path: str) -> nn.Module:
     """Rebuild an ANN written by :func:`save_ann` (eval mode)."""
     blob = _load(path, ANN_FORMAT)
     model = build_architecture(blob["architecture"], blob["config"])
-    model.load_state_dict(blob["state_dict"])
-    return model.eval()
+    return _load_weights(model, blob["state_dict"], blob["architecture"]).eval()
 
 
 def save_converted(conversion: Any, path: str, architecture: str, config: dict[str, Any],
@@ -89,5 +96,4 @@ def load_converted(path: str) -> nn.Module:
     T = options.pop("T")
     dummy = torch.zeros(2, *blob["input_shape"])
     snn = convert_detailed(ann, dummy, T, structure_only=True, **options).snn
-    snn.load_state_dict(blob["state_dict"])
-    return snn.eval()
+    return _load_weights(snn, blob["state_dict"], blob["architecture"]).eval()

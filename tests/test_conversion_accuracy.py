@@ -1,0 +1,88 @@
+"""Conversion oracles on MNIST-1D (generated offline): the SNN's accuracy approaches the ANN's as T
+grows, per-layer rates track the ANN activations, QCFS shrinks the low-T gap, snnkit's plain
+conversion equals spikingjelly's ``ann2snn`` on the same ANN, calibration and fine-tuning help."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snnkit import conversion as C
+from snnkit.conversion.architectures import cnn1d, mlp, mnist1d, train_classifier
+
+pytest.importorskip("mnist1d")
+
+
+@pytest.fixture(scope="module")
+def data():
+    torch.set_num_threads(2)
+    return mnist1d()
+
+
+@pytest.fixture(scope="module")
+def models(data):
+    xtr, ytr = data[0], data[1]
+    return {"mlp": train_classifier(mlp(hidden=(128, 64)), xtr, ytr, epochs=10, seed=0, batch_size=256),
+            "cnn": train_classifier(cnn1d(channels=(8, 16)), xtr, ytr, epochs=8, seed=0, batch_size=256)}
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_snn_accuracy_approaches_ann_as_T_grows(data, models, name):
+    xtr, _, xte, yte = data
+    ann = models[name]
+    ann_acc = C.ann_accuracy(ann, xte, yte)
+    assert ann_acc > 0.5  # the ANN learned something (chance is 0.1)
+    plain = C.accuracy_vs_T(C.convert(ann, xtr[:1000], normalisation="max", v_init=0.0), xte, yte, (8, 32, 128))
+    tuned = C.accuracy_vs_T(C.convert(ann, xtr[:1000]), xte, yte, (8, 128))
+    assert plain[8] < plain[32] <= plain[128] + 0.005
+    assert abs(ann_acc - plain[128]) <= 0.01
+    assert abs(ann_acc - tuned[128]) <= 0.01
+    assert tuned[8] > plain[8]  # percentile + half-threshold start helps at low T
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("channel_wise", [False, True])
+def test_rates_times_threshold_correlate_with_ann_activations(data, models, name, channel_wise):
+    conv = C.convert_detailed(models[name], data[0][:1000], channel_wise=channel_wise)
+    corr = C.layer_correlations(conv.ann, conv.snn, data[2][:300], T=256)
+    assert len(corr) == 2
+    assert min(corr.values()) > 0.99, corr
+
+
+def test_qcfs_makes_the_low_T_gap_much_smaller(data, models):
+    xtr, ytr, xte, yte = data
+    qcfs = train_classifier(mlp(hidden=(128, 64), activation="qcfs", levels=8), xtr, ytr, epochs=10, seed=0,
+                            batch_size=256)
+    relu = models["mlp"]
+    gap_relu = C.ann_accuracy(relu, xte, yte) - C.accuracy_vs_T(
+        C.convert(relu, xtr[:1000], normalisation="max", v_init=0.0), xte, yte, (8,))[8]
+    gap_qcfs = C.ann_accuracy(qcfs, xte, yte) - C.accuracy_vs_T(C.convert(qcfs, xtr[:1000]), xte, yte, (8,))[8]
+    assert gap_relu > 0.05
+    assert gap_qcfs < gap_relu / 3 and gap_qcfs < 0.03, (gap_qcfs, gap_relu)
+
+
+def test_plain_conversion_equals_spikingjelly_ann2snn(data, models):
+    pytest.importorskip("spikingjelly")
+    from benchmarks.conversion import spikingjelly_curve
+
+    xtr, _, xte, yte = data
+    ann, Ts = models["mlp"], (8, 16, 32, 64, 128)
+    ours = C.accuracy_vs_T(C.convert(ann, xtr[:1000], normalisation="max", v_init=0.0), xte, yte, Ts)
+    theirs = spikingjelly_curve(ann, xtr[:1000], xte, yte, Ts, "Max")
+    for t in Ts:  # same IF dynamics and scales: identical up to float rounding at the threshold
+        assert abs(ours[t] - theirs[t]) <= 0.003, (t, ours, theirs)
+
+
+def test_bias_calibration_and_hybrid_finetune_reduce_the_low_T_error(data, models):
+    xtr, ytr, xte, yte = data
+    ann, T = models["mlp"], 8
+    base = C.convert(ann, xtr[:1000], T=T, normalisation="max", v_init=0.0)
+    calibrated = C.convert(ann, xtr[:1000], T=T, normalisation="max", v_init=0.0, bias_calibration=True)
+    with torch.no_grad():
+        want = ann(xte)
+        err_base = (C.snn_logits(base, xte, T) - want).abs().mean()
+        err_cal = (C.snn_logits(calibrated, xte, T) - want).abs().mean()
+    assert err_cal < err_base
+    before = C.accuracy_vs_T(base, xte, yte, (T,))[T]
+    losses = C.finetune(base, xtr[:2000], ytr[:2000], T=T, epochs=2, lr=1e-3)
+    after = C.accuracy_vs_T(base, xte, yte, (T,))[T]
+    assert losses[-1] < losses[0] and after > before + 0.02, (before, after, losses)
