@@ -13,7 +13,8 @@ from snnkit.hardware.loihi import LoihiLayer, lava_available, run_lava, run_netx
 from snnkit.hardware.loihi.fixed_point import MAX_DELAY, UV_HALF
 from snnkit.hardware.loihi.netx import read_netx, write_netx
 
-pytestmark = pytest.mark.skipif(not lava_available(), reason="Lava environment missing: run .ci/install_lava.sh")
+pytestmark = [pytest.mark.lava,
+              pytest.mark.skipif(not lava_available(), reason="Lava environment missing: run .ci/install_lava.sh")]
 
 N_RANDOM = 20
 
@@ -81,8 +82,9 @@ def test_fixed_point_bit_exact_against_lava():
     total_spikes = 0
     refs = {}
     for (layers, x), label, out in zip(trials, labels, lava):
-        ref = simulate(layers, x)
+        ref = simulate(layers, x, engine="fast")
         _assert_identical(ref, out, label)
+        _assert_identical(simulate(layers, x, engine="step"), out, label + " (step engine)")
         total_spikes += sum(int(s.sum()) for s in ref["spikes"])
         refs[label] = ref
     # The extremes were really reached (checked on the simulator, which equals Lava above).

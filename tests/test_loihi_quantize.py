@@ -97,3 +97,16 @@ def test_deployed_accuracy_drop_with_qat_is_small():
     assert res["float_accuracy"] > 0.5  # 5 classes: chance is 0.2
     assert res["drop_with_qat_vs_float"] < 0.05
     assert res["drop_without_qat"] < 0.1
+
+
+def test_chip_profile_matches_simulator_limits():
+    from snnkit.hardware.loihi import fixed_point as fp
+    from snnkit.hardware.loihi import load_profile
+    prof = load_profile("loihi2")
+    assert (1 << prof["neuron"]["decay_bits"]) - 1 == fp.MAX_DECAY
+    assert (1 << prof["neuron"]["threshold_mantissa_bits"]) - 1 == fp.MAX_VTH
+    assert prof["neuron"]["bias_exponent_max"] == fp.BIAS_EXP_MAX
+    assert prof["synapse"]["max_delay"] == fp.MAX_DELAY
+    assert 1 << (prof["neuron"]["state_bits"] - 1) == fp.UV_HALF
+    with pytest.raises(ValueError, match="not found"):
+        load_profile("loihi9")

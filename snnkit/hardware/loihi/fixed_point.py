@@ -46,6 +46,18 @@ SIGN_MODES = {"mixed": 1, "excitatory": 2, "inhibitory": 3}
 SIGN_MODE_NAMES = {v: k for k, v in SIGN_MODES.items()}
 
 
+def load_profile(name: str = "loihi2") -> dict[str, Any]:
+    """The chip profile ``hardware/<name>.toml`` of the repository (limits the simulator enforces)."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "hardware" / f"{name}.toml"
+    if not path.exists():
+        raise ValueError(f"chip profile {name!r} not found at {path}")
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
 def _i32(x: np.ndarray) -> np.ndarray:
     """Wrap int64 values to int32 the way storing them in an int32 numpy array does."""
     return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
@@ -216,7 +228,7 @@ class _Synapse:
 
 
 def simulate(layers: list[LoihiLayer], spikes_in: np.ndarray, mode: str = "fixed",
-             record: bool = True) -> dict[str, list[np.ndarray]]:
+             record: bool = True, engine: str = "auto") -> dict[str, list[np.ndarray]]:
     """Run the layer chain on input spikes ``[T, N_in]`` or ``[T, B, N_in]`` exactly as Lava would.
 
     ``mode="fixed"`` reproduces ``Loihi2SimCfg(select_tag="fixed_pt")`` bit for bit (int64 arithmetic
@@ -224,18 +236,22 @@ def simulate(layers: list[LoihiLayer], spikes_in: np.ndarray, mode: str = "fixed
     ``du``, ``dv``, ``vth``, ``bias_mant`` and weights may be floats: ``du`` is the fraction ``1 - alpha``).
     Returns ``{"spikes": [...], "u": [...], "v": [...]}``, one ``[T, (B,) N]`` array per layer
     (``u``/``v`` only with ``record=True``); the batch axis is dropped again when the input had none.
+
+    ``engine``: ``"fast"`` runs layer by layer, all synaptic input of a feed-forward synapse in one matrix
+    product over time and the neuron update on float64 arrays holding integers (exact below 2^53); it is
+    used by ``"auto"`` whenever no int32 wrap can occur (worst-case input bounded); ``"step"`` is the
+    step-by-step int64 path with every int32 wrap of Lava's arrays.
     """
     if mode not in ("fixed", "float"):
         raise ValueError(f"mode={mode!r}; allowed: 'fixed', 'float'")
+    if engine not in ("auto", "fast", "step"):
+        raise ValueError(f"engine={engine!r}; allowed: 'auto', 'fast', 'step'")
     fixed = mode == "fixed"
     if fixed:
         validate_network(layers)
-    x = np.asarray(spikes_in)
-    squeeze = x.ndim == 2
-    if squeeze:
-        x = x[:, None, :]
-    if x.ndim != 3 or x.shape[2] != layers[0].n_in:
-        raise ValueError(f"spikes_in must be [T, N_in] or [T, B, N_in] with N_in={layers[0].n_in}; got {x.shape}")
+    if engine == "fast" or (engine == "auto" and (not fixed or _no_int32_wrap(layers))):
+        return _simulate_fast(layers, spikes_in, fixed, record)
+    x, squeeze = _as_tbn(layers, spikes_in)
     T, B = x.shape[:2]
     dtype = np.int64 if fixed else np.float64
     syn, rec, state = [], [], []
@@ -304,3 +320,122 @@ def simulate(layers: list[LoihiLayer], spikes_in: np.ndarray, mode: str = "fixed
 def with_float_params(layer: LoihiLayer, **changes: Any) -> LoihiLayer:
     """A copy of ``layer`` with some fields replaced (e.g. float ``du`` for ``mode="float"``)."""
     return replace(layer, **changes)
+
+
+def _as_tbn(layers: list[LoihiLayer], spikes_in: np.ndarray) -> tuple[np.ndarray, bool]:
+    x = np.asarray(spikes_in)
+    squeeze = x.ndim == 2
+    if squeeze:
+        x = x[:, None, :]
+    if x.ndim != 3 or x.shape[2] != layers[0].n_in:
+        raise ValueError(f"spikes_in must be [T, N_in] or [T, B, N_in] with N_in={layers[0].n_in}; got {x.shape}")
+    return x, squeeze
+
+
+def _row_bound(w: np.ndarray | None, layer: LoihiLayer, mode: int | None) -> int:
+    if w is None:
+        return 0
+    eff = effective_weights(w, mode, layer.num_weight_bits)
+    return int(np.abs(eff).sum(axis=1).max()) << max(int(layer.weight_exp), 0)
+
+
+def _no_int32_wrap(layers: list[LoihiLayer]) -> bool:
+    """True when no synaptic sum, ``a_in << 6`` or ``u``/``v`` update can leave int32 (then the fast engine
+    is exact)."""
+    for layer in layers:
+        bound = _row_bound(layer.weights, layer, layer.sign_mode) + \
+            _row_bound(layer.recurrent_weights, layer, layer.recurrent_sign_mode)
+        if (bound << ACT_SHIFT) + 2 * UV_HALF + (BIAS_MANT_MAX << BIAS_EXP_MAX) >= (1 << 31):
+            return False
+    return True
+
+
+def _shift_float(acc: np.ndarray, weight_exp: int) -> np.ndarray:
+    return acc * float(1 << weight_exp) if weight_exp >= 0 else np.floor(acc / float(1 << -weight_exp))
+
+
+def _simulate_fast(layers: list[LoihiLayer], spikes_in: np.ndarray, fixed: bool,
+                   record: bool) -> dict[str, list[np.ndarray]]:
+    """Layer-major engine (see :func:`simulate`): integers held exactly in float64."""
+    x, squeeze = _as_tbn(layers, spikes_in)
+    T, B = x.shape[:2]
+    s_in = x.astype(np.float64)
+    out: dict[str, list[np.ndarray]] = {"spikes": [], "u": [], "v": []}
+    for layer in layers:
+        n = layer.n_out
+        if fixed:
+            w = effective_weights(layer.weights, layer.sign_mode, layer.num_weight_bits).astype(np.float64)
+        else:
+            w = np.asarray(layer.weights, np.float64)
+        # Synaptic input of the feed-forward (Delay)Dense for every step at once: delay d lands 1 + d later.
+        a = np.zeros((T, B, n))
+        delays = np.zeros(w.shape, np.int64) if layer.delays is None else np.asarray(layer.delays)
+        for d in np.unique(delays):
+            d = int(d)
+            if d + 1 >= T:
+                continue
+            wd = np.where(delays == d, w, 0.0) if layer.delays is not None else w
+            acc = s_in[: T - 1 - d] @ wd.T
+            a[1 + d:] += _shift_float(acc, int(layer.weight_exp)) if fixed else acc
+        rec = None
+        if layer.recurrent_weights is not None:
+            rec = (effective_weights(layer.recurrent_weights, layer.recurrent_sign_mode, layer.num_weight_bits)
+                   if fixed else np.asarray(layer.recurrent_weights)).astype(np.float64).T
+        if fixed:
+            a *= float(1 << ACT_SHIFT)
+            bias = (np.asarray(layer.bias(), np.int64) << np.asarray(layer.bias_exp, np.int64)).astype(np.float64)
+            cu = (DECAY_UNITY - (int(layer.du) + 1)) / DECAY_UNITY
+            cv = (DECAY_UNITY - int(layer.dv)) / DECAY_UNITY
+            vth = float(int(layer.vth) << VTH_SHIFT)
+        else:
+            bias = np.zeros(n) if layer.bias_mant is None else np.asarray(layer.bias_mant, np.float64)
+            cu, cv, vth = 1 - float(layer.du), 1 - float(layer.dv), float(layer.vth)
+        u, v = np.zeros((B, n)), np.zeros((B, n))
+        s_prev = np.zeros((B, n))
+        spikes = np.empty((T, B, n), bool)
+        us = np.empty((T, B, n)) if record else None
+        vs = np.empty((T, B, n)) if record else None
+        lo, hi, two_h = -float(UV_HALF - 1), float(UV_HALF - 1), float(2 * UV_HALF)
+        # Static bounds: skip the u wrap / v clip when they provably cannot trigger (a large saving per step).
+        a_max = float(np.abs(a).max()) if a.size else 0.0
+        if rec is not None:
+            a_max += float(np.abs(rec).sum(axis=0).max()) * (2.0 ** max(int(layer.weight_exp), 0)) * (1 << ACT_SHIFT)
+        u_bound = a_max * (1.0 / (1.0 - cu) if cu < 1 else float("inf")) if fixed else float("inf")
+        check_u = not (u_bound < UV_HALF)
+        v_bound = (u_bound + float(np.abs(bias).max())) * (1.0 / (1.0 - cv) if cv < 1 else float("inf"))
+        check_v = not (v_bound < UV_HALF - 1)
+        for t in range(T):
+            a_t = a[t]
+            if rec is not None and t:
+                r = s_prev @ rec
+                a_t = a_t + (_shift_float(r, int(layer.weight_exp)) * float(1 << ACT_SHIFT) if fixed else r)
+            if fixed:
+                u *= cu
+                np.trunc(u, out=u)
+                u += a_t
+                if check_u:
+                    u -= (u > UV_HALF) * two_h
+                    u += (u <= -UV_HALF) * two_h
+                v *= cv
+                np.trunc(v, out=v)
+                v += u
+                v += bias
+                if check_v:
+                    np.clip(v, lo, hi, out=v)
+            else:
+                u = u * cu + a_t
+                v = v * cv + u + bias
+            s = v > vth
+            v[s] = 0.0
+            spikes[t] = s
+            if record:
+                us[t], vs[t] = u, v
+            s_prev = s
+        out["spikes"].append(spikes)
+        if record:
+            out["u"].append(us.astype(np.int64) if fixed else us)
+            out["v"].append(vs.astype(np.int64) if fixed else vs)
+        s_in = spikes.astype(np.float64)
+    if not record:
+        del out["u"], out["v"]
+    return {k: [a[:, 0] for a in arrs] if squeeze else arrs for k, arrs in out.items()}

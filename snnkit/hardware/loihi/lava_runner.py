@@ -85,21 +85,24 @@ def _unpack(out: dict[str, np.ndarray], k: int, n_layers: int) -> dict:
     res: dict = {key: [out[f"t{k}_l{i}_{key}"] for i in range(n_layers)] for key in ("spikes", "u", "v")}
     res["spikes"] = [s.astype(bool) for s in res["spikes"]]
     res["seconds"] = float(out[f"t{k}_seconds"])
+    res["timed_steps"] = int(out[f"t{k}_timed_steps"])
     return res
 
 
 def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = "fixed",
-             timeout: float = 300.0) -> list[dict]:
+             timeout: float = 300.0, warmup: bool = False) -> list[dict]:
     """Run several networks (each ``(layers, spikes [T, N_in])``) in ONE Lava subprocess.
 
     ``mode`` "fixed" uses ``Loihi2SimCfg(select_tag="fixed_pt")`` (bit-accurate models), "float" the
     ``floating_pt`` ones. Returns per trial ``{"spikes": [..], "u": [..], "v": [..], "seconds": s}`` with one
-    ``[T, N]`` array per layer, comparable to :func:`snnkit.hardware.loihi.simulate`.
+    ``[T, N]`` array per layer, comparable to :func:`snnkit.hardware.loihi.simulate`. With ``warmup``
+    the first step runs untimed, so ``seconds`` covers ``timed_steps = T - 1`` steps of execution only.
     """
     if mode not in ("fixed", "float"):
         raise ValueError(f"mode={mode!r}; allowed: 'fixed', 'float'")
     payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials)),
-                                      "tag": np.array("fixed_pt" if mode == "fixed" else "floating_pt")}
+                                      "tag": np.array("fixed_pt" if mode == "fixed" else "floating_pt"),
+                                      "warmup": np.array(bool(warmup))}
     for k, (layers, x) in enumerate(trials):
         if mode == "fixed":
             validate_network(layers)
