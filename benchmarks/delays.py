@@ -1,0 +1,146 @@
+"""Learnable-delay layer: snnkit ``DelayedLinear`` vs the ``dcls`` package's ``Dcls1d`` (GPL-3,
+benchmark-only peer; ``pip install -c .ci/constraints.txt -r .ci/requirements-delays.txt``).
+
+SHD shape of the DCLS recipe: 140 inputs, 256 outputs, max delay D = 25, T = 100, Gaussian kernel,
+input Bernoulli spikes (p = 0.05). One step = zero grads, forward on time-major ``[T, B, 140]`` (dcls is
+fed the permuted, left-padded ``[B, 140, T + D - 1]`` its users build, and its output is permuted
+back), loss = sum of outputs, backward (weights, delays/positions and, with ``--input-grad``, the
+input: the case of every hidden layer). Each implementation runs in its own process; ``peak_mb`` is
+the peak resident memory of that process above its resident memory just before the first step.
+
+Prints one JSON line per (impl, batch) and a summary line with ``snnkit_vs_dcls`` = the largest
+snnkit/dcls median-time ratio over the batch sizes (lower is better).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+T, IN, OUT, D, P_SPIKE = 100, 140, 256, 25, 0.05
+IMPLS = ["snnkit", "dcls"]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _step_fn(impl: str, B: int, input_grad: bool):
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x = (torch.rand(T, B, IN, generator=torch.Generator().manual_seed(1)) < P_SPIKE).float()
+    x.requires_grad_(input_grad)
+    if impl == "snnkit":
+        from snnkit.synapses.delays import DelayedLinear
+
+        layer = DelayedLinear(IN, OUT, D)  # sigma = D / 2, as training starts (cost does not depend on it)
+
+        def forward():
+            return layer(x)
+    elif impl == "dcls":
+        from DCLS.construct.modules import Dcls1d
+
+        layer = Dcls1d(IN, OUT, kernel_count=1, dilated_kernel_size=D, bias=False, version="gauss")
+        with torch.no_grad():
+            layer.P.uniform_(-(D // 2), D // 2)
+            layer.SIG.fill_(D / 2 - 0.27)
+        layer.SIG.requires_grad_(False)  # the recipe schedules sigma, it is not learned
+
+        def forward():
+            return layer(F.pad(x.permute(1, 2, 0), (D - 1, 0))).permute(2, 0, 1)
+    else:
+        raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS}")
+    params = [p for p in layer.parameters() if p.requires_grad]
+
+    def step() -> float:
+        for p in params:
+            p.grad = None
+        x.grad = None
+        y = forward()
+        y.sum().backward()
+        return float(y.detach().abs().sum())
+
+    return step
+
+
+def _worker(impl: str, B: int, repeats: int, input_grad: bool) -> dict:
+    import torch
+
+    torch.set_num_threads(2)
+    step = _step_fn(impl, B, input_grad)
+    base = _rss_mb()
+    step()  # warm-up (allocator, DFT matrices, oneDNN primitives)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"bench": "delays", "impl": impl, "batch": B, "T": T, "in": IN, "out": OUT, "max_delay": D,
+            "input_grad": input_grad, "median_ms": round(statistics.median(times), 2),
+            "min_ms": round(min(times), 2), "peak_mb": round(max(0.0, peak - base), 1), "repeats": repeats}
+
+
+def _available(impl: str) -> bool:
+    if impl == "dcls":
+        try:
+            import DCLS.construct.modules  # noqa: F401
+        except ImportError:
+            return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="snnkit bench delays", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="JSON lines only (the default output format too)")
+    ap.add_argument("--batch", type=int, nargs="+", default=[32, 256])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--impl", nargs="+", default=IMPLS, choices=IMPLS)
+    ap.add_argument("--no-input-grad", action="store_true", help="input without gradient (first layer)")
+    ap.add_argument("--worker", nargs=2, metavar=("IMPL", "BATCH"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    input_grad = not args.no_input_grad
+    if args.worker:
+        print(json.dumps(_worker(args.worker[0], int(args.worker[1]), args.repeats, input_grad)), flush=True)
+        return 0
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rows: dict[tuple[str, int], dict] = {}
+    for B in args.batch:
+        for impl in args.impl:
+            if not _available(impl):
+                print(json.dumps({"bench": "delays", "impl": impl, "batch": B, "skipped": "not installed"}))
+                continue
+            cmd = [sys.executable, "-m", "benchmarks.delays", "--worker", impl, str(B), "--repeats", str(args.repeats)]
+            if not input_grad:
+                cmd.append("--no-input-grad")
+            out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+            if out.returncode != 0:
+                print(json.dumps({"bench": "delays", "impl": impl, "batch": B, "error": out.stderr.strip()[-500:]}))
+                continue
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            rows[(impl, B)] = row
+            print(json.dumps(row), flush=True)
+    ratios = {B: rows[("snnkit", B)]["median_ms"] / rows[("dcls", B)]["median_ms"]
+              for B in args.batch if ("snnkit", B) in rows and ("dcls", B) in rows}
+    mem = {B: rows[("snnkit", B)]["peak_mb"] / max(rows[("dcls", B)]["peak_mb"], 1e-9)
+           for B in ratios}
+    summary = {"bench": "delays", "summary": True,
+               "snnkit_vs_dcls": round(max(ratios.values()), 3) if ratios else None,
+               "time_ratio_per_batch": {str(b): round(r, 3) for b, r in ratios.items()},
+               "memory_ratio_per_batch": {str(b): round(r, 3) for b, r in mem.items()},
+               "target": "time <= 0.5x dcls at equal or lower memory",
+               "met": bool(ratios) and max(ratios.values()) <= 0.5 and max(mem.values()) <= 1.0}
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
