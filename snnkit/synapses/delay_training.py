@@ -29,7 +29,7 @@ from .. import _checks
 from .delays import SIGMA_FINAL, DelayedLinear, delayed_layers, freeze_delays
 
 __all__ = ["SigmaSchedule", "sigma_at", "delay_param_groups", "clamp_all_delays", "freeze_delays",
-           "delay_parameters"]
+           "delay_parameters", "DCLSRecipe"]
 
 
 def sigma_at(epoch: float, total_epochs: int, sigma_init: float, sigma_final: float = SIGMA_FINAL,
@@ -108,3 +108,35 @@ def clamp_all_delays(model: nn.Module) -> None:
         if isinstance(m, DelayedLinear):
             m.clamp_delays()
 
+
+
+class DCLSRecipe:
+    """The recipe's per-step and per-epoch actions as a trainer callback ``fn(event, trainer, info)``
+    (events ``"step"`` and ``"epoch"`` of :class:`snnkit.training.Trainer`): clamp delays after every
+    optimiser step, advance the sigma schedule after every epoch, and, with :meth:`attach`, give the
+    delays their own optimiser group (``delay_lr``, default 100x the weights' lr).
+
+    Usage: ``recipe = DCLSRecipe(model, epochs); recipe.attach(trainer); trainer.callbacks.append(recipe)``
+    before ``trainer.fit``; then :func:`freeze_delays` before evaluation/export.
+    """
+
+    def __init__(self, model: nn.Module, total_epochs: int, decay_fraction: float = 0.25,
+                 delay_lr: float | None = None, sigma_init: float | None = None) -> None:
+        self.model, self.delay_lr = model, delay_lr
+        self.sigma = SigmaSchedule(model, total_epochs, decay_fraction, sigma_init)
+
+    def attach(self, trainer: Any) -> None:
+        """Rebuild ``trainer.optimizer`` with a separate group for the delays (same optimiser class,
+        same weight lr and weight decay); call before ``fit`` so schedulers see both groups."""
+        old = trainer.optimizer
+        g = old.param_groups[0]
+        groups = delay_param_groups(self.model, lr=g["lr"], delay_lr=self.delay_lr,
+                                    weight_decay=g.get("weight_decay", 0.0))
+        defaults = {k: v for k, v in old.defaults.items() if k not in ("lr", "weight_decay")}
+        trainer.optimizer = type(old)(groups, **defaults)
+
+    def __call__(self, event: str, trainer: Any = None, info: Any = None) -> None:
+        if event == "step":
+            clamp_all_delays(self.model)
+        elif event == "epoch":
+            self.sigma.step()
