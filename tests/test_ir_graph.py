@@ -95,3 +95,21 @@ def test_soft_reset_extension_round_trip(tmp_path):
     assert g.nodes["1"].metadata["snnkit.reset"] == "subtract"
     x = (torch.rand(30, 2, 4) < 0.5).float()
     torch.testing.assert_close(import_nir(str(path))(x), model(x))
+
+
+def test_snnkit_delayed_linear_exports_when_frozen(tmp_path):
+    delays_mod = pytest.importorskip("snnkit.synapses.delays")
+    torch.manual_seed(4)
+    layer = delays_mod.DelayedLinear(6, 5, max_delay=5, mode="learned", init_delays="uniform")
+    model = N.Sequential(layer, N.LIF(tau_mem=5.0), nn.Linear(5, 2), N.LIF())
+    with pytest.raises(ValueError, match="freeze_delays"):
+        to_graph(model)
+    layer.freeze_delays()
+    with torch.no_grad():
+        layer.weight.mul_(3)
+    path = tmp_path / "delayed.nir"
+    export_nir(model, str(path), dt=1e-3)
+    x = (torch.rand(30, 2, 6, generator=torch.Generator().manual_seed(0)) < 0.4).float()
+    ref = model(x)
+    assert ref[:, :, :].sum() > 0
+    torch.testing.assert_close(import_nir(str(path))(x), ref)

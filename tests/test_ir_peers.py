@@ -6,7 +6,7 @@ norse at dt = 1e-3 s, so we export with method="euler" and that dt; norse ignore
 ``r``, so for norse we fold ``r`` into the weights (unit_r=True); snntorch must be built with
 reset_mechanism="zero", reset_delay=False to mean what its NIR export says (hard reset to v_reset);
 norse's to_nir writes tau a factor dt too small (tau = dt / tau_mem_inv), so its files import with dt**2.
-spikingjelly 2.0.0 is not tested: its NIR support lives in a separate extra."""
+spikingjelly 2.0.0 (nir_exchange) reads and writes NIR with forward Euler at dt = 1e-4 s, r = tau/dt, like us."""
 from __future__ import annotations
 
 import pytest
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import snnkit.neurons as N
-from snnkit.ir import export_nir, import_nir
+from snnkit.ir import export_nir, import_nir, to_graph
 
 T, B = 60, 4
 
@@ -119,5 +119,36 @@ def test_norse_to_snnkit_same_spikes():
         y, state = peer(x_t, state)
         out.append(y)
     ref = torch.stack(out)
+    assert ref.sum() > 10
+    assert torch.equal(ours(x), ref)
+
+
+@pytest.mark.parametrize("cuba", [False, True])
+def test_snnkit_to_spikingjelly_same_spikes(cuba):
+    sj = pytest.importorskip("spikingjelly.activation_based.nir_exchange")
+    model, x = _snnkit_net(10, cuba), _spikes(10)
+    net = sj.import_from_nir(to_graph(model, dt=1e-4), dt=1e-4)  # spikingjelly: Euler, r = tau/dt, w_in = tau_syn/dt
+    out, state = [], None
+    for x_t in x.unbind(0):
+        y, state = net(x_t, state)
+        out.append(y)
+    ref = model(x)
+    assert ref.sum() > 10
+    assert torch.equal(torch.stack(out), ref)
+
+
+def test_spikingjelly_to_snnkit_same_spikes():
+    sj = pytest.importorskip("spikingjelly.activation_based.nir_exchange")
+    from spikingjelly.activation_based import functional, layer, neuron
+    torch.manual_seed(1)
+    peer = nn.Sequential(layer.Linear(10, 20), neuron.LIFNode(tau=4.0, decay_input=False), layer.Linear(20, 4),
+                         neuron.LIFNode(tau=3.0))
+    with torch.no_grad():
+        for p in peer.parameters():
+            p.mul_(8)
+    ours = import_nir(sj.export_to_nir(peer, torch.zeros(1, 10), dt=1e-4), dt=1e-4)
+    x = _spikes(11)
+    functional.reset_net(peer)
+    ref = torch.stack([peer(x_t) for x_t in x.unbind(0)])
     assert ref.sum() > 10
     assert torch.equal(ours(x), ref)

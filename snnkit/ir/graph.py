@@ -128,6 +128,12 @@ class _Exporter:
             return ({name: neuron_node, f"{name}.rec": rec_node}, [(name, f"{name}.rec"), (f"{name}.rec", name)],
                     [name], [name])
         if _is_delayed(m):
+            if not getattr(m, "is_frozen", True):
+                raise ValueError(f"layer {name}: {type(m).__name__} has interpolated (trainable) delays; call "
+                                 "freeze_delays() first so that the integer delays exported are the ones it applies")
+            if getattr(m, "extra_steps", 0):
+                raise ValueError(f"layer {name}: extra_steps={m.extra_steps} lengthens the output sequence, which "
+                                 "a NIR graph cannot express; use extra_steps=0 (pad the input instead)")
             w, delays = m.weight.detach().double(), m.integer_delays().detach()
             if not torch.equal(delays.double(), delays.double().round()) or bool((delays < 0).any()):
                 raise ValueError(f"layer {name}: integer_delays() must return non-negative integers")
