@@ -166,3 +166,40 @@ def test_synaptic_operations_count_events_times_fanout():
     assert report["0"]["macs"] == pytest.approx(T * 4 * 3 * float((x != 0).float().sum(1).mean()) / 4)
     assert report["2"]["sops"] == pytest.approx(float(spikes[0].sum()) * 5 / 6)
     assert report["2"]["binary_input"] and report["2"]["ann_macs"] == 15
+
+
+def test_converted_mlp_is_a_plain_sequential_the_nir_exporter_walks():
+    pytest.importorskip("nir")
+    from snnkit.ir.graph import to_graph
+    from snnkit.neurons import IF, Sequential
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3)).eval()
+    conv = C.convert_detailed(ann, torch.rand(50, 6), channel_wise=True, v_init=0.0)
+    assert isinstance(conv.snn, Sequential) and [type(m) for m in conv.snn] == [nn.Linear, ConvertedIF, nn.Linear]
+    assert isinstance(conv.snn[1], IF) and conv.snn[1].reset == "subtract"
+    graph = to_graph(conv.snn, extensions=True)  # soft reset is an snnkit extension of NIR
+    kinds = {k: type(v).__name__ for k, v in graph.nodes.items()}
+    assert kinds == {"input": "Input", "0": "Affine", "1": "IF", "2": "Affine", "output": "Output"}
+    assert graph.nodes["1"].v_threshold.flatten().tolist() == pytest.approx(conv.thresholds["2"].flatten().tolist())
+
+
+@pytest.mark.parametrize("options", [
+    dict(neuron="lif", tau_mem=1e4), dict(threshold_balancing=True, T=64), dict(bias_calibration=True, T=16),
+    dict(channel_wise=True, normalisation="max"), dict(encoding="rate"), dict(fold=False)])
+def test_every_option_still_tracks_the_ann_at_large_T(options):
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Conv1d(2, 6, 3, padding=1), nn.ReLU(), nn.AvgPool1d(2), nn.Conv1d(6, 6, 3),
+                        nn.ReLU(), nn.Flatten(), nn.Linear(6 * 2, 4)).eval()
+    x = torch.rand(200, 2, 8)  # in [0, 1], so rate encoding applies
+    snn = C.convert(ann, x, **options)
+    encoding = options.get("encoding", "direct")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        want, got = ann(x), C.snn_logits(snn, x, 1024, encoding)
+    err = float((got - want).abs().mean() / want.abs().mean())
+    assert err < (0.08 if encoding == "rate" else 0.03), err
+    if not options.get("fold", True):
+        assert any(isinstance(m, C.ChannelScale) for m in snn.modules())
+    else:
+        assert not any(isinstance(m, C.ChannelScale) for m in snn.modules())
