@@ -115,8 +115,9 @@ class LegendreMemory(CountedOp):
             m = m + torch.einsum("tij,bcj->tbci", P.to(u.dtype), state)
         return m.flatten(-2), m[-1]
 
-    def forward(self, u: Tensor) -> Tensor:
-        return self.run(u)[0]
+    def forward(self, u: Tensor, state: Tensor | None = None) -> Tensor:
+        """Memory sequence ``[T, B, C*order]`` (through ``__call__``, so cost hooks see it)."""
+        return self.run(u, state)[0]
 
     def step(self, u: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One step of the recurrence: ``u [B, C]`` -> (``m [B, C*order]``, new state ``[B, C, order]``)."""
@@ -160,17 +161,25 @@ class LMULayer(nn.Module):
 
     def run(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if not self.spiking:
-            m, ms = self.memory.run(self.encoder(x), None if state is None else state[0])
-            return self.h_act(self.memory_to_hidden(m) + self.input_to_hidden(x)), (ms,)
+            m = self.memory(self.encoder(x), None if state is None else state[0])
+            return self.h_act(self.memory_to_hidden(m) + self.input_to_hidden(x)), (self._last(m),)
         vu, mstate, vm, vh = (None,) * 4 if state is None else state
         u, vu = self.u_neurons.run(self.encoder(x), vu)
-        m, mstate = self.memory.run(u, mstate)
+        m = self.memory(u, mstate)
+        mstate = self._last(m)
         sm, vm = self.m_neurons.run(m, vm)
         h, vh = self.h_neurons.run(self.memory_to_hidden(sm) + self.input_to_hidden(x), vh)
         return h, (vu, mstate, vm, vh)
 
+    def _last(self, m: Tensor) -> Tensor:
+        return m[-1].unflatten(-1, (self.memory.channels, self.memory.order))
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.run(x)[0]
+        """Whole sequence from rest; every sub-module is called (not ``run``), so hooks see them all."""
+        if not self.spiking:
+            return self.run(x)[0]
+        m = self.memory(self.u_neurons(self.encoder(x)))
+        return self.h_neurons(self.memory_to_hidden(self.m_neurons(m)) + self.input_to_hidden(x))
 
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Streaming: one time step ``x [B, F]`` with the memory recurrence (no convolution)."""

@@ -75,7 +75,7 @@ class FlatMLP(nn.Module):
 
 @register("mlp")
 def build_mlp(spiking: bool, in_features: int, num_classes: int, hidden: int = 128, layers: int = 1,
-              steps: int | None = None, tau_mem: float = 10.0, tau_out: float = 10.0, **_: object) -> nn.Module:
+              steps: int | None = None, tau_mem: float = 10.0, tau_out: float = 10.0) -> nn.Module:
     """``create("mlp", spiking, in_features=F, num_classes=C, hidden=128, layers=1, steps=T)``;
     ``steps`` is required for the ANN twin."""
     check_int("in_features", in_features)
