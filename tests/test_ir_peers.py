@@ -29,6 +29,15 @@ def _snnkit_net(seed: int, cuba: bool = False) -> N.Sequential:
     return m
 
 
+def _run_stepwise(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run a peer's single-step module ``net(x_t, state) -> (y_t, state)`` over ``[T, B, ...]``."""
+    out, state = [], None
+    for x_t in x.unbind(0):
+        y, state = net(x_t, state)
+        out.append(y)
+    return torch.stack(out)
+
+
 def _spikes(seed: int, n: int = 10) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(T, B, n, generator=g) < 0.3).float()
@@ -43,13 +52,9 @@ def test_snnkit_to_snntorch_same_spikes(tmp_path, seed, cuba):
     path = tmp_path / "net.nir"
     export_nir(model, str(path), dt=1e-4)
     net = snntorch_import.import_from_nir(nir.read(str(path)))
-    out, state = [], None
-    for x_t in x.unbind(0):
-        y, state = net(x_t, state)
-        out.append(y)
     ref = model(x)
     assert ref.sum() > 10, "test network must spike"
-    assert torch.equal(torch.stack(out), ref)
+    assert torch.equal(_run_stepwise(net, x), ref)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -61,13 +66,9 @@ def test_snnkit_to_norse_same_spikes(tmp_path, seed, cuba):
     path = tmp_path / "net.nir"
     export_nir(model, str(path), dt=1e-3, unit_r=True)
     net = norse.from_nir(nir.read(str(path)), dt=1e-3)
-    out, state = [], None
-    for x_t in x.unbind(0):
-        y, state = net(x_t, state)
-        out.append(y)
     ref = model(x)
     assert ref.sum() > 10
-    assert torch.equal(torch.stack(out), ref)
+    assert torch.equal(_run_stepwise(net, x), ref)
 
 
 def test_snntorch_to_snnkit_same_spikes():
@@ -114,11 +115,7 @@ def test_norse_to_snnkit_same_spikes():
     # Forward Euler then needs dt' / tau_written = dt / tau_true, so we import with dt' = dt**2.
     ours = import_nir(graph, dt=1e-3 ** 2)
     x = _spikes(6)
-    out, state = [], None
-    for x_t in x.unbind(0):
-        y, state = peer(x_t, state)
-        out.append(y)
-    ref = torch.stack(out)
+    ref = _run_stepwise(peer, x)
     assert ref.sum() > 10
     assert torch.equal(ours(x), ref)
 
@@ -128,13 +125,9 @@ def test_snnkit_to_spikingjelly_same_spikes(cuba):
     sj = pytest.importorskip("spikingjelly.activation_based.nir_exchange")
     model, x = _snnkit_net(10, cuba), _spikes(10)
     net = sj.import_from_nir(to_graph(model, dt=1e-4), dt=1e-4)  # spikingjelly: Euler, r = tau/dt, w_in = tau_syn/dt
-    out, state = [], None
-    for x_t in x.unbind(0):
-        y, state = net(x_t, state)
-        out.append(y)
     ref = model(x)
     assert ref.sum() > 10
-    assert torch.equal(torch.stack(out), ref)
+    assert torch.equal(_run_stepwise(net, x), ref)
 
 
 def test_spikingjelly_to_snnkit_same_spikes():
