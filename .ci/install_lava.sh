@@ -18,7 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${LAVA_VENV:-.venv-lava}"
 BASE_PY="${LAVA_BASE_PYTHON:-$(.venv/bin/python -c 'import sys; print(sys._base_executable)')}"
-ORIG_SHA=3b8acb73dc3ff38d159065aa0339b90f371f99f162e68d10a3117afbd916afa8
+ORIG_SHA=3b8acb73dc3ff38d159065aa0339b90f371f99f162e68d10a3117afbd916afa8     # lava-nc 0.10.0 as released
+PATCHED_SHA=2fc7130d0c978a12f364bdb0ff1182481230a56f816d21ee4042428d24f87f61  # after our fix
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$BASE_PY" -m venv "$VENV"
@@ -36,7 +37,7 @@ print(os.path.join(list(spec.submodule_search_locations)[0], "magma", "compiler"
 PYEOF
 )"
 SHA="$(sha256sum "$VAR_MODEL" | cut -d' ' -f1)"
-if grep -q "default_factory=ByteEncoder" "$VAR_MODEL"; then
+if [ "$SHA" = "$PATCHED_SHA" ]; then
   echo "install_lava: var_model.py already patched"
 elif [ "$SHA" = "$ORIG_SHA" ]; then
   "$PY" - "$VAR_MODEL" <<'PYEOF'
@@ -52,6 +53,11 @@ open(tmp, "w").write(text)
 os.replace(tmp, path)
 print(f"install_lava: patched {count} mutable ByteEncoder defaults in {path}")
 PYEOF
+  NEW_SHA="$(sha256sum "$VAR_MODEL" | cut -d' ' -f1)"
+  if [ "$NEW_SHA" != "$PATCHED_SHA" ]; then
+    echo "install_lava: patched var_model.py has sha256 $NEW_SHA, expected $PATCHED_SHA" >&2
+    exit 1
+  fi
 else
   echo "install_lava: unexpected sha256 $SHA of $VAR_MODEL (expected $ORIG_SHA); refusing to patch" >&2
   exit 1
