@@ -6,7 +6,7 @@ import torch
 
 from snnkit.plasticity import EProp, eprop_gradients
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # tiny tensors: a thread pool only adds launch latency
 
 
 def _inputs(T=40, B=4, n_in=6, seed=0):

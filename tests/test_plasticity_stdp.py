@@ -9,7 +9,7 @@ from torch import nn
 
 from snnkit.plasticity import DelayedDenseView, PairSTDP, TripletSTDP
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # tiny tensors: a thread pool only adds launch latency
 
 
 def _pair(dt_steps: int, n_steps: int = 60) -> tuple[torch.Tensor, torch.Tensor]:

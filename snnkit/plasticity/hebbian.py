@@ -56,8 +56,9 @@ class Oja(_RowRule):
         x, y, r = self.rows(pre, post, modulator)
         yr = y * r
         yy = yr.t() @ y
-        if self.variant == "sanger":
-            yy = torch.tril(yy)
+        if self.variant == "sanger":  # lower triangle (a mask: torch.tril pays a thread launch per call)
+            n = yy.shape[0]
+            yy = yy * (torch.arange(n).unsqueeze(1) >= torch.arange(n)).to(yy)
         w = self.view.weight_rows()
         return (yr.t() @ x - yy @ w).reshape(self.weight.shape)
 

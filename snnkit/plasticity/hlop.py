@@ -42,7 +42,7 @@ class HLOP(nn.Module):
     """
 
     def __init__(self, synapses: Sequence[nn.Module] | nn.Module, components_per_task: int | Sequence[int] = 10,
-                 lr: float = 0.05, iterations: int = 1, seed: int = 0) -> None:
+                 lr: float = 0.05, iterations: int = 10, seed: int = 0) -> None:
         super().__init__()
         mods = [synapses] if isinstance(synapses, nn.Module) else list(synapses)
         if not mods:

@@ -79,11 +79,17 @@ class ConvView(SynapseView):
     def pre_rows(self, x: Tensor) -> Tensor:
         c = self.conv
         if isinstance(c, nn.Conv1d):  # a 1-d convolution is a 2-d one of height 1
-            patches = F.unfold(x.unsqueeze(2), (1, c.kernel_size[0]), dilation=(1, c.dilation[0]),
-                               padding=(0, c.padding[0]), stride=(1, c.stride[0]))
+            x = x.unsqueeze(2)
+            kernel, dil, pad, stride = (1, c.kernel_size[0]), (1, c.dilation[0]), (0, c.padding[0]), (1, c.stride[0])
         else:
-            patches = F.unfold(x, c.kernel_size, dilation=c.dilation, padding=c.padding, stride=c.stride)
-        return patches.transpose(1, 2).reshape(-1, patches.shape[1])  # [B*L, C*k]
+            kernel, dil, pad, stride = c.kernel_size, c.dilation, c.padding, c.stride
+        if dil != (1, 1):
+            patches = F.unfold(x, kernel, dilation=dil, padding=pad, stride=stride)
+            return patches.transpose(1, 2).reshape(-1, patches.shape[1])  # [B*L, C*k]
+        # strided views instead of F.unfold (im2col), which is slow for the small per-step tensors here
+        x = F.pad(x, (pad[1], pad[1], pad[0], pad[0])) if any(pad) else x
+        win = x.unfold(2, kernel[0], stride[0]).unfold(3, kernel[1], stride[1])  # [B, C, Ho, Wo, kh, kw]
+        return win.permute(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1] * kernel[0] * kernel[1])
 
 
 class DelayedDenseView(DenseView):
