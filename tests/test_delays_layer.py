@@ -165,3 +165,19 @@ def test_identical_to_dcls_for_identical_parameters(version):
     ref = theirs(F.pad(x.permute(1, 2, 0), (D - 1, 0))).permute(2, 0, 1)
     torch.testing.assert_close(ours(x), ref, rtol=1e-4, atol=1e-4)
     assert math.isclose(float(dcls_position(dcls_position(torch.tensor(2.5), D), D)), 2.5)
+
+
+def test_straight_through_rounding_forwards_integer_delays_and_still_trains_them():
+    torch.manual_seed(7)
+    layer = DelayedLinear(4, 3, max_delay=8, sigma=0.5).double()
+    layer.straight_through = True
+    x = torch.randn(14, 2, 4, dtype=torch.float64)
+    y = layer(x)
+    ref = _explicit_shift(x, layer.weight.detach(), layer.integer_delays(), 14)
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
+    y.square().sum().backward()
+    assert layer.delays.grad is not None and bool(layer.delays.grad.abs().sum() > 0)
+    # the weight gradient is the integer network's own gradient
+    w = layer.weight.detach().clone().requires_grad_(True)
+    _explicit_shift(x, w, layer.integer_delays(), 14).square().sum().backward()
+    torch.testing.assert_close(layer.weight.grad, w.grad)

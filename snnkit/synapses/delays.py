@@ -17,7 +17,7 @@ Parametrisation: snnkit stores the delay itself. The DCLS papers store a kernel 
 ``P = floor(D / 2) - d`` (odd ``D``) and ``SIG`` with ``sigma = |SIG| + 0.27``; :func:`dcls_position`
 maps between the two.
 
-Speed: the convolution runs in the frequency domain as real GEMMs (:func:`_spectral_delay_conv`):
+Speed: the convolution runs in the frequency domain as real GEMMs (:class:`_SpectralDelayConv`):
 zero-padded DFTs (cached matrices) turn the T x D tap products into ~2 (T + D) small channel-mixing
 GEMMs, about 10x fewer flops than the dense convolution DCLS runs, for any sigma. The direct form
 (:class:`_DelayConv`: tap GEMMs over time chunks of a strided unfolded view, hand-written backward)
@@ -49,6 +49,43 @@ _CHUNK_ELEMENTS = 1 << 22  # unfolded elements per chunk (16 MB in float32)
 # kernel construction
 # --------------------------------------------------------------------------------------------------
 
+class _GaussianKernel(torch.autograd.Function):
+    """Normalised Gaussian kernel ``w * e / (sum_k e + eps)``, ``e = exp(-(k - d)^2 / (2 sigma^2))``, built
+    tap-major (memory ``[D, in, out]``, returned as an ``[out, in, D]`` view, the layout the spectral
+    path reads without a copy) with a hand-written backward that recomputes ``e`` instead of storing
+    the dozen intermediates autograd would keep:
+    ``dL/dw = A / S``, ``dL/dd = w / (S sigma^2) * (B - A C / S)`` with ``A = sum G e``,
+    ``B = sum G e (k - d)``, ``C = sum e (k - d)``, ``S = sum e + eps``."""
+
+    @staticmethod
+    def _taps(delays: Tensor, D: int, sigma: float) -> tuple[Tensor, Tensor]:
+        taps = torch.arange(D, device=delays.device, dtype=delays.dtype).view(D, 1, 1)
+        dist = taps - delays.t().unsqueeze(0)  # [D, in, out]
+        return dist, torch.exp(dist * dist * (-0.5 / sigma ** 2))
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, delays: Tensor, D: int, sigma: float) -> Tensor:  # type: ignore[override]
+        _, e = _GaussianKernel._taps(delays, D, sigma)
+        s = e.sum(0) + _NORM_EPS
+        e.mul_((weight.t() / s).unsqueeze(0))
+        ctx.save_for_backward(weight, delays)
+        ctx.D, ctx.sigma = D, sigma
+        return e.permute(2, 1, 0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        weight, delays = ctx.saved_tensors
+        dist, e = _GaussianKernel._taps(delays, ctx.D, ctx.sigma)
+        s = e.sum(0) + _NORM_EPS
+        ge = grad.permute(2, 1, 0) * e
+        a = ge.sum(0)
+        b = (ge * dist).sum(0)
+        c = (e * dist).sum(0)
+        grad_w = (a / s).t() if ctx.needs_input_grad[0] else None
+        grad_d = (weight.t() / (s * ctx.sigma ** 2) * (b - a * c / s)).t() if ctx.needs_input_grad[1] else None
+        return grad_w, grad_d, None, None
+
+
 def delay_kernel(weight: Tensor, delays: Tensor, max_delay: int, sigma: float | Tensor,
                  interpolation: Interpolation = "gaussian") -> Tensor:
     """Per-synapse temporal kernel ``[out, in, max_delay]``; tap ``k`` multiplies ``x[t - k]``.
@@ -57,12 +94,12 @@ def delay_kernel(weight: Tensor, delays: Tensor, max_delay: int, sigma: float | 
     interpolation between the two integer taps around ``d`` (``max(0, 1 - |k - d|)``, normalised).
     """
     _checks.one_of("interpolation", interpolation, ("gaussian", "triangle"))
-    taps = torch.arange(max_delay, device=delays.device, dtype=delays.dtype)
-    dist = taps - delays.unsqueeze(-1)
     if interpolation == "gaussian":
-        g = torch.exp(-0.5 * (dist / sigma) ** 2)
-    else:
-        g = torch.relu(1.0 - dist.abs())
+        sigma_f = float(sigma)
+        _checks.positive("sigma", sigma_f)
+        return _GaussianKernel.apply(weight, delays.to(weight.dtype), max_delay, sigma_f)
+    taps = torch.arange(max_delay, device=delays.device, dtype=delays.dtype)
+    g = torch.relu(1.0 - (taps - delays.unsqueeze(-1)).abs())
     g = g / (g.sum(-1, keepdim=True) + _NORM_EPS)
     return weight.unsqueeze(-1) * g
 
@@ -175,27 +212,62 @@ def _dft_matrices(T: int, D: int, T_out: int, N: int, dtype: torch.dtype, device
     return out
 
 
-def _spectral_delay_conv(x: Tensor, kernel: Tensor, extra: int) -> Tensor:
+class _SpectralDelayConv(torch.autograd.Function):
     """The same causal convolution in the frequency domain, all as real GEMMs.
 
     Zero-padding time to ``N = max(T + D - 1, T_out)`` makes the circular convolution equal the linear
     one on the first ``T_out`` steps. Per frequency the channel mixing is a complex ``[B, in] x
     [in, out]`` product done as two real batched GEMMs (real and imaginary rows of x stacked), so the
     work is ~2N small GEMMs instead of T * D for the direct convolution (about 10x fewer flops on the
-    SHD shape); DFTs are plain matmuls with cached matrices, and autograd differentiates all of it.
+    SHD shape); the DFTs are matmuls with cached matrices. Only ``x`` and the tap-major kernel are
+    saved; the backward recomputes the spectra and handles one half (real/imaginary kernel part) at a
+    time, so peak memory stays near that of the input and output.
     """
-    T, B, I = x.shape
-    O, _, D = kernel.shape
-    T_out = T + extra
-    N = max(T + D - 1, T_out)
-    F = N // 2 + 1
-    cx, ck_re, ck_im, inv_p, inv_q = _dft_matrices(T, D, T_out, N, x.dtype, x.device)
-    xs = (cx @ x.reshape(T, B * I)).view(F, 2 * B, I)  # [F, (re|im) x B, I]
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k_taps: Tensor, extra: int) -> Tensor:  # type: ignore[override]
+        T, B, I = x.shape
+        D = k_taps.shape[0]
+        O = k_taps.shape[1] // I
+        T_out = T + extra
+        N = max(T + D - 1, T_out)
+        F = N // 2 + 1
+        cx, ck_re, ck_im, inv_p, inv_q = _dft_matrices(T, D, T_out, N, x.dtype, x.device)
+        xs = (cx @ x.reshape(T, B * I)).view(F, 2 * B, I)  # [F, (re | im) x B, I]
+        y = torch.mm(inv_p, torch.bmm(xs, (ck_re @ k_taps).view(F, I, O)).view(2 * F, B * O))
+        y.addmm_(inv_q, torch.bmm(xs, (ck_im @ k_taps).view(F, I, O)).view(2 * F, B * O))
+        ctx.save_for_backward(x, k_taps)
+        ctx.dims = (T, B, I, O, D, T_out, N)
+        return y.view(T_out, B, O)
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
+        x, k_taps = ctx.saved_tensors
+        T, B, I, O, D, T_out, N = ctx.dims
+        F = N // 2 + 1
+        cx, ck_re, ck_im, inv_p, inv_q = _dft_matrices(T, D, T_out, N, x.dtype, x.device)
+        need_x, need_k = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        g = grad_y.reshape(T_out, B * O)
+        xs = (cx @ x.reshape(T, B * I)).view(F, 2 * B, I) if need_k else None
+        g_xs = g_taps = None
+        for ck, inv in ((ck_re, inv_p), (ck_im, inv_q)):
+            g_part = (inv.t() @ g).view(F, 2 * B, O)
+            if need_x:
+                k_part = (ck @ k_taps).view(F, I, O).transpose(1, 2)
+                g_xs = torch.bmm(g_part, k_part) if g_xs is None else g_xs.baddbmm_(g_part, k_part)
+            if need_k:
+                g_k = torch.bmm(xs.transpose(1, 2), g_part).view(F, I * O)  # type: ignore[union-attr]
+                g_taps = ck.t() @ g_k if g_taps is None else g_taps.addmm_(ck.t(), g_k)
+            del g_part
+        grad_x = (cx.t() @ g_xs.view(2 * F, B * I)).view(T, B, I) if need_x else None  # type: ignore[union-attr]
+        return grad_x, g_taps, None
+
+
+def _spectral_delay_conv(x: Tensor, kernel: Tensor, extra: int) -> Tensor:
+    O, I, D = kernel.shape
+    # [D, in, out] memory: a view for kernels built tap-major (the Gaussian), one small copy otherwise.
     k_taps = kernel.permute(2, 1, 0).reshape(D, I * O)
-    k_re, k_im = (ck_re @ k_taps).view(F, I, O), (ck_im @ k_taps).view(F, I, O)
-    p = torch.bmm(xs, k_re).view(2 * F, B * O)
-    q = torch.bmm(xs, k_im).view(2 * F, B * O)
-    return torch.addmm(inv_q @ q, inv_p, p).view(T_out, B, O)
+    return _SpectralDelayConv.apply(x, k_taps, extra)
 
 
 def _pick_method(T: int, D: int, method: str) -> str:
@@ -326,6 +398,8 @@ class DelayedLinear(nn.Module):
         # Frozen = integer delays with one-hot kernels (evaluation in the paper; random/none modes).
         self.register_buffer("frozen", torch.tensor(mode != "learned"))
         self._init_delays = init_delays
+        #: Straight-through rounding (see :meth:`kernel`); switch on for the last phase of training.
+        self.straight_through = False
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -382,6 +456,12 @@ class DelayedLinear(nn.Module):
             return one_hot_kernel(self.weight, torch.zeros_like(self.weight, dtype=torch.long), self.max_delay)
         if self.is_frozen:
             return one_hot_kernel(self.weight, self.integer_delays(), self.max_delay)
+        if self.straight_through:
+            # Forward with integer delays (exactly what freezing will give), gradient for the delays
+            # from the interpolated kernel: the weights adapt to the rounded delays while they still move.
+            soft = delay_kernel(self.weight.detach(), self.delays, self.max_delay,
+                                self.sigma.to(self.weight.dtype), self.interpolation)
+            return one_hot_kernel(self.weight, self.integer_delays(), self.max_delay) + (soft - soft.detach())
         return delay_kernel(self.weight, self.delays, self.max_delay, self.sigma.to(self.weight.dtype),
                             self.interpolation)
 
