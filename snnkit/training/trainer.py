@@ -425,6 +425,15 @@ class Trainer:
         return Path(resume)
 
     # ------------------------------------------------------------------ interrupts, callbacks
+    @property
+    def stop_requested(self) -> bool:
+        """True once Ctrl-C (SIGINT) was received: the current step finishes, then a checkpoint is saved."""
+        return self._stop_requested
+
+    def request_stop(self) -> None:
+        """Ask :meth:`fit` to stop after the current step (checkpoint, then ``KeyboardInterrupt``)."""
+        self._stop_requested = True
+
     def _install_sigint(self) -> Any:
         if threading.current_thread() is not threading.main_thread():
             return None
