@@ -1,0 +1,48 @@
+"""``snnkit export CHECKPOINT --to nir|loihi|crossbar [--out DIR]``: deploy a trained checkpoint and
+report its accuracy on the backend, measured on the checkpoint's own test split."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .deploy import TARGETS, run_steps
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="export a checkpoint to NIR, Loihi 2 (netx) or a PCM crossbar")
+    p.add_argument("checkpoint", help="a .pt file written by snnkit train / snnkit demo")
+    p.add_argument("--to", required=True, action="append", choices=TARGETS,
+                   help="backend (repeat for several)")
+    p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint)")
+    p.add_argument("--split", default="test", help="data split used to measure accuracy")
+    p.add_argument("--max-samples", type=int, default=512, help="at most this many samples are run")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import data
+    from ..training import load_checkpoint, predict
+    from .cmd_evaluate import model_from_checkpoint
+    from .cmd_train import DATA_KEYS
+
+    path = Path(args.checkpoint)
+    ckpt = load_checkpoint(path)
+    model = model_from_checkpoint(ckpt).eval()
+    data_cfg = ckpt.get("data")
+    if not data_cfg:
+        raise ValueError(f"checkpoint {str(path)!r} does not say which data it was trained on (no 'data' entry)")
+    options = {k: v for k, v in data_cfg.items() if k not in DATA_KEYS}
+    ds = data.load(data_cfg["name"], args.split, root=data_cfg.get("root"), **options)
+    n = min(len(ds), args.max_samples)
+    x, y = data.collate_time_major([ds[i] for i in range(n)])
+    loss = ckpt["trainer"]["config"].get("loss", "ce_max_membrane")
+    out_dir = Path(args.out) if args.out else path.parent / "export"
+    say = (lambda *a, **k: None) if args.json else print
+    results = run_steps(model, x, y, out_dir, lambda out: predict(out, loss), tuple(args.to), say)
+    if args.json:
+        for r in results.values():
+            r.pop("markdown", None)
+        print(json.dumps(results, default=str))
+    return 0
