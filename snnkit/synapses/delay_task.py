@@ -102,7 +102,8 @@ def _accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
 def compare_delay_modes(epochs: int = 30, n_train: int = 512, n_test: int = 1024, hidden: int = 8,
                         classes: int = 8, channels: int = 6, steps: int = 40, spacing: int = 3,
                         max_delay: int = 16, batch_size: int = 128, lr: float = 1e-2, delay_lr: float = 0.3,
-                        background: float = 0.02, sigma_decay_fraction: float = 0.5, seed: int = 0,
+                        background: float = 0.02, sigma_decay_fraction: float = 0.5,
+                        finetune_epochs: int | None = None, seed: int = 0,
                         progress: bool = False) -> dict[str, Any]:
     """Train the three variants on :func:`make_timing_task`; returns test accuracies, parameter counts
     and hidden sizes: ``{"learned": acc, "learned_interpolated": acc, "random": acc, "none": acc, ...}``.
@@ -110,14 +111,15 @@ def compare_delay_modes(epochs: int = 30, n_train: int = 512, n_test: int = 1024
     ``learned``: delays trained with the recipe (sigma schedule over ``sigma_decay_fraction`` of the
     epochs, own learning rate, clamping; ``learned_interpolated`` is its accuracy with the Gaussian
     kernel, sigma 0.5), then rounded to integer delays (:func:`freeze_delays`) and the weights trained
-    ``epochs // 4`` more epochs before the test (what hardware runs). ``random`` and ``none`` train ``epochs + epochs // 4``
-    epochs; all are tested with integer delays.
+    ``finetune_epochs`` (default ``epochs // 4``) more epochs before the test (what hardware runs).
+    ``random`` and ``none`` train ``epochs + finetune_epochs`` epochs; all are tested with integer
+    delays.
     """
     _checks.positive("epochs", epochs)
     x_tr, y_tr = make_timing_task(n_train, classes, channels, steps, spacing, background, seed=seed + 1)
     x_te, y_te = make_timing_task(n_test, classes, channels, steps, spacing, background, seed=seed + 2)
     h_other = _hidden_for_equal_params(channels, classes, hidden)
-    extra = max(1, epochs // 4)
+    extra = max(1, epochs // 4) if finetune_epochs is None else finetune_epochs
     result: dict[str, Any] = {"params": {}, "hidden": {}, "chance": 1.0 / classes}
     for mode in ("learned", "random", "none"):
         torch.manual_seed(seed)

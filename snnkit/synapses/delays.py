@@ -234,8 +234,11 @@ class _SpectralDelayConv(torch.autograd.Function):
         F = N // 2 + 1
         cx, ck_re, ck_im, inv_p, inv_q = _dft_matrices(T, D, T_out, N, x.dtype, x.device)
         xs = (cx @ x.reshape(T, B * I)).view(F, 2 * B, I)  # [F, (re | im) x B, I]
-        y = torch.mm(inv_p, torch.bmm(xs, (ck_re @ k_taps).view(F, I, O)).view(2 * F, B * O))
-        y.addmm_(inv_q, torch.bmm(xs, (ck_im @ k_taps).view(F, I, O)).view(2 * F, B * O))
+        y = x.new_zeros(T_out, B * O)
+        for f0, f1 in _freq_chunks(F, B * O):
+            for ck, inv in ((ck_re, inv_p), (ck_im, inv_q)):
+                part = torch.bmm(xs[f0:f1], (ck[f0:f1] @ k_taps).view(f1 - f0, I, O))
+                y.addmm_(inv[:, 2 * f0:2 * f1], part.view(2 * (f1 - f0), B * O))
         ctx.save_for_backward(x, k_taps)
         ctx.dims = (T, B, I, O, D, T_out, N)
         return y.view(T_out, B, O)
@@ -249,18 +252,28 @@ class _SpectralDelayConv(torch.autograd.Function):
         need_x, need_k = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         g = grad_y.reshape(T_out, B * O)
         xs = (cx @ x.reshape(T, B * I)).view(F, 2 * B, I) if need_k else None
-        g_xs = g_taps = None
-        for ck, inv in ((ck_re, inv_p), (ck_im, inv_q)):
-            g_part = (inv.t() @ g).view(F, 2 * B, O)
-            if need_x:
-                k_part = (ck @ k_taps).view(F, I, O).transpose(1, 2)
-                g_xs = torch.bmm(g_part, k_part) if g_xs is None else g_xs.baddbmm_(g_part, k_part)
-            if need_k:
-                g_k = torch.bmm(xs.transpose(1, 2), g_part).view(F, I * O)  # type: ignore[union-attr]
-                g_taps = ck.t() @ g_k if g_taps is None else g_taps.addmm_(ck.t(), g_k)
-            del g_part
-        grad_x = (cx.t() @ g_xs.view(2 * F, B * I)).view(T, B, I) if need_x else None  # type: ignore[union-attr]
+        g_xs = x.new_empty(F, 2 * B, I) if need_x else None
+        g_taps = k_taps.new_zeros(D, I * O) if need_k else None
+        for f0, f1 in _freq_chunks(F, B * O):
+            for half, (ck, inv) in enumerate(((ck_re, inv_p), (ck_im, inv_q))):
+                g_part = (inv[:, 2 * f0:2 * f1].t() @ g).view(f1 - f0, 2 * B, O)
+                if g_xs is not None:
+                    k_part = (ck[f0:f1] @ k_taps).view(f1 - f0, I, O).transpose(1, 2)
+                    if half == 0:
+                        torch.bmm(g_part, k_part, out=g_xs[f0:f1])
+                    else:
+                        g_xs[f0:f1].baddbmm_(g_part, k_part)
+                if g_taps is not None:
+                    g_k = torch.bmm(xs[f0:f1].transpose(1, 2), g_part)  # type: ignore[index]
+                    g_taps.addmm_(ck[f0:f1].t(), g_k.view(f1 - f0, I * O))
+        grad_x = (cx.t() @ g_xs.view(2 * F, B * I)).view(T, B, I) if g_xs is not None else None
         return grad_x, g_taps, None
+
+
+def _freq_chunks(F: int, cols: int) -> list[tuple[int, int]]:
+    """Frequency blocks small enough that one ``[2 * block, cols]`` product stays under ~8 MB (float32)."""
+    step = max(1, min(F, (1 << 21) // max(1, 2 * cols)))
+    return [(f0, min(F, f0 + step)) for f0 in range(0, F, step)]
 
 
 def _spectral_delay_conv(x: Tensor, kernel: Tensor, extra: int) -> Tensor:
