@@ -48,6 +48,7 @@ def _train(config: Path, out: Path, nproc: int) -> dict[str, torch.Tensor]:
     return load_checkpoint(out / "last.pt")["model"]["state_dict"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without torch.distributed")
 def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     config = tmp_path / "ddp.toml"

@@ -105,6 +105,7 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None
         assert torch.equal(a[k], b[k]), f"{k} differs after resume (max diff {(a[k] - b[k]).abs().max()})"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_identical_weights(child, tmp_path: Path) -> None:
     script, reference = child
     out = tmp_path / "killed"
@@ -123,6 +124,7 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(child, tmp_path: 
     _assert_same(_final(out), reference)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_gives_identical_weights(child, tmp_path: Path) -> None:
     script, reference = child
     out = tmp_path / "interrupted"
