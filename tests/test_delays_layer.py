@@ -189,3 +189,16 @@ def test_straight_through_rounding_forwards_integer_delays_and_still_trains_them
     w = layer.weight.detach().clone().requires_grad_(True)
     _explicit_shift(x, w, layer.integer_delays(), 14).square().sum().backward()
     torch.testing.assert_close(layer.weight.grad, w.grad)
+
+
+def test_weights_by_delay_branches_rebuild_the_frozen_layer():
+    torch.manual_seed(8)
+    layer = DelayedLinear(5, 4, max_delay=6, extra_steps=2).double()
+    layer.freeze_delays()
+    x = torch.randn(9, 2, 5, dtype=torch.float64)
+    branches = layer.weights_by_delay()
+    assert sum(int((w != 0).sum()) for w in branches.values()) == 20
+    y = torch.zeros(9 + 6, 2, 4, dtype=torch.float64)
+    for d, w in branches.items():  # NIR-style: Linear(W_d) then a channel Delay(d)
+        y[d:d + 9] += x @ w.t()
+    torch.testing.assert_close(layer(x), y[:11])

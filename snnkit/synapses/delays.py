@@ -459,6 +459,15 @@ class DelayedLinear(nn.Module):
         d = self.delays.detach().clamp(0, self.max_delay - 1).round()
         return d.long()
 
+    def weights_by_delay(self) -> dict[int, Tensor]:
+        """``{d: W_d}`` with ``W_d [out, in]`` holding the weights of the synapses whose integer delay is
+        ``d`` (zeros elsewhere). NIR's ``Delay`` node delays whole channels, so a per-synapse delay
+        layer exports as parallel branches ``Linear(W_d) -> Delay(d)`` summed at the output; Lava's
+        ``DelayDense`` takes ``weight`` and :meth:`integer_delays` directly."""
+        d = self.integer_delays()
+        w = self.weight.detach()
+        return {int(v): torch.where(d == v, w, torch.zeros_like(w)) for v in torch.unique(d).tolist()}
+
     def check_delay_range(self, max_allowed: int = LOIHI2_MAX_DELAY, strict: bool = False) -> DelayRangeReport:
         """Check :meth:`integer_delays` against a hardware range (Loihi 2: 0..62 by default)."""
         return check_delay_range(self.integer_delays(), max_allowed, strict)
