@@ -76,7 +76,7 @@ def _producer_bias(snn: fx.GraphModule, site: str) -> nn.Parameter | None:
     if not isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
         return None
     if layer.bias is None:
-        layer.bias = nn.Parameter(torch.zeros(layer.weight.shape[0], dtype=layer.weight.dtype))
+        layer.bias = nn.Parameter(layer.weight.detach().new_zeros(layer.weight.shape[0]))
     return layer.bias
 
 

@@ -125,7 +125,7 @@ def fold_scales(snn: fx.GraphModule) -> fx.GraphModule:
         layer = layer.module if isinstance(layer, TimeDistributed) else layer
         if not isinstance(layer, G.WEIGHT_LAYERS) or getattr(layer, "groups", 1) != 1:
             continue
-        factor = scale.flatten()
+        factor = scale.flatten().to(layer.weight)
         with torch.no_grad():
             if isinstance(layer, nn.Linear):
                 n_in = layer.in_features
@@ -186,6 +186,8 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
     scales, _, _ = activation_scales(canon, sites, calibration_data, normalisation, percentile,
                                      channel_wise, batch_size)
     snn, scale_of = _build_unfolded(canon, scales, neuron, v_init, tau_mem, surrogate)
+    device = next((p.device for p in canon.parameters()), torch.device("cpu"))
+    snn.to(device)  # thresholds and scales were computed on the CPU
     if structure_only and bias_calibration:
         from .calibrate import _producer_bias
         for site in sites:

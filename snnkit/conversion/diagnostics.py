@@ -112,10 +112,11 @@ def layer_correlations(ann: nn.Module, snn: nn.Module, x: Tensor, T: int, encodi
 
 def _fanout(layer: nn.Module, in_shape: tuple[int, ...]) -> Tensor:
     """Number of synapses leaving each input element (per sample)."""
+    device = layer.weight.device
     if isinstance(layer, nn.Linear):
-        return torch.full(in_shape, float(layer.out_features))
+        return torch.full(in_shape, float(layer.out_features), device=device)
     with torch.enable_grad():  # d(sum of a conv with unit weights)/d(input) counts the synapses
-        z = torch.ones(1, *in_shape, requires_grad=True)
+        z = torch.ones(1, *in_shape, requires_grad=True, device=device)
         conv = F.conv1d if isinstance(layer, nn.Conv1d) else F.conv2d
         out = conv(z, torch.ones_like(layer.weight), None, layer.stride, layer.padding, layer.dilation,
                    layer.groups)
