@@ -227,3 +227,26 @@ def test_bad_arguments_name_the_parameter():
         PairSTDP(torch.zeros(2, 2), tau_pre=-1.0)
     with pytest.raises(ValueError, match="pre"):
         PairSTDP(torch.zeros(2, 2)).run(torch.zeros(3, 2), torch.zeros(3, 1, 2))
+
+
+def test_stdp_on_snnkit_delayed_linear_uses_the_layer_delays():
+    """On snnkit.synapses.DelayedLinear the rule reads the layer's integer delays; the layer itself
+    delivers a pre spike d steps later (checked on its forward), and STDP sees that arrival time."""
+    delays_module = pytest.importorskip("snnkit.synapses.delays")
+    layer = delays_module.DelayedLinear(2, 1, max_delay=6, mode="random")
+    with torch.no_grad():
+        layer.delays.copy_(torch.tensor([[0.0, 4.0]]))
+        layer.weight.fill_(1.0)
+    pre = torch.zeros(40, 1, 2)
+    pre[5, 0, 1] = 1
+    with torch.no_grad():
+        arrival = (layer(pre)[:, 0, 0] > 0.5).nonzero().flatten().tolist()  # (FFT path: ~1e-8 elsewhere)
+    assert arrival == [9]
+    with torch.no_grad():
+        layer.weight.zero_()
+    pre[5, 0, 0] = 1
+    post = torch.zeros(40, 1, 1)
+    post[11, 0, 0] = 1
+    PairSTDP(layer, tau_pre=10.0, tau_post=10.0, a_plus=1.0, a_minus=1.0).run(pre, post)
+    torch.testing.assert_close(layer.weight.detach(), torch.tensor([[math.exp(-6 / 10), math.exp(-2 / 10)]]),
+                               rtol=1e-5, atol=1e-7)

@@ -1,7 +1,7 @@
 """Adapters that let one rule act on any synapse: dense (``nn.Linear``), convolutional
 (``nn.Conv1d``/``nn.Conv2d``, also wrapped in :class:`snnkit.synapses.TimeDistributed`) and delayed
-(a layer with a weight ``[out, in]`` and integer delays ``[out, in]`` in steps, such as
-``snnkit.synapses.DelayedLinear``).
+(``snnkit.synapses.DelayedLinear``, read through its ``integer_delays()``, or any layer with a weight
+``[out, in]`` and a ``delays`` tensor ``[out, in]`` in steps).
 
 A rule only needs two operations:
 
@@ -100,8 +100,14 @@ class DelayedDenseView(DenseView):
     Fractional (learnable) delays are rounded to whole steps.
     """
 
-    def __init__(self, weight: Tensor, delays: Tensor) -> None:
+    def __init__(self, weight: Tensor, delays: Tensor, source: nn.Module | None = None) -> None:
         super().__init__(weight)
+        self.source = source  # a layer with integer_delays(): re-read at every reset (delays may learn)
+        self._set_delays(delays)
+        self._history: dict[str, list[Tensor]] = {}
+
+    def _set_delays(self, delays: Tensor) -> None:
+        weight = self.weight
         if tuple(delays.shape) != tuple(weight.shape):
             raise ValueError(f"delays must have the weight's shape {tuple(weight.shape)}; got {tuple(delays.shape)}")
         d = delays.detach().round().long()
@@ -109,7 +115,6 @@ class DelayedDenseView(DenseView):
             raise ValueError(f"delays must be >= 0 steps; got minimum {int(d.min())}")
         self.delays = d
         self.max_delay = int(d.max()) if d.numel() else 0
-        self._history: dict[str, list[Tensor]] = {}
 
     def prepare_pre(self, name: str, x: Tensor) -> Tensor:
         x = x.reshape(-1, x.shape[-1])
@@ -127,6 +132,8 @@ class DelayedDenseView(DenseView):
 
     def reset(self) -> None:
         self._history.clear()
+        if self.source is not None:
+            self._set_delays(self.source.integer_delays())
 
 
 def _delays_of(module: nn.Module) -> Tensor | None:
@@ -155,6 +162,8 @@ def view_of(synapse: nn.Module | Tensor | SynapseView) -> SynapseView:
     if not isinstance(weight, Tensor):
         raise TypeError(f"synapse {type(synapse).__name__} has no weight tensor; allowed: nn.Linear, nn.Conv1d, "
                         "nn.Conv2d, a delayed linear layer, or a weight tensor")
+    if callable(getattr(synapse, "integer_delays", None)) and weight.dim() == 2:  # snnkit.synapses.DelayedLinear
+        return DelayedDenseView(weight, synapse.integer_delays(), source=synapse)
     delays = _delays_of(synapse)
     if delays is not None and weight.dim() == 2:
         return DelayedDenseView(weight, delays)
