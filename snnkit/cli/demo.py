@@ -105,11 +105,11 @@ def plot_learning_curves(histories: dict[str, list[dict[str, Any]]], path: str |
     for i, (name, hist) in enumerate(histories.items()):
         ep = [h["epoch"] for h in hist]
         color = f"C{i}"
-        ax_loss.plot(ep, [h["train_loss"] for h in hist], color=color, label=f"{name} train")
-        ax_acc.plot(ep, [h["train_accuracy"] for h in hist], color=color, label=f"{name} train")
+        ax_loss.plot(ep, [h["train_loss"] for h in hist], color=color, marker="o", ms=3, label=f"{name} train")
+        ax_acc.plot(ep, [h["train_accuracy"] for h in hist], color=color, marker="o", ms=3, label=f"{name} train")
         if hist and "val_loss" in hist[0]:
-            ax_loss.plot(ep, [h["val_loss"] for h in hist], color=color, ls="--", label=f"{name} valid")
-            ax_acc.plot(ep, [h["val_accuracy"] for h in hist], color=color, ls="--", label=f"{name} valid")
+            ax_loss.plot(ep, [h["val_loss"] for h in hist], color=color, ls="--", marker="o", ms=3, label=f"{name} valid")
+            ax_acc.plot(ep, [h["val_accuracy"] for h in hist], color=color, ls="--", marker="o", ms=3, label=f"{name} valid")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     ax_acc.legend(fontsize=8)
