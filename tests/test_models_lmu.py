@@ -13,6 +13,9 @@ def test_spiking_lmu_parallel_equals_streaming(dtype):
     torch.manual_seed(0)
     net = models.create("lmu", spiking=True, in_features=3, num_classes=4, hidden=32, layers=2, theta=20.0).to(dtype)
     x = (torch.rand(60, 5, 3, dtype=dtype) < 0.3).to(dtype) * 2
+    with torch.no_grad():
+        net(x)  # one training-mode pass: BatchNorm running statistics away from the identity
+    net.eval()  # streaming is inference: the BatchNorms use their running statistics
     parallel = net(x)
     state, outs = None, []
     for x_t in x:

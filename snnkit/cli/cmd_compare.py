@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,67 +43,44 @@ def _pairs(items: list[str], what: str) -> dict[str, Any]:
     return out
 
 
-def _dense(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    if hasattr(ds, "dense"):
-        x, y = ds.dense()
-        return x.float(), y.long()
-    xs = [ds[i] for i in range(len(ds))]
-    return torch.stack([x for x, _ in xs], 1).float(), torch.tensor([int(y) for _, y in xs])
-
-
-def _train(model: torch.nn.Module, train: tuple, valid: tuple, args: argparse.Namespace) -> None:
-    try:
-        from ..training import Trainer
-    except ImportError:  # the local loop, for builds without snnkit.training
-        Trainer = None
-    if Trainer is not None:
-        cfg = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "loss": "ce_max_membrane",
-               "seed": args.seed, "progress": not args.no_progress}
-        Trainer(model, cfg).fit(train, valid)
-        return
-    x, y = train
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    g = torch.Generator().manual_seed(args.seed)
-    for _ in range(args.epochs):
-        model.train()
-        perm = torch.randperm(y.shape[0], generator=g)
-        for i in range(0, len(perm), args.batch_size):
-            idx = perm[i:i + args.batch_size]
-            loss = torch.nn.functional.cross_entropy(model(x[:, idx]).max(0).values, y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-
-@torch.no_grad()
-def _accuracy(model: torch.nn.Module, data: tuple, batch: int = 256) -> float:
-    model.eval()
-    x, y = data
-    correct = 0
-    for i in range(0, y.shape[0], batch):
-        correct += int((model(x[:, i:i + batch]).max(0).values.argmax(-1) == y[i:i + batch]).sum())
-    return correct / max(int(y.shape[0]), 1)
+def _cost_inputs(test_set: Any, count: int = 128) -> torch.Tensor:
+    """The first ``count`` test inputs as ``[T, N, F]`` (operations are counted on real data)."""
+    from ..data import collate_time_major
+    x, _ = collate_time_major([test_set[i] for i in range(min(count, len(test_set)))])
+    if x.dim() != 3:
+        raise ValueError(f"the data gives inputs of shape {tuple(x.shape[:1] + x.shape[2:])} per sample; "
+                         "compare needs flat features [T, F]")
+    return x.float()
 
 
 def compare(model_name: str, data_name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from .. import analysis, data, models
+    """Train every form of ``model_name`` on the same split of ``data_name``; one result row per form.
 
-    data_opts = _pairs(args.data_option, "--data-option")
-    train, valid, test = (_dense(data.load(data_name, split, **data_opts)) for split in ("train", "valid", "test"))
-    steps, features = train[0].shape[0], int(torch.tensor(train[0].shape[2:]).prod())
-    if train[0].dim() != 3:
-        raise ValueError(f"--data {data_name} gives inputs of shape {tuple(train[0].shape)}; compare needs [T, N, F]")
-    classes = int(max(int(train[1].max()), int(test[1].max())) + 1)
-    config = {"in_features": features, "num_classes": classes, "steps": steps, **_pairs(args.config, "--config")}
+    The data, the model's size from the data and the training are those of ``snnkit train``
+    (:mod:`snnkit.cli.cmd_train`, :class:`snnkit.training.Trainer`), so a compared model is the model a
+    training config with the same options would give."""
+    from .. import analysis, models
+    from ..training import Trainer
+    from .cmd_train import build_model, load_splits
+
+    forms = models.forms(model_name)  # unknown names fail here, before any data is made
+    splits = load_splits({"name": data_name, **_pairs(args.data_option, "--data-option")})
+    train, valid, test = splits["train"], splits["valid"], splits["test"]
+    x_cost = _cost_inputs(test)
+    trainer_cfg = {"epochs": args.epochs, "lr": args.lr, "batch_size": min(args.batch_size, len(train)),
+                   "loss": "ce_max_membrane", "seed": args.seed, "progress": not args.no_progress}
     rows = []
-    for spiking in sorted(models.forms(model_name), reverse=True):
+    for spiking in sorted(forms, reverse=True):
         torch.manual_seed(args.seed)
-        model = models.create(model_name, spiking=spiking, **config)
-        _train(model, train, valid, args)
-        cost = analysis.count_costs(model, test[0][:, :128], event_driven=spiking)
-        rows.append({"model": model_name, "form": "spiking" if spiking else "ann", "accuracy": _accuracy(model, test),
-                     "params": cost.params, "macs": cost.macs, "acs": cost.acs, "energy_uj": cost.energy_uj,
-                     "spikes": cost.spikes, "data": data_name, "epochs": args.epochs, "config": config})
+        model = build_model({"name": model_name, "spiking": spiking, **_pairs(args.config, "--config")}, train)
+        trainer = Trainer(model, trainer_cfg)
+        if args.epochs:
+            trainer.fit(train, valid)
+        cost = analysis.count_costs(model.eval(), x_cost, event_driven=spiking)
+        rows.append({"model": model_name, "form": "spiking" if spiking else "ann",
+                     "accuracy": trainer.evaluate(test)["accuracy"], "params": cost.params, "macs": cost.macs,
+                     "acs": cost.acs, "energy_uj": cost.energy_uj, "spikes": cost.spikes, "data": data_name,
+                     "epochs": args.epochs, "config": models.spec(model)["config"]})
     return rows
 
 
@@ -119,20 +94,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _write_json(path: str, rows: list[dict[str, Any]]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(rows, f, indent=1, default=str)
-    os.replace(tmp, target)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 0:
         raise ValueError(f"--epochs={args.epochs} must be >= 0")
     rows = compare(args.model, args.data, args)
     print(format_table(rows))
     if args.json_path:
-        _write_json(args.json_path, rows)
+        from .cmd_train import write_json
+        write_json(Path(args.json_path), rows)
     return 0

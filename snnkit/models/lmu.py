@@ -9,8 +9,12 @@ give the same memory. The closed form: ``u[t - r*theta] ~= sum_i m_i[t] P_i(2r -
 polynomials), see :meth:`LegendreMemory.decode_delay`.
 
 With no hidden-to-memory feedback (the parallel LMU), the spiking layer is
-``u = LIF(W_u x)``, ``m = memory(u)``, ``h = LIF(W_m LIF(m) + W_x x)``; its ANN twin is the same with
-identity / ReLU in place of the LIF populations (identical parameter count).
+``u = LIF(BN(W_u x))``, ``m = memory(u)``, ``h = LIF(BN(W_m LIF(BN(m)) + W_x x))``; its ANN twin is the
+same with identity / ReLU in place of the LIF populations (identical parameter count). The BatchNorms
+(as in LMUFormer) put every LIF's input current on the scale of its threshold: without them the encoder's
+small initial currents and the memory's ``1/theta``-sized coefficients leave most neurons silent, and the
+spiking LMU barely learns. In streaming (``step``) they use their running statistics, i.e. they act as
+the per-feature affine maps they are at inference, so ``step`` equals the parallel form in ``eval()`` mode.
 """
 from __future__ import annotations
 
@@ -141,6 +145,12 @@ class LegendreMemory(CountedOp):
         return m.unflatten(-1, (self.channels, self.order)) @ basis
 
 
+def _affine(norm: SeqBatchNorm, x: Tensor) -> Tensor:
+    """``norm`` with its running statistics (what it computes in eval mode), for one streaming step."""
+    bn = norm.bn
+    return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+
+
 class LMULayer(nn.Module):
     """One parallel-LMU layer ``[T, B, F] -> [T, B, hidden]``, spiking or ANN (see module docstring)."""
 
@@ -152,6 +162,8 @@ class LMULayer(nn.Module):
         self.memory = LegendreMemory(memory_channels, order, theta)
         self.memory_to_hidden = nn.Linear(memory_channels * order, hidden)
         self.input_to_hidden = nn.Linear(in_features, hidden, bias=False)
+        self.u_norm, self.m_norm = SeqBatchNorm(memory_channels), SeqBatchNorm(memory_channels * order)
+        self.h_norm = SeqBatchNorm(hidden)
         if spiking:
             self.u_neurons = LIF(tau_mem=tau_mem, reset="subtract", detach_reset=True)
             self.m_neurons = LIF(tau_mem=tau_mem, reset="subtract", detach_reset=True)
@@ -161,15 +173,18 @@ class LMULayer(nn.Module):
 
     def run(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if not self.spiking:
-            m = self.memory(self.encoder(x), None if state is None else state[0])
-            return self.h_act(self.memory_to_hidden(m) + self.input_to_hidden(x)), (self._last(m),)
+            m = self.memory(self.u_norm(self.encoder(x)), None if state is None else state[0])
+            return self._hidden_ann(self.m_norm(m), x), (self._last(m),)
         vu, mstate, vm, vh = (None,) * 4 if state is None else state
-        u, vu = self.u_neurons.run(self.encoder(x), vu)
+        u, vu = self.u_neurons.run(self.u_norm(self.encoder(x)), vu)
         m = self.memory(u, mstate)
         mstate = self._last(m)
-        sm, vm = self.m_neurons.run(m, vm)
-        h, vh = self.h_neurons.run(self.memory_to_hidden(sm) + self.input_to_hidden(x), vh)
+        sm, vm = self.m_neurons.run(self.m_norm(m), vm)
+        h, vh = self.h_neurons.run(self.h_norm(self.memory_to_hidden(sm) + self.input_to_hidden(x)), vh)
         return h, (vu, mstate, vm, vh)
+
+    def _hidden_ann(self, m: Tensor, x: Tensor) -> Tensor:
+        return self.h_act(self.h_norm(self.memory_to_hidden(m) + self.input_to_hidden(x)))
 
     def _last(self, m: Tensor) -> Tensor:
         return m[-1].unflatten(-1, (self.memory.channels, self.memory.order))
@@ -178,19 +193,20 @@ class LMULayer(nn.Module):
         """Whole sequence from rest; every sub-module is called (not ``run``), so hooks see them all."""
         if not self.spiking:
             return self.run(x)[0]
-        m = self.memory(self.u_neurons(self.encoder(x)))
-        return self.h_neurons(self.memory_to_hidden(self.m_neurons(m)) + self.input_to_hidden(x))
+        m = self.memory(self.u_neurons(self.u_norm(self.encoder(x))))
+        return self.h_neurons(self.h_norm(self.memory_to_hidden(self.m_neurons(self.m_norm(m))) + self.input_to_hidden(x)))
 
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Streaming: one time step ``x [B, F]`` with the memory recurrence (no convolution)."""
         if not self.spiking:
-            m, ms = self.memory.step(self.encoder(x), None if state is None else state[0])
-            return self.h_act(self.memory_to_hidden(m) + self.input_to_hidden(x)), (ms,)
+            m, ms = self.memory.step(_affine(self.u_norm, self.encoder(x)), None if state is None else state[0])
+            h = self.memory_to_hidden(_affine(self.m_norm, m)) + self.input_to_hidden(x)
+            return self.h_act(_affine(self.h_norm, h)), (ms,)
         vu, mstate, vm, vh = (None,) * 4 if state is None else state
-        u, vu = self.u_neurons.step(self.encoder(x), vu)
+        u, vu = self.u_neurons.step(_affine(self.u_norm, self.encoder(x)), vu)
         m, mstate = self.memory.step(u, mstate)
-        sm, vm = self.m_neurons.step(m, vm)
-        h, vh = self.h_neurons.step(self.memory_to_hidden(sm) + self.input_to_hidden(x), vh)
+        sm, vm = self.m_neurons.step(_affine(self.m_norm, m), vm)
+        h, vh = self.h_neurons.step(_affine(self.h_norm, self.memory_to_hidden(sm) + self.input_to_hidden(x)), vh)
         return h, (vu, mstate, vm, vh)
 
 

@@ -37,11 +37,11 @@ class SpikingMLP(Sequential):
     """``Linear -> LIF`` x ``layers``, then ``Linear -> LI`` readout."""
 
     def __init__(self, in_features: int, num_classes: int, hidden: int = 128, layers: int = 1,
-                 tau_mem: float = 10.0, tau_out: float = 10.0, v_th: float = 1.0) -> None:
+                 tau_mem: float = 10.0, tau_out: float = 10.0, v_th: float = 1.0, reset: str = "subtract") -> None:
         mods: list[nn.Module] = []
         width = in_features
         for _ in range(layers):
-            mods += [nn.Linear(width, hidden), LIF(tau_mem=tau_mem, v_th=v_th, reset="subtract", detach_reset=True)]
+            mods += [nn.Linear(width, hidden), LIF(tau_mem=tau_mem, v_th=v_th, reset=reset, detach_reset=True)]
             width = hidden
         mods += [nn.Linear(width, num_classes), LI(tau_mem=tau_out)]
         super().__init__(*mods)
@@ -75,15 +75,17 @@ class FlatMLP(nn.Module):
 
 @register("mlp")
 def build_mlp(spiking: bool, in_features: int, num_classes: int, hidden: int = 128, layers: int = 1,
-              steps: int | None = None, tau_mem: float = 10.0, tau_out: float = 10.0) -> nn.Module:
+              steps: int | None = None, tau_mem: float = 10.0, tau_out: float = 10.0,
+              reset: str = "subtract") -> nn.Module:
     """``create("mlp", spiking, in_features=F, num_classes=C, hidden=128, layers=1, steps=T)``;
-    ``steps`` is required for the ANN twin."""
+    ``steps`` is required for the ANN twin. ``reset`` is the LIF reset of the spiking form ("hard" is
+    the one NIR and Loihi can express); the ANN twin ignores it."""
     check_int("in_features", in_features)
     check_int("num_classes", num_classes)
     check_int("hidden", hidden)
     check_int("layers", layers)
     if spiking:
-        return SpikingMLP(in_features, num_classes, hidden, layers, tau_mem, tau_out)
+        return SpikingMLP(in_features, num_classes, hidden, layers, tau_mem, tau_out, reset=reset)
     if steps is None:
         raise ValueError("steps=None: the ANN twin of 'mlp' flattens [T, B, F]; pass steps=T (sequence length)")
     check_int("steps", steps)

@@ -4,7 +4,9 @@ spiking form, and GRU / LSTM baselines (ANN only).
 S4D's kernel ``K[k] = 2 Re(sum_n C_n (e^{dt L_n} - 1)/L_n e^{k dt L_n})`` makes the layer a causal
 convolution (FFT) in training; ``step`` runs the same diagonal recurrence one step at a time.
 Spiking form: the block input is spiked by a LIF population (the SSM is then driven by events) and the
-GELU after the SSM becomes a LIF; the ANN twin keeps identity / GELU (same parameters).
+GELU after the SSM becomes a LIF; the ANN twin keeps identity / GELU (same parameters). A BatchNorm
+between the SSM and its activation (both forms) scales the SSM output to the LIF's threshold; without it
+the spike-driven SSM's small output leaves that LIF nearly silent.
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ class SSMNet(nn.Module):
         self.in_features, self.spiking = in_features, spiking
         self.encoder = nn.Linear(in_features, hidden)
         self.blocks = nn.ModuleList(nn.ModuleDict({
-            "norm": SeqBatchNorm(hidden), "ssm": DiagonalSSM(hidden, state),
+            "norm": SeqBatchNorm(hidden), "ssm": DiagonalSSM(hidden, state), "ssm_norm": SeqBatchNorm(hidden),
             "act": neuron(spiking, tau_mem, activation="gelu"), "mix": nn.Linear(hidden, hidden),
             "in_act": neuron(True, tau_mem) if spiking else nn.Identity()}) for _ in range(layers))
         self.head = SpikingReadout(hidden, num_classes, tau_out) if spiking else PooledReadout(hidden, num_classes)
@@ -83,7 +85,7 @@ class SSMNet(nn.Module):
         check_input(x, self.in_features)
         z = self.encoder(x)
         for b in self.blocks:
-            z = z + b["mix"](b["act"](b["ssm"](b["in_act"](b["norm"](z)))))
+            z = z + b["mix"](b["act"](b["ssm_norm"](b["ssm"](b["in_act"](b["norm"](z))))))
         return self.head(z)
 
 

@@ -2,7 +2,9 @@
 al., 2023): the block input is spiked by a LIF population, so the token shift and every input projection
 act on spikes (accumulates only); the WKV recurrence and the receptance gate stay real-valued, and the
 squared-ReLU of the channel mixer becomes a LIF. Tokens are the time bins, processed causally.
-The ANN twin has the identical parameters, with identity instead of the input LIFs.
+The ANN twin has the identical parameters, with identity instead of the input LIFs. Both forms
+normalise the channel mixer's hidden layer and the block output (RWKV's ``ln_out``) with BatchNorm, which
+keeps the LIFs behind them near threshold (without it they stay silent at initialisation).
 
 WKV (per channel, decay ``w > 0``, bonus ``u``)::
 
@@ -58,6 +60,7 @@ class RWKVBlock(nn.Module):
         self.output = nn.Linear(dim, dim, bias=False)
         self.cmix_k, self.cmix_r = nn.Parameter(torch.full((dim,), 0.5)), nn.Parameter(torch.full((dim,), 0.5))
         self.ffn_key = nn.Linear(dim, ffn_hidden, bias=False)
+        self.ffn_norm = SeqBatchNorm(ffn_hidden)  # keeps the channel mixer's LIF near threshold (both forms)
         self.ffn_value = nn.Linear(ffn_hidden, dim, bias=False)
         self.ffn_receptance = nn.Linear(dim, dim, bias=False)
         if spiking:
@@ -79,7 +82,7 @@ class RWKVBlock(nn.Module):
         h = self.norm2(x)
         h = self.in2(h) if self.spiking else h
         hs = self._shift(h)
-        kk = self.ffn_key(h * self.cmix_k + hs * (1 - self.cmix_k))
+        kk = self.ffn_norm(self.ffn_key(h * self.cmix_k + hs * (1 - self.cmix_k)))
         kk = self.ffn_act(kk) if self.spiking else torch.relu(kk) ** 2
         rr = torch.sigmoid(self.ffn_receptance(h * self.cmix_r + hs * (1 - self.cmix_r)))
         return x + rr * self.ffn_value(kk)
@@ -92,12 +95,13 @@ class RWKVNet(nn.Module):
         self.in_features = in_features
         self.embed = nn.Linear(in_features, dim)
         self.blocks = nn.Sequential(*(RWKVBlock(dim, ffn_hidden, spiking, tau_mem) for _ in range(depth)))
+        self.out_norm = SeqBatchNorm(dim)  # RWKV's final norm (ln_out); also sets the output LIF's input scale
         self.out_act = neuron(spiking, tau_mem) if spiking else nn.Identity()
         self.head = SpikingReadout(dim, num_classes, tau_out) if spiking else PooledReadout(dim, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)
-        return self.head(self.out_act(self.blocks(self.embed(x))))
+        return self.head(self.out_act(self.out_norm(self.blocks(self.embed(x)))))
 
 
 @register("rwkv")

@@ -5,7 +5,11 @@
 * Spike-driven transformer (Yao et al., NeurIPS 2023): membrane shortcuts (each branch starts with a
   LIF, residuals add membranes), SDSA ``Q * LIF(sum_tokens(K * V))``: masks and additions only.
 * ANN twin of both: the same blocks with softmax attention, LayerNorm and GELU (same parameter count).
-* MLP-Mixer (Tolstikhin et al., 2021) and its spiking form (LIF for GELU, BatchNorm for LayerNorm).
+* MLP-Mixer (Tolstikhin et al., 2021) and its spiking form (LIF for GELU, BatchNorm for LayerNorm). Both
+  forms normalise the hidden layer of each MLP before its activation: a LIF fed by a Linear of spikes
+  at default initialisation gets currents far below threshold and stays silent (no spikes, no surrogate
+  gradient); the norm puts the current on the threshold's scale. The ANN twin has the same norm, so the
+  parameter counts stay equal.
 
 Spiking forms present the token sequence for ``sim_steps`` SNN time steps (direct encoding, as both
 papers do for static inputs): activity is ``[S, B, N, D]`` and the readout membrane is ``[S, B, C]``.
@@ -144,8 +148,10 @@ class Mixer(nn.Module):
         for _ in range(depth):
             self.blocks.append(nn.ModuleDict({
                 "norm1": _norm(spiking, dim), "tok1": nn.Linear(steps, token_hidden),
+                "tok_norm": _norm(spiking, token_hidden),
                 "tok_act": neuron(spiking, tau_mem, activation="gelu"), "tok2": nn.Linear(token_hidden, steps),
                 "norm2": _norm(spiking, dim), "ch1": nn.Linear(dim, channel_hidden),
+                "ch_norm": _norm(spiking, channel_hidden),
                 "ch_act": neuron(spiking, tau_mem, activation="gelu"), "ch2": nn.Linear(channel_hidden, dim),
                 "in_act": neuron(spiking, tau_mem) if spiking else nn.Identity()}))
         self.head = SpikingReadout(dim, num_classes, tau_out) if spiking else PooledReadout(dim, num_classes)
@@ -158,8 +164,8 @@ class Mixer(nn.Module):
         z = z if self.repeat is None else self.repeat(z)
         for b in self.blocks:
             y = b["in_act"](b["norm1"](z)).transpose(-1, -2)                # mix across tokens
-            z = z + b["tok2"](b["tok_act"](b["tok1"](y))).transpose(-1, -2)
-            z = z + b["ch2"](b["ch_act"](b["ch1"](b["in_act"](b["norm2"](z)))))
+            z = z + b["tok2"](b["tok_act"](b["tok_norm"](b["tok1"](y)))).transpose(-1, -2)
+            z = z + b["ch2"](b["ch_act"](b["ch_norm"](b["ch1"](b["in_act"](b["norm2"](z))))))
         z = z.mean(-2)
         return self.head(z.unsqueeze(0) if self.repeat is None else z)
 
