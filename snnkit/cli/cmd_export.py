@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     loss = ckpt["trainer"]["config"].get("loss", "ce_max_membrane")
     out_dir = Path(args.out) if args.out else path.parent / "export"
     say = (lambda *a, **k: None) if args.json else print
-    results = run_steps(model, x, y, out_dir, lambda out: predict(out, loss), tuple(args.to), say)
+    results = run_steps(model, x, y, out_dir, lambda out: predict(out, loss), tuple(args.to), say,
+                        membrane_decode="mean" if loss == "ce_mean_membrane" else "max")
     if args.json:
         for r in results.values():
             r.pop("markdown", None)

@@ -19,12 +19,13 @@ DEMO_DATA: dict[str, Any] = {"name": "randman", "classes": 10, "channels": 100, 
 
 def run_demo(out_dir: str | Path = "runs/demo", epochs: int = 6, seed: int = 0, hidden: int = 128,
              progress: bool = True, data_options: dict[str, Any] | None = None,
-             verbose: bool = True) -> dict[str, Any]:
+             verbose: bool = True, reset: str = "hard") -> dict[str, Any]:
     """Train the demo SNN and its ANN twin; write plots and a checkpoint into ``out_dir``.
 
     Returns ``{"model", "ann", "train_data", "test_data", "results", "paths", "history"}`` where
     ``results`` has ``snn_accuracy``, ``ann_accuracy``, ``snn_parameters``, ``ann_parameters``,
-    ``firing_rates`` and ``seconds``.
+    ``firing_rates`` and ``seconds``. ``reset`` is the SNN's LIF reset; the default ``"hard"`` (to 0)
+    is what NIR and Loihi 2 express, so the trained network can be deployed as it is.
     """
     from .. import data, models
     from ..analysis import SpikeRecorder, plot_raster
@@ -54,7 +55,7 @@ def run_demo(out_dir: str | Path = "runs/demo", epochs: int = 6, seed: int = 0, 
     trained: dict[str, Any] = {}
     for kind, spiking, folder in (("snn", True, out), ("ann", False, out / "ann")):
         seed_everything(seed)
-        model = models.create("mlp", spiking=spiking, **shape)
+        model = models.create("mlp", spiking=spiking, **shape, **({"reset": reset} if spiking else {}))
         say(f"training the {'SNN (LIF hidden layer, LI readout)' if spiking else 'ANN twin (ReLU MLP)'}: "
             f"{sum(p.numel() for p in model.parameters())} parameters")
         trainer = Trainer(model, TrainerConfig(**trainer_cfg), out_dir=folder, extra={"data": data_cfg})

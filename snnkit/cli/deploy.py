@@ -32,11 +32,11 @@ def nir_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, predict: Callabl
             "accuracy": _accuracy(back, x, y, predict)}
 
 
-def loihi_step(model: nn.Module, x: Tensor, y: Tensor, out: Path) -> dict[str, Any]:
+def loihi_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, membrane_decode: str = "max") -> dict[str, Any]:
     """Quantise for Loihi 2, run the fixed-point simulator, write the lava-dl netx file ``out``."""
     from ..hardware import loihi
 
-    res = loihi.deploy(model, x, y, netx_path=str(out))
+    res = loihi.deploy(model, x, y, netx_path=str(out), membrane_decode=membrane_decode)
     return {"path": res["netx"], "accuracy": res["accuracy"], "float_accuracy": res["float_accuracy"],
             "accuracy_drop": res["accuracy_drop"]}
 
@@ -49,12 +49,14 @@ def crossbar_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, predict: Ca
 
     table = crossbar.drift_study(model, x, y, profile=profile, predict=predict, plot_path=str(out),
                                  label="SNN", progress=progress)
-    return {"path": str(out), "table": table, "markdown": crossbar.drift_table_markdown(table)}
+    return {"path": str(out), "table": table, "markdown": crossbar.drift_table_markdown([table])}
 
 
 def run_steps(model: nn.Module, x: Tensor, y: Tensor, out_dir: Path, predict: Callable[[Tensor], Tensor],
-              targets: tuple[str, ...] = TARGETS, say: Callable[..., None] = print) -> dict[str, Any]:
-    """Run the chosen deployment steps and print one line (or table) per step."""
+              targets: tuple[str, ...] = TARGETS, say: Callable[..., None] = print,
+              membrane_decode: str = "max") -> dict[str, Any]:
+    """Run the chosen deployment steps and print one line (or table) per step. ``membrane_decode``
+    tells the Loihi step how the readout membrane is read (``"max"`` or ``"mean"`` over time)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     if "nir" in targets:
@@ -62,7 +64,7 @@ def run_steps(model: nn.Module, x: Tensor, y: Tensor, out_dir: Path, predict: Ca
         say(f"NIR: wrote {r['path']} ({r['nodes']} nodes); re-imported model: accuracy {r['accuracy']:.3f}, "
             f"max |output difference| {r['round_trip_max_abs_diff']:.2e}")
     if "loihi" in targets:
-        r = results["loihi"] = loihi_step(model, x, y, out_dir / "network.net")
+        r = results["loihi"] = loihi_step(model, x, y, out_dir / "network.net", membrane_decode)
         say(f"Loihi 2 (fixed point, bit-exact with Lava's models): accuracy {r['accuracy']:.3f} "
             f"(float {r['float_accuracy']:.3f}, drop {r['accuracy_drop']:+.3f}); netx file {r['path']}")
     if "crossbar" in targets:

@@ -10,21 +10,28 @@ from torch import Tensor, nn
 from .quantize import LoihiNetwork, quantize_for_loihi
 
 
-def _predict(out: np.ndarray | Tensor, readout: str) -> np.ndarray:
+def _predict(out: np.ndarray | Tensor, readout: str, decode: str = "mean") -> np.ndarray:
     o = out.detach().cpu().numpy() if isinstance(out, Tensor) else np.asarray(out)
-    score = o.astype(np.float64).sum(0) if readout == "spikes" else o.astype(np.float64).mean(0)
-    return score.argmax(-1)
+    o = o.astype(np.float64)
+    if readout == "spikes":
+        return o.sum(0).argmax(-1)
+    # membrane readouts: the fixed-point v is the float membrane times a positive scale, so max and mean
+    # pick the same class in both
+    return (o.max(0) if decode == "max" else o.mean(0)).argmax(-1)
 
 
 def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[int, ...] | None = None,
-           netx_path: str | None = None, batch_size: int = 256) -> dict[str, Any]:
+           netx_path: str | None = None, batch_size: int = 256, membrane_decode: str = "mean") -> dict[str, Any]:
     """Quantise ``model`` for Loihi 2 and measure it on ``(test_x [T, B, N] spikes, test_y [B])``.
 
     Prediction: the output neuron with the most spikes (spiking output) or the largest mean membrane
     (LI readout), for the float model and for the fixed-point simulator alike. Returns
     ``{"accuracy", "float_accuracy", "accuracy_drop", "report", "network", "netx"}`` (``netx``: the path
-    written when ``netx_path`` is given).
+    written when ``netx_path`` is given). ``membrane_decode`` (``"mean"`` or ``"max"`` over time) must
+    match how the model was trained to be read (e.g. ``"max"`` for the ``ce_max_membrane`` loss).
     """
+    if membrane_decode not in ("mean", "max"):
+        raise ValueError(f"membrane_decode={membrane_decode!r} is not allowed; allowed: ['mean', 'max']")
     if test_x.dim() < 3:
         raise ValueError(f"test_x must be time-major [T, B, N]; got shape {tuple(test_x.shape)}")
     if test_y.shape[0] != test_x.shape[1]:
@@ -37,9 +44,10 @@ def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[
     with torch.no_grad():
         for start in range(0, test_x.shape[1], batch_size):
             xb = test_x[:, start:start + batch_size]
-            float_pred.append(_predict(model(xb), net.readout))
+            float_pred.append(_predict(model(xb), net.readout, membrane_decode))
             res = net.run(xb)
-            fixed_pred.append(_predict(res["spikes"] if net.readout == "spikes" else res["v"], net.readout))
+            fixed_pred.append(_predict(res["spikes"] if net.readout == "spikes" else res["v"], net.readout,
+                                       membrane_decode))
     model.train(was_training)
     acc = float((np.concatenate(fixed_pred) == y).mean())
     facc = float((np.concatenate(float_pred) == y).mean())

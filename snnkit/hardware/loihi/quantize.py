@@ -199,8 +199,17 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
                 wexp = e
                 break
         if wexp is None:
-            raise ValueError(f"{where}: the membrane range {vmax:.3g} x weight scale does not fit Loihi's 24-bit state "
-                             "even with weight_exp=0; rescale the layer (smaller threshold/weight ratio)")
+            # Trade weight precision for range: shrink the weight scale until the worst-case membrane
+            # fits the 24-bit state (weights then use fewer than 8 bits; the report shows the error).
+            k = (UV_HALF - 2) / (64 * vmax)
+            fits_bias = np.abs(bias).max() * k * 64 / 2 ** (NETX_BIAS_EXP if for_netx else BIAS_EXP_MAX) <= BIAS_MANT_MAX
+            if k * np.abs(all_w).max() < 1 or not fits_bias:
+                raise ValueError(f"{where}: the membrane range {vmax:.3g} x weight scale does not fit Loihi's 24-bit "
+                                 "state even with weight_exp=0 and reduced weight precision; rescale the layer "
+                                 "(smaller threshold/weight ratio)")
+            w_int = quantize_weights(w, k)
+            rec_int = None if rec is None else quantize_weights(rec, k)
+            wexp = 0
         scale = k * 2.0 ** (6 + wexp)
         dv = int(round(DECAY_UNITY * (1 - beta_s)))
         du = MAX_DECAY if alpha is None else int(round(DECAY_UNITY * (1 - float(np.asarray(alpha).reshape(-1)[0])))) - 1
