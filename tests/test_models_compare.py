@@ -6,11 +6,11 @@ from snnkit.cli import main
 
 
 def test_compare_cli_writes_table_and_json(tmp_path, capsys):
-    out = tmp_path / "cmp.json"
+    out, md = tmp_path / "cmp.json", tmp_path / "cmp.md"
     rc = main(["compare", "mlp", "--data", "randman", "--epochs", "1", "--no-progress", "--config", "hidden=16",
                "--data-option", "classes=3", "--data-option", "channels=8", "--data-option", "steps=10",
                "--data-option", "samples_per_class=10", "--data-option", "eval_samples_per_class=5",
-               "--json", str(out)])
+               "--json", str(out), "--markdown", str(md), "--threads", "1"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "spiking" in text and "ann" in text
@@ -22,6 +22,8 @@ def test_compare_cli_writes_table_and_json(tmp_path, capsys):
         expected = (r["macs"] * analysis.E_MAC_PJ + r["acs"] * analysis.E_AC_PJ) * 1e-6
         assert abs(r["energy_uj"] - expected) <= 1e-9 * max(1.0, expected)
         assert 0.0 <= r["accuracy"] <= 1.0
+    table = [line.split("|")[1:-1] for line in md.read_text().splitlines() if line.startswith("| mlp")]
+    assert [(c[1].strip(), int(c[3])) for c in table] == [(r["form"], r["params"]) for r in rows]
     spec = models.create("mlp", spiking=True, **snn["config"])
     assert sum(p.numel() for p in spec.parameters()) == snn["params"]
 

@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="option for snnkit.data.load (JSON value), repeatable, e.g. --data-option classes=4")
     p.add_argument("--json", dest="json_path", default=None, help="also write the results to this JSON file")
+    p.add_argument("--markdown", dest="markdown_path", default=None, help="also write the table as Markdown here")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -84,22 +86,42 @@ def compare(model_name: str, data_name: str, args: argparse.Namespace) -> list[d
     return rows
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'model':<26} {'form':<8} {'accuracy':>8} {'params':>8} {'MACs/sample':>12} {'ACs/sample':>12} {'energy uJ':>10}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['model']:<26} {r['form']:<8} {r['accuracy']:>8.3f} {r['params']:>8d} {r['macs']:>12.3g} "
-                     f"{r['acs']:>12.3g} {r['energy_uj']:>10.3g}")
-    lines.append("energy: MAC 4.6 pJ, AC 0.9 pJ (Horowitz ISSCC 2014, 45 nm, fp32); ANN costed dense, SNN from spikes")
-    return "\n".join(lines)
+COLUMNS = (("model", "{:<26}", "{:<26}"), ("form", "{:<8}", "{:<8}"), ("accuracy", "{:>8}", "{:>8.3f}"),
+           ("params", "{:>8}", "{:>8d}"), ("MACs/sample", "{:>12}", "{:>12.4g}"), ("ACs/sample", "{:>12}", "{:>12.4g}"),
+           ("spikes/sample", "{:>13}", "{:>13.4g}"), ("energy uJ", "{:>10}", "{:>10.4g}"))
+_KEYS = ("model", "form", "accuracy", "params", "macs", "acs", "spikes", "energy_uj")
+
+
+def format_table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
+    """The result rows as a fixed-width text table, or as a Markdown table (``markdown=True``)."""
+    from ..analysis import E_AC_PJ, E_MAC_PJ
+    cells = [[head.format(name) for name, head, _ in COLUMNS]]
+    cells += [[fmt.format(r[k]) for (_, _, fmt), k in zip(COLUMNS, _KEYS)] for r in rows]
+    note = (f"energy: MAC {E_MAC_PJ} pJ, AC {E_AC_PJ} pJ (Horowitz, ISSCC 2014, 45 nm, fp32); "
+            "ANN costed as dense MACs, SNN from its measured spikes; per test sample")
+    if markdown:
+        lines = ["| " + " | ".join(c.strip() for c in row) + " |" for row in cells]
+        lines.insert(1, "|" + "|".join("---" if i < 2 else "---:" for i in range(len(COLUMNS))) + "|")
+        return "\n".join(lines + ["", note])
+    lines = [" ".join(row) for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines + [note])
 
 
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 0:
         raise ValueError(f"--epochs={args.epochs} must be >= 0")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads={args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
     rows = compare(args.model, args.data, args)
     print(format_table(rows))
     if args.json_path:
         from .cmd_train import write_json
         write_json(Path(args.json_path), rows)
+    if args.markdown_path:
+        from ..data._atomic import atomic_path
+        with atomic_path(args.markdown_path) as tmp:
+            tmp.write_text(format_table(rows, markdown=True) + "\n")
     return 0
