@@ -212,6 +212,8 @@ def test_hardware_aware_training_runs_and_then_programs():
     y = (x[:, 0] > 0).long()
     model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
     hwa = cb.hardware_aware(model, "pcm", weight_noise=0.05)
+    torch.testing.assert_close(hwa.eval()(x), model(x))  # unprogrammed, eval: the digital reference
+    hwa.train()
     opt = torch.optim.Adam(hwa.parameters(), lr=0.05)
     first = None
     for _ in range(60):

@@ -9,7 +9,7 @@ read per time step). We report test accuracy at 1 s and 1 day after programming,
 reservoir with a fresh programming (another chip) to show that what matters is the statistics of the
 device noise, not one draw.
 
-    python examples/crossbar/lsm_mnist1d.py            # ~2 min on 2 cores
+    python examples/crossbar/lsm_mnist1d.py            # a few minutes on 2 cores
     python examples/crossbar/lsm_mnist1d.py --quick
 """
 from __future__ import annotations
@@ -39,10 +39,11 @@ def encode(x: torch.Tensor, channels: int, hold: int) -> torch.Tensor:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="rram")
-    ap.add_argument("--neurons", type=int, default=600)
+    ap.add_argument("--neurons", type=int, default=400)
     ap.add_argument("--channels", type=int, default=12)
     ap.add_argument("--hold", type=int, default=2)
-    ap.add_argument("--windows", type=int, default=8)
+    ap.add_argument("--windows", type=int, default=4)
+    ap.add_argument("--ridge", type=float, default=0.1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--root", type=Path, default=Path(".cache/datasets"))
     ap.add_argument("--out", type=Path, default=HERE / "results")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     for chip, t in (("chip0", 1.0), ("chip0", 86400.0), ("chip1", 1.0)):
         lsm = ResistiveLSM(args.channels, args.neurons, profile=args.profile, t_inference=t,
                            windows=args.windows, seed=0 if chip == "chip0" else 1, input_gain=3.0,
-                           recurrent_gain=1.0, tau_mem=10.0)
+                           recurrent_gain=1.0, tau_mem=10.0, ridge=args.ridge)
         lsm.fit(s_train, y, n_classes=10)
         acc_train = float((lsm(s_train).argmax(1) == y).float().mean())
         acc = float((lsm(s_test).argmax(1) == yt).float().mean())

@@ -54,8 +54,8 @@ class _CrossbarLayer(nn.Module):
         """``x2d`` ``[N, in]`` -> ``[N, out]`` through the crossbar (no bias)."""
         if self.training and (self.weight_noise > 0 or not self.config.periphery.is_perfect):
             return self._hardware_aware_matmul(x2d)
-        if self.training:
-            return x2d @ self._matrix().t()
+        if self.training or not self.array._slices:
+            return x2d @ self._matrix().t()  # training without non-idealities, or the digital reference
         return self.array(x2d)
 
     def _hardware_aware_matmul(self, x2d: Tensor) -> Tensor:
