@@ -105,7 +105,7 @@ def test_spectral_and_direct_agree_in_float64():
         torch.testing.assert_close(delayed_linear(x, k, extra, method="spectral"),
                                    delayed_linear(x, k, extra, method="direct"), rtol=1e-10, atol=1e-10)
     # wide output: the spectral path then works through several frequency blocks
-    x = torch.randn(60, 64, 3, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(60, 256, 3, dtype=torch.float64, requires_grad=True)
     k = torch.randn(512, 3, 8, dtype=torch.float64, requires_grad=True)
     ys = [delayed_linear(x, k, 2, method=m) for m in ("spectral", "direct")]
     torch.testing.assert_close(ys[0], ys[1], rtol=1e-10, atol=1e-10)

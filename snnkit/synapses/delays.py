@@ -239,6 +239,7 @@ class _SpectralDelayConv(torch.autograd.Function):
             for ck, inv in ((ck_re, inv_p), (ck_im, inv_q)):
                 part = torch.bmm(xs[f0:f1], (ck[f0:f1] @ k_taps).view(f1 - f0, I, O))
                 y.addmm_(inv[:, 2 * f0:2 * f1], part.view(2 * (f1 - f0), B * O))
+                del part  # free before the next product is allocated
         ctx.save_for_backward(x, k_taps)
         ctx.dims = (T, B, I, O, D, T_out, N)
         return y.view(T_out, B, O)
@@ -263,16 +264,21 @@ class _SpectralDelayConv(torch.autograd.Function):
                         torch.bmm(g_part, k_part, out=g_xs[f0:f1])
                     else:
                         g_xs[f0:f1].baddbmm_(g_part, k_part)
+                    del k_part
                 if g_taps is not None:
                     g_k = torch.bmm(xs[f0:f1].transpose(1, 2), g_part)  # type: ignore[index]
                     g_taps.addmm_(ck[f0:f1].t(), g_k.view(f1 - f0, I * O))
+                    del g_k
+                del g_part
         grad_x = (cx.t() @ g_xs.view(2 * F, B * I)).view(T, B, I) if g_xs is not None else None
         return grad_x, g_taps, None
 
 
 def _freq_chunks(F: int, cols: int) -> list[tuple[int, int]]:
-    """Frequency blocks small enough that one ``[2 * block, cols]`` product stays under ~8 MB (float32)."""
-    step = max(1, min(F, (1 << 21) // max(1, 2 * cols)))
+    """Frequency blocks small enough that one ``[2 * block, cols]`` product stays under ~32 MB (float32):
+    one block on the DCLS shapes (blocking costs time: the per-block GEMMs are much slower), bounded
+    buffers for very wide layers."""
+    step = max(1, min(F, (1 << 23) // max(1, 2 * cols)))
     return [(f0, min(F, f0 + step)) for f0 in range(0, F, step)]
 
 
