@@ -8,6 +8,15 @@ from snnkit import models
 from snnkit.models.lmu import LegendreMemory, discretize_zoh, lmu_state_space
 
 
+def _streamed(step, xs):
+    """Outputs of ``step(x_t, state)`` over the time steps of ``xs``, stacked: the streaming mode."""
+    state, outs = None, []
+    for x_t in xs:
+        out, state = step(x_t, state)
+        outs.append(out)
+    return torch.stack(outs)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_spiking_lmu_parallel_equals_streaming(dtype):
     torch.manual_seed(0)
@@ -16,22 +25,13 @@ def test_spiking_lmu_parallel_equals_streaming(dtype):
     with torch.no_grad():
         net(x)  # one training-mode pass: BatchNorm running statistics away from the identity
     net.eval()  # streaming is inference: the BatchNorms use their running statistics
-    parallel = net(x)
-    state, outs = None, []
-    for x_t in x:
-        out, state = net.step(x_t, state)
-        outs.append(out)
-    assert torch.equal(torch.stack(outs), parallel)
+    assert torch.equal(_streamed(net.step, x), net(x))
 
 
 def test_long_sequences_use_fft_and_match_recurrence():
     mem = LegendreMemory(3, order=8, theta=30.0)
     u = torch.randn(400, 2, 3, dtype=torch.float64)
-    state, outs = None, []
-    for u_t in u:
-        m, state = mem.step(u_t, state)
-        outs.append(m)
-    assert torch.allclose(torch.stack(outs), mem(u), atol=1e-10)
+    assert torch.allclose(_streamed(mem.step, u), mem(u), atol=1e-10)
 
 
 def test_chunked_run_continues_state():
