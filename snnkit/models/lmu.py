@@ -230,7 +230,9 @@ class LMUNet(nn.Module):
         return self.head(x)
 
     def step(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
-        """One streaming step ``x [B, F]`` -> (readout membrane ``[B, C]``, state); spiking form only."""
+        """One streaming step ``x [B, F]`` -> (readout membrane ``[B, C]``, state); spiking form only.
+
+        The BatchNorms use their running statistics here, so the steps equal ``forward`` in ``eval()`` mode."""
         if not self.spiking:
             raise ValueError("step() streams the spiking LMU (spiking=True); the ANN twin pools over time")
         state = [None] * (len(self.layers) + 1) if state is None else state
