@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..analysis import CountedOp, is_event_like
 from ..synapses.delays import DelayedLinear
-from ._common import PooledReadout, SeqBatchNorm, SpikingReadout, check_input, neuron
+from ._common import SeqBatchNorm, check_input, neuron, readout
 from .registry import register
 
 
@@ -50,7 +50,7 @@ class DelayNet(nn.Module):
             mods += [CountedDelayedLinear(dl), SeqBatchNorm(hidden), neuron(spiking, tau_mem), nn.Dropout(dropout)]
             width = hidden
         self.features = nn.Sequential(*mods)
-        self.head = SpikingReadout(hidden, num_classes, tau_out) if spiking else PooledReadout(hidden, num_classes)
+        self.head = readout(spiking, hidden, num_classes, tau_out)
 
     def delay_layers(self) -> list[DelayedLinear]:
         return [m.layer for m in self.features if isinstance(m, CountedDelayedLinear)]

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from ..analysis import CountedOp, is_event_like
 from ..neurons import LI, LIF
-from ._common import (PooledReadout, SeqBatchNorm, SpikingReadout, check_input, check_int, neuron)
+from ._common import SeqBatchNorm, check_input, check_int, neuron, readout
 from .registry import register
 
 
@@ -194,7 +194,8 @@ class LMULayer(nn.Module):
         if not self.spiking:
             return self.run(x)[0]
         m = self.memory(self.u_neurons(self.u_norm(self.encoder(x))))
-        return self.h_neurons(self.h_norm(self.memory_to_hidden(self.m_neurons(self.m_norm(m))) + self.input_to_hidden(x)))
+        h = self.memory_to_hidden(self.m_neurons(self.m_norm(m))) + self.input_to_hidden(x)
+        return self.h_neurons(self.h_norm(h))
 
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Streaming: one time step ``x [B, F]`` with the memory recurrence (no convolution)."""
@@ -221,7 +222,7 @@ class LMUNet(nn.Module):
         widths = [in_features] + [hidden] * layers
         self.layers = nn.ModuleList(LMULayer(a, hidden, memory_channels, order, theta, spiking, tau_mem)
                                     for a in widths[:-1])
-        self.head = SpikingReadout(hidden, num_classes, tau_out) if spiking else PooledReadout(hidden, num_classes)
+        self.head = readout(spiking, hidden, num_classes, tau_out)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)
@@ -266,7 +267,7 @@ class LMUFormer(nn.Module):
             nn.Sequential(nn.Linear(dim, dim * mlp_ratio), SeqBatchNorm(dim * mlp_ratio), neuron(spiking, tau_mem),
                           nn.Linear(dim * mlp_ratio, dim), SeqBatchNorm(dim), neuron(spiking, tau_mem))
             for _ in range(blocks))
-        self.head = SpikingReadout(dim, num_classes, tau_out) if spiking else PooledReadout(dim, num_classes)
+        self.head = readout(spiking, dim, num_classes, tau_out)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)

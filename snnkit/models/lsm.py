@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .. import _checks
 from ..analysis import CountedOp, is_event_like
 from ..functional import IzhikevichParameters, LIFParameters, izhikevich_step, lif_step
-from ._common import PooledReadout, SpikingReadout, check_input
+from ._common import check_input, readout
 from .registry import register
 
 
@@ -58,7 +58,7 @@ class LiquidStateMachine(nn.Module):
         w = w * spectral_radius / torch.linalg.eigvals(w).abs().max().clamp(min=1e-6)
         self.register_buffer("w_in", w_in)
         self.register_buffer("w_rec", w)
-        self.head = SpikingReadout(reservoir, num_classes, tau_out) if spiking else PooledReadout(reservoir, num_classes)
+        self.head = readout(spiking, reservoir, num_classes, tau_out)
         self.cost = _ReservoirCost(self)
 
     @torch.no_grad()

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..analysis import CountedOp, is_event_like
-from ._common import PooledReadout, SeqBatchNorm, SpikingReadout, check_input, neuron
+from ._common import SeqBatchNorm, check_input, neuron, readout
 from .registry import register
 
 
@@ -79,7 +79,7 @@ class SSMNet(nn.Module):
             "norm": SeqBatchNorm(hidden), "ssm": DiagonalSSM(hidden, state), "ssm_norm": SeqBatchNorm(hidden),
             "act": neuron(spiking, tau_mem, activation="gelu"), "mix": nn.Linear(hidden, hidden),
             "in_act": neuron(True, tau_mem) if spiking else nn.Identity()}) for _ in range(layers))
-        self.head = SpikingReadout(hidden, num_classes, tau_out) if spiking else PooledReadout(hidden, num_classes)
+        self.head = readout(spiking, hidden, num_classes, tau_out)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)
@@ -92,7 +92,8 @@ class SSMNet(nn.Module):
 class RNNClassifier(nn.Module):
     """GRU / LSTM baseline: ``[T, B, F] -> last hidden state -> logits [1, B, C]``."""
 
-    def __init__(self, in_features: int, num_classes: int, cell: str = "gru", hidden: int = 64, layers: int = 1) -> None:
+    def __init__(self, in_features: int, num_classes: int, cell: str = "gru", hidden: int = 64,
+                 layers: int = 1) -> None:
         super().__init__()
         self.in_features = in_features
         self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(in_features, hidden, num_layers=layers)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..analysis import CountedOp
-from ._common import PooledReadout, SeqBatchNorm, SpikingReadout, check_input, neuron
+from ._common import SeqBatchNorm, check_input, neuron, readout
 from .registry import register
 
 
@@ -97,7 +97,7 @@ class RWKVNet(nn.Module):
         self.blocks = nn.Sequential(*(RWKVBlock(dim, ffn_hidden, spiking, tau_mem) for _ in range(depth)))
         self.out_norm = SeqBatchNorm(dim)  # RWKV's final norm (ln_out); also sets the output LIF's input scale
         self.out_act = neuron(spiking, tau_mem) if spiking else nn.Identity()
-        self.head = SpikingReadout(dim, num_classes, tau_out) if spiking else PooledReadout(dim, num_classes)
+        self.head = readout(spiking, dim, num_classes, tau_out)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)
@@ -106,5 +106,6 @@ class RWKVNet(nn.Module):
 
 @register("rwkv")
 def build_rwkv(spiking: bool, in_features: int, num_classes: int, steps: int | None = None, **config: Any) -> nn.Module:
-    """``create("rwkv", spiking, in_features, num_classes, dim=32, depth=1, ffn_hidden=64)``; spiking = SpikeGPT-style."""
+    """``create("rwkv", spiking, in_features, num_classes, dim=32, depth=1, ffn_hidden=64)``;
+    spiking = SpikeGPT-style."""
     return RWKVNet(in_features, num_classes, spiking, **config)

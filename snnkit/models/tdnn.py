@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._common import PooledReadout, SpikingReadout, check_input, neuron
+from ._common import check_input, neuron, readout
 from .registry import register
 
 
@@ -53,7 +53,7 @@ class TDNN(nn.Module):
         self.front = _TimeConv(in_features, channels, 5, 1, spiking, tau_mem)
         self.blocks = nn.ModuleList(_SERes(channels, 2 + i, spiking, tau_mem) for i in range(blocks))
         self.aggregate = _TimeConv(channels * blocks, embed, 1, 1, spiking, tau_mem)
-        self.head = SpikingReadout(embed, num_classes, tau_out) if spiking else PooledReadout(embed, num_classes)
+        self.head = readout(spiking, embed, num_classes, tau_out)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..analysis import CountedOp, MatMul
-from ._common import (PooledReadout, RepeatSteps, SeqBatchNorm, SpikingReadout, check_input, check_int, neuron)
+from ._common import RepeatSteps, SeqBatchNorm, check_input, check_int, neuron, readout
 from .registry import register
 
 
@@ -124,7 +124,7 @@ class SequenceTransformer(nn.Module):
         self.embed_norm = SeqBatchNorm(dim)
         self.embed_act = neuron(spiking, tau_mem, activation="gelu")
         self.blocks = nn.Sequential(*(Block(dim, heads, mlp_ratio, kind, tau_mem) for _ in range(depth)))
-        self.head = SpikingReadout(dim, num_classes, tau_out) if spiking else PooledReadout(dim, num_classes)
+        self.head = readout(spiking, dim, num_classes, tau_out)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)
@@ -154,7 +154,7 @@ class Mixer(nn.Module):
                 "ch_norm": _norm(spiking, channel_hidden),
                 "ch_act": neuron(spiking, tau_mem, activation="gelu"), "ch2": nn.Linear(channel_hidden, dim),
                 "in_act": neuron(spiking, tau_mem) if spiking else nn.Identity()}))
-        self.head = SpikingReadout(dim, num_classes, tau_out) if spiking else PooledReadout(dim, num_classes)
+        self.head = readout(spiking, dim, num_classes, tau_out)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_features)
