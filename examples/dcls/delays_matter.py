@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--hidden", type=int, default=8, help="hidden neurons of the learned-delay net")
     ap.add_argument("--classes", type=int, default=8)
-    ap.add_argument("--finetune-epochs", type=int, default=None, help="weight epochs after rounding delays")
+    ap.add_argument("--finetune-epochs", type=int, default=None, help="weight epochs after rounding delays (default epochs // 2)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", action="store_true", help="print one JSON line per seed")
     args = ap.parse_args(argv)

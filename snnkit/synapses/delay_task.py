@@ -111,7 +111,7 @@ def compare_delay_modes(epochs: int = 30, n_train: int = 512, n_test: int = 1024
     ``learned``: delays trained with the recipe (sigma schedule over ``sigma_decay_fraction`` of the
     epochs, own learning rate, clamping; ``learned_interpolated`` is its accuracy with the Gaussian
     kernel, sigma 0.5), then rounded to integer delays (:func:`freeze_delays`) and the weights trained
-    ``finetune_epochs`` (default ``epochs // 4``) more epochs before the test (what hardware runs).
+    ``finetune_epochs`` (default ``epochs // 2``) more epochs before the test (what hardware runs).
     ``random`` and ``none`` train ``epochs + finetune_epochs`` epochs; all are tested with integer
     delays.
     """
@@ -119,7 +119,7 @@ def compare_delay_modes(epochs: int = 30, n_train: int = 512, n_test: int = 1024
     x_tr, y_tr = make_timing_task(n_train, classes, channels, steps, spacing, background, seed=seed + 1)
     x_te, y_te = make_timing_task(n_test, classes, channels, steps, spacing, background, seed=seed + 2)
     h_other = _hidden_for_equal_params(channels, classes, hidden)
-    extra = max(1, epochs // 4) if finetune_epochs is None else finetune_epochs
+    extra = max(1, epochs // 2) if finetune_epochs is None else finetune_epochs
     result: dict[str, Any] = {"params": {}, "hidden": {}, "chance": 1.0 / classes}
     for mode in ("learned", "random", "none"):
         torch.manual_seed(seed)
