@@ -27,6 +27,9 @@ def spikingjelly_curve(ann: nn.Module, x_cal: Tensor, x: Tensor, y: Tensor, Ts=T
         from spikingjelly.activation_based import ann2snn, functional
     except ImportError:
         return None
+    if isinstance(ann, nn.Sequential) and isinstance(ann[0], nn.Unflatten):  # its step-mode adapter has none
+        reshape, ann = ann[0], nn.Sequential(*list(ann)[1:])
+        x_cal, x = reshape(x_cal), reshape(x)
     recipe = ann2snn.RateCodingRecipe(dataloader=[(x_cal, None)], mode=mode)
     snn = ann2snn.Converter(recipe=recipe, device="cpu").convert(copy.deepcopy(ann).eval())
     Ts = sorted(Ts)
@@ -42,7 +45,7 @@ def spikingjelly_curve(ann: nn.Module, x_cal: Tensor, x: Tensor, y: Tensor, Ts=T
     return {t: correct[t] / len(y) for t in Ts}
 
 
-def trained_models(epochs: int, quick: bool) -> tuple[dict[str, nn.Module], tuple[Tensor, ...]]:
+def trained_models(epochs: int, quick: bool, names: list[str]) -> tuple[dict[str, nn.Module], tuple[Tensor, ...]]:
     """ReLU and QCFS versions of an MLP and a CNN trained on MNIST-1D (fixed seeds)."""
     from snnkit.conversion.architectures import cnn1d, mlp, mnist1d, train_classifier
 
@@ -55,6 +58,8 @@ def trained_models(epochs: int, quick: bool) -> tuple[dict[str, nn.Module], tupl
         "cnn-qcfs": lambda: cnn1d(channels=channels, activation="qcfs", levels=8)}
     models = {}
     for name, build in builders.items():
+        if name not in names:
+            continue
         torch.manual_seed(0)
         models[name] = train_classifier(build(), xtr, ytr, epochs=epochs, seed=0)
     return models, data
@@ -67,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="smaller models and test set")
     parser.add_argument("--calib", type=int, default=1000, help="calibration samples (train set)")
+    parser.add_argument("--models", default="mlp,cnn,mlp-qcfs,cnn-qcfs", help="comma-separated subset")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    models, (xtr, _, xte, yte) = trained_models(args.epochs, args.quick)
+    models, (xtr, _, xte, yte) = trained_models(args.epochs, args.quick, args.models.split(","))
     if args.quick:
         xte, yte = xte[:500], yte[:500]
     x_cal = xtr[: args.calib]
