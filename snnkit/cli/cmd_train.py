@@ -118,6 +118,11 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def _has_learned_delays(model: Any) -> bool:
+    from ..synapses import DelayedLinear
+    return any(isinstance(m, DelayedLinear) and m.mode == "learned" for m in model.modules())
+
+
 def run(args: argparse.Namespace) -> int:
     if args.nproc < 1:
         raise ValueError(f"--nproc={args.nproc} must be >= 1")
@@ -137,8 +142,17 @@ def run(args: argparse.Namespace) -> int:
     seed_everything(cfg["trainer"].seed)
     model = build_model(cfg["model"], splits["train"])
     trainer = Trainer(model, cfg["trainer"], out_dir=out, extra={"data": cfg["data"]})
+    learned_delays = _has_learned_delays(model)
+    if learned_delays:  # the DCLS recipe: own lr for delays, clamping, sigma schedule (REFERENCE section 4)
+        from ..synapses import DCLSRecipe
+        recipe = DCLSRecipe(model, cfg["trainer"].epochs)
+        recipe.attach(trainer)
+        trainer.callbacks.append(recipe)
     trainer.fit(splits["train"], splits["valid"], resume=True if args.resume else None)
     result: dict[str, Any] = {"history": trainer.history}
+    if learned_delays:  # evaluate as the paper does: rounded, integer delays
+        from ..synapses import freeze_delays
+        freeze_delays(model)
     if splits["test"] is not None:
         result["test"] = trainer.evaluate(splits["test"])
     if trainer.rank == 0:
