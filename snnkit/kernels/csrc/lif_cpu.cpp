@@ -11,8 +11,8 @@ enum Reset { HARD = 0, SUBTRACT = 1, NONE = 2 };
 enum Surr { ATAN = 0, SIGMOID = 1, FAST_SIGMOID = 2, TRIANGLE = 3, RECTANGULAR = 4, GAUSSIAN = 5,
             PIECEWISE_QUADRATIC = 6, PERIODIC = 7 };
 
-template <typename T>
-inline T surrogate(int kind, T x, T alpha) {
+template <typename T, int kind>
+inline T surrogate(T x, T alpha) {
   const T pi = T(3.14159265358979323846);
   switch (kind) {
     case ATAN: { T z = pi / 2 * alpha * x; return alpha / 2 / (1 + z * z); }
@@ -30,7 +30,8 @@ inline T surrogate(int kind, T x, T alpha) {
 constexpr int64_t BLOCK = 512;  // neurons per work item: the state of a block stays in L1
 
 template <typename T>
-void forward_impl(const T* x, const T* v0, const T* beta, const T* th, T* h, T* s, T* v_last,
+void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
+                  const T* __restrict__ th, T* __restrict__ h, T* __restrict__ s, T* __restrict__ v_last,
                   int64_t steps, int64_t m, int reset, T v_reset, bool decay_input) {
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
@@ -54,10 +55,13 @@ void forward_impl(const T* x, const T* v0, const T* beta, const T* th, T* h, T* 
   }
 }
 
-template <typename T>
-void backward_impl(const T* gs, const T* gvlast, const T* h, const T* x, const T* v0, const T* beta,
-                   const T* th, T* gx, T* gv0, T* gbeta, T* gth, int64_t steps, int64_t m, int reset,
-                   T v_reset, bool decay_input, bool detach, int kind, T alpha) {
+// The surrogate is a template parameter so the inner loop has no per-element switch.
+template <typename T, int kind>
+void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const T* __restrict__ h,
+                   const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
+                   const T* __restrict__ th, T* __restrict__ gx, T* __restrict__ gv0, T* __restrict__ gbeta,
+                   T* __restrict__ gth, int64_t steps, int64_t m, int reset,
+                   T v_reset, bool decay_input, bool detach, T alpha) {
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t b1 = std::min(m, b0 + BLOCK);
@@ -70,7 +74,7 @@ void backward_impl(const T* gs, const T* gvlast, const T* h, const T* x, const T
       for (int64_t j = b0; j < b1; ++j) {
         const T hv = ht[j], thj = th[j], bj = beta[j];
         const T sp = hv > thj ? T(1) : T(0);
-        const T sg = surrogate<T>(kind, hv - thj, alpha);
+        const T sg = surrogate<T, kind>(hv - thj, alpha);
         const T a = gst[j] * sg;
         T A = 1, dvdth = 0;
         if (reset == HARD) {
@@ -118,6 +122,15 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch:
   return {s, v_last, h};
 }
 
+#define SNNKIT_BACKWARD(KIND)                                                                               \
+  backward_impl<scalar_t, KIND>(gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr,     \
+                              h.data_ptr<scalar_t>(), x.numel() ? x.data_ptr<scalar_t>() : nullptr,                \
+                              v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(),         \
+                              gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),                                   \
+                              need_beta ? gbeta.data_ptr<scalar_t>() : nullptr,                                    \
+                              need_th ? gth.data_ptr<scalar_t>() : nullptr, steps, m, (int)reset,                  \
+                              (scalar_t)v_reset, decay_input, detach, (scalar_t)alpha)
+
 std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, torch::Tensor h, torch::Tensor x,
                                         torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
                                         double v_reset, bool decay_input, bool detach, int64_t kind, double alpha,
@@ -127,13 +140,17 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, 
   auto gbeta = need_beta ? torch::empty_like(v0) : torch::Tensor();
   auto gth = need_th ? torch::empty_like(v0) : torch::Tensor();
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_backward", [&] {
-    backward_impl<scalar_t>(gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr,
-                            h.data_ptr<scalar_t>(), x.numel() ? x.data_ptr<scalar_t>() : nullptr,
-                            v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(),
-                            gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),
-                            need_beta ? gbeta.data_ptr<scalar_t>() : nullptr,
-                            need_th ? gth.data_ptr<scalar_t>() : nullptr, steps, m, (int)reset,
-                            (scalar_t)v_reset, decay_input, detach, (int)kind, (scalar_t)alpha);
+    switch (kind) {
+      case ATAN: SNNKIT_BACKWARD(ATAN); break;
+      case SIGMOID: SNNKIT_BACKWARD(SIGMOID); break;
+      case FAST_SIGMOID: SNNKIT_BACKWARD(FAST_SIGMOID); break;
+      case TRIANGLE: SNNKIT_BACKWARD(TRIANGLE); break;
+      case RECTANGULAR: SNNKIT_BACKWARD(RECTANGULAR); break;
+      case GAUSSIAN: SNNKIT_BACKWARD(GAUSSIAN); break;
+      case PIECEWISE_QUADRATIC: SNNKIT_BACKWARD(PIECEWISE_QUADRATIC); break;
+      case PERIODIC: SNNKIT_BACKWARD(PERIODIC); break;
+      default: TORCH_CHECK(false, "unknown surrogate id ", kind);
+    }
   });
   return {gx, gv0, gbeta, gth};
 }
