@@ -75,7 +75,7 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
             zero()
             out = net(x)
             out.sum().backward()
-            return float(out.sum())
+            return float(out.detach().sum())
         return step
 
     if impl == "hand-loop":
@@ -93,7 +93,7 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
             zero()
             out = lif_seq(l2(lif_seq(l1(x))))
             out.sum().backward()
-            return float(out.sum())
+            return float(out.detach().sum())
         return step
 
     if impl == "snntorch":
@@ -114,7 +114,7 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
             zero()
             out = run(n2, l2(run(n1, l1(x))))
             out.sum().backward()
-            return float(out.sum())
+            return float(out.detach().sum())
         return step
 
     if impl == "norse-lifbox":
@@ -136,7 +136,7 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
             zero()
             out = run(c2, l2(run(c1, l1(x))))
             out.sum().backward()
-            return float(out.sum())
+            return float(out.detach().sum())
         return step
 
     if impl == "spikingjelly":
@@ -154,7 +154,7 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
             n2.reset()
             out = n2(l2(n1(l1(x))))
             out.sum().backward()
-            return float(out.sum())
+            return float(out.detach().sum())
         return step
 
     raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS}")
