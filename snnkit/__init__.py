@@ -16,12 +16,13 @@ import importlib
 from typing import Any
 
 from . import functional, kernels, neurons, surrogate, synapses
+from ._atomic import atomic_path
 from .kernels import set_engine, use_engine
 
 __version__ = "0.1.0"
 _LAZY = ("analysis", "conversion", "data", "encoding", "hardware", "ir", "models", "plasticity", "training")
 __all__ = ["functional", "kernels", "neurons", "surrogate", "synapses", *_LAZY, "set_engine", "use_engine",
-           "__version__"]
+           "atomic_path", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import snnkit
-from snnkit.data._atomic import atomic_path
+from snnkit import atomic_path
 from snnkit.data.mnist1d import read_mnist1d
 from snnkit.hardware import crossbar as cb
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from snnkit.data._atomic import atomic_path
+from snnkit import atomic_path
 from snnkit.data.mnist1d import read_mnist1d
 from snnkit.hardware.crossbar import ResistiveLSM
 

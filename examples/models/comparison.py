@@ -16,7 +16,7 @@ from pathlib import Path
 
 from snnkit.cli import main as cli_main
 from snnkit.cli.cmd_compare import format_table
-from snnkit.data._atomic import atomic_path
+from snnkit import atomic_path
 
 HERE = Path(__file__).resolve().parent
 DATA = ["classes=10", "channels=16", "steps=20", "samples_per_class=60", "eval_samples_per_class=30",

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         from .cmd_train import write_json
         write_json(Path(args.json_path), rows)
     if args.markdown_path:
-        from ..data._atomic import atomic_path
+        from .._atomic import atomic_path
         with atomic_path(args.markdown_path) as tmp:
             tmp.write_text(format_table(rows, markdown=True) + "\n")
     return 0

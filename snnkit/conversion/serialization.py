@@ -14,10 +14,11 @@ rebuilds the structure by converting the named ANN, then loads the SNN's own sta
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import torch
+
+from .._atomic import atomic_path
 from torch import nn
 
 from .architectures import build_architecture
@@ -27,16 +28,8 @@ SNN_FORMAT = "snnkit.converted/1"
 
 
 def _atomic_save(obj: Any, path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

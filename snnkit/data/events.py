@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ._atomic import atomic_path
+from .._atomic import atomic_path
 from .errors import DatasetFileError
 from .transforms import SensorSize, ToFrames, output_sensor_size
 

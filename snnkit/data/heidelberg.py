@@ -18,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ._atomic import atomic_path
+from .._atomic import atomic_path
 from .errors import DatasetFileError
 
 CHANNELS = 700

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._atomic import atomic_path
+from .._atomic import atomic_path
 from .core import check_split
 from .errors import DatasetFileError
 from .events import split_indices

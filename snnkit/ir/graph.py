@@ -267,18 +267,9 @@ def export_nir(model: nn.Module, path: str, dt: float = 1e-3, method: str = "eul
                input_shape: tuple[int, ...] | None = None, extensions: bool = False,
                unit_r: bool = False) -> nir.NIRGraph:
     """Write ``model`` as a NIR HDF5 file at ``path`` (atomically) and return the graph."""
-    import os
-    import tempfile
+    from .._atomic import atomic_path
 
     graph = to_graph(model, dt, method, input_shape, extensions, unit_r)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".nir", dir=folder)
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, suffix=".nir") as tmp:
+        nir.write(str(tmp), graph)
     return graph

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ...data._atomic import atomic_path
+from ..._atomic import atomic_path
 from .array import as_config
 from .layers import ProfileLike, _generator, drift_to, set_compensation, simulate
 
