@@ -18,7 +18,13 @@ done
 for script in .ci/install_*.sh; do
   [ -e "$script" ] || continue
   case "$script" in
-    *install_aihwkit.sh) [ "${SNNKIT_WITH_AIHWKIT:-0}" = 1 ] && bash "$script" ;;  # ~25 min build: opt-in
+    *install_aihwkit.sh)
+      # a prebuilt wheel for this Python (.ci/wheels) installs in seconds; building from source takes
+      # ~25 minutes and is opt-in (SNNKIT_WITH_AIHWKIT=1)
+      tag=$(.venv/bin/python -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+      if ls .ci/wheels/aihwkit-*-"$tag"-*.whl >/dev/null 2>&1 || [ "${SNNKIT_WITH_AIHWKIT:-0}" = 1 ]; then
+        bash "$script" || echo "WARNING: aihwkit could not be installed; its oracle tests will be skipped" >&2
+      fi ;;
     *) bash "$script" ;;
   esac
 done

@@ -38,6 +38,21 @@ fi
 
 mkdir -p "$WHEEL_DIR"
 wheel="$(ls "$WHEEL_DIR"/aihwkit-"${AIHWKIT_VERSION}"-*.whl 2>/dev/null | head -n1 || true)"
+# The wheel committed in .ci/wheels (see its README) serves this interpreter when the tags match.
+pytag="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+prebuilt=".ci/wheels/aihwkit-${AIHWKIT_VERSION}-${pytag}-${pytag}-linux_x86_64.whl"
+if [ -z "$wheel" ] && [ -f "$prebuilt" ]; then
+    wheel="$prebuilt"
+fi
+# The compiled tile links against the OpenBLAS runtime.
+if ! ldconfig -p | grep -q 'libopenblas\.so\.0'; then
+    if [ "$(id -u)" = "0" ]; then
+        apt-get update -qq && apt-get install -y -qq libopenblas0 >/dev/null
+    else
+        echo "the OpenBLAS runtime is missing: sudo apt-get install -y libopenblas0" >&2
+        exit 1
+    fi
+fi
 if [ -z "$wheel" ]; then
     if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
         if [ "$(id -u)" = "0" ]; then
