@@ -29,4 +29,7 @@ for script in .ci/install_*.sh; do
   esac
 done
 .venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+# Build the C++ LIF engine now rather than inside the first test (it is JIT-built on first use anyway;
+# without a compiler snnkit falls back to the pure-torch engine and says so).
+.venv/bin/python -c "from snnkit.kernels import lif_cpu; print('C++ LIF engine:', 'ready' if lif_cpu.load() else lif_cpu.build_error())"
 echo "snnkit installed in .venv"

@@ -32,15 +32,41 @@ def load() -> ModuleType | None:
     try:
         from torch.utils.cpp_extension import load as load_extension
 
-        src = Path(__file__).with_name("csrc") / "lif_cpu.cpp"
-        _ext = load_extension(name="snnkit_lif_cpu", sources=[str(src)],
-                              extra_cflags=["-O3", "-fopenmp", "-march=native"],
+        src = _build_source()
+        _ext = load_extension(name="snnkit_lif_cpu", sources=[str(src)], build_directory=str(src.parent),
+                              extra_cflags=list(_CFLAGS),
                               extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as err:  # no compiler, no ninja, ...: fall back, but say so once
         _error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         warnings.warn(f"snnkit: C++ LIF engine unavailable ({_error}); using the pure-torch fused engine",
                       RuntimeWarning, stacklevel=2)
     return _ext
+
+
+_CFLAGS = ("-O3", "-fopenmp", "-march=native")
+
+
+def _build_source() -> Path:
+    """The kernel source copied into a build folder named by its content, torch version and flags.
+
+    Every checkout with the same source shares one build (no rebuild when the path of the checkout
+    changes, no two processes rebuilding the same folder). ``SNNKIT_EXTENSIONS_DIR`` moves the cache.
+    """
+    import hashlib
+
+    src = Path(__file__).with_name("csrc") / "lif_cpu.cpp"
+    code = src.read_bytes()
+    digest = hashlib.sha256(code + torch.__version__.encode() + " ".join(_CFLAGS).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("SNNKIT_EXTENSIONS_DIR", Path.home() / ".cache" / "snnkit" / "extensions"))
+    folder = root / f"lif_cpu-{digest}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "lif_cpu.cpp"
+    if not target.exists() or target.read_bytes() != code:
+        from .._atomic import atomic_path
+
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(code)
+    return target
 
 
 def build_error() -> str | None:
