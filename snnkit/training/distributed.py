@@ -8,6 +8,7 @@ on the same global batch.
 """
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Sequence
 
@@ -33,7 +34,15 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
         raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     dist.init_process_group(backend=backend, init_method="env://")
+    # Leave the group before the interpreter tears down: gloo's threads still running at exit make
+    # the process abort ("terminate called without an active exception") now and then.
+    atexit.register(_leave_group)
     return world()
+
+
+def _leave_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def launch(nproc: int, argv: Sequence[str]) -> int:
