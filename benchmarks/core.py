@@ -15,9 +15,10 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from benchmarks._worker import run_worker
 
 GAIN = 6.0
 BETA = 0.9
@@ -218,16 +219,8 @@ def worker(impl: str, T: int, B: int, repeats: int, online: bool) -> dict:
 
 
 def _spawn(impl: str, T: int, B: int, repeats: int, online: bool = False) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.core", "--worker", impl, "--T", str(T), "--batch", str(B),
-           "--repeats", str(repeats)] + (["--online"] if online else [])
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env, timeout=1800)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode or not lines:
-        err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"bench": "core-W1", "impl": impl, "T": T, "batch": B, "error": err[:300]}
-    return json.loads(lines[-1])
+    args = [impl, "--T", str(T), "--batch", str(B), "--repeats", str(repeats)] + (["--online"] if online else [])
+    return run_worker("benchmarks.core", args, {"bench": "core-W1", "impl": impl, "T": T, "batch": B})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 
+from benchmarks._worker import run_worker
 from benchmarks.core import _median_ms, _rss_mb  # same timing and memory helpers as the core benchmark
 
 IMPLS = ["snnkit", "aihwkit"]
@@ -102,16 +101,8 @@ def pair_worker(workload: str, batch: int, T: int, repeats: int) -> dict:
 
 
 def _spawn(impl: str, workload: str, batch: int, T: int, repeats: int) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.crossbar", "--worker", impl, "--workload", workload,
-           "--batch", str(batch), "--T", str(T), "--repeats", str(repeats)]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env, timeout=1800)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode or not lines:
-        err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"bench": "crossbar-512", "impl": impl, "workload": workload, "error": err[:300]}
-    return json.loads(lines[-1])
+    args = [impl, "--workload", workload, "--batch", str(batch), "--T", str(T), "--repeats", str(repeats)]
+    return run_worker("benchmarks.crossbar", args, {"bench": "crossbar-512", "impl": impl, "workload": workload})
 
 
 def _has_aihwkit() -> bool:

@@ -17,10 +17,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+from benchmarks._worker import run_worker
 
 IMPLS = ["snnkit", "snnkit-stepwise", "spikingjelly"]
 TAU_PRE, TAU_POST = 4.0, 6.0
@@ -102,16 +103,10 @@ def _worker(impl: str, T: int, B: int, n: int, repeats: int, out_path: str) -> d
 
 
 def _spawn(impl: str, args, out_path: str) -> dict:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cmd = [sys.executable, "-m", "benchmarks.plasticity", "--worker", impl, "--T", str(args.T), "--batch",
-           str(args.batch), "--n", str(args.n), "--repeats", str(args.repeats), "--out", out_path]
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env, timeout=1800)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode or not lines:
-        return {"bench": "plasticity", "impl": impl, "error": (proc.stderr or proc.stdout)[-400:],
-                "median_ms": None, "peak_mb": None}
-    return json.loads(lines[-1])
+    worker_args = [impl, "--T", str(args.T), "--batch", str(args.batch), "--n", str(args.n),
+                   "--repeats", str(args.repeats), "--out", out_path]
+    return run_worker("benchmarks.plasticity", worker_args,
+                      {"bench": "plasticity", "impl": impl, "median_ms": None, "peak_mb": None})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,23 @@
+"""Run one benchmark implementation in a process of its own, so its time and peak memory are its own."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_worker(module: str, worker_args: list[str], error_record: dict, timeout: float = 1800) -> dict:
+    """``python -m MODULE --worker *worker_args`` on 2 threads; returns the last JSON line it printed,
+    or ``error_record`` plus the last line of its stderr when it failed."""
+    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", module, "--worker", *worker_args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {**error_record, "error": err[:300]}
+    return json.loads(lines[-1])
