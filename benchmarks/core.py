@@ -52,6 +52,15 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
         for p in params:
             p.grad = None
 
+    def two_layer_step(neuron1, neuron2):
+        """One W1 step where ``neuron_k(current [T, B, N]) -> spikes`` runs layer k's neurons."""
+        def step(x):
+            zero()
+            out = neuron2(l2(neuron1(l1(x))))
+            out.sum().backward()
+            return float(out.detach().sum())
+        return step
+
     if impl in ("snnkit", "snnkit-fused"):
         import snnkit
         from snnkit.functional import tau_from_decay
@@ -90,12 +99,7 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
                 out.append(s)
             return torch.stack(out)
 
-        def step(x):
-            zero()
-            out = lif_seq(l2(lif_seq(l1(x))))
-            out.sum().backward()
-            return float(out.detach().sum())
-        return step
+        return two_layer_step(lif_seq, lif_seq)
 
     if impl == "snntorch":
         import snntorch as snn
@@ -111,12 +115,7 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
                 out.append(spk)
             return torch.stack(out)
 
-        def step(x):
-            zero()
-            out = run(n2, l2(run(n1, l1(x))))
-            out.sum().backward()
-            return float(out.detach().sum())
-        return step
+        return two_layer_step(lambda cur: run(n1, cur), lambda cur: run(n2, cur))
 
     if impl == "norse-lifbox":
         import norse.torch as norse
@@ -126,19 +125,14 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
                                    v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0), method="super", alpha=torch.tensor(100.0))
         c1, c2 = norse.LIFBoxCell(p, dt=1.0), norse.LIFBoxCell(p, dt=1.0)
 
-        def run(cell, cur):
+        def run_cell(cell, cur):
             state, out = None, []
             for c in cur.unbind(0):
                 z, state = cell(c / (1 - BETA), state)
                 out.append(z)
             return torch.stack(out)
 
-        def step(x):
-            zero()
-            out = run(c2, l2(run(c1, l1(x))))
-            out.sum().backward()
-            return float(out.detach().sum())
-        return step
+        return two_layer_step(lambda cur: run_cell(c1, cur), lambda cur: run_cell(c2, cur))
 
     if impl == "spikingjelly":
         from spikingjelly.activation_based import neuron, surrogate
@@ -149,14 +143,13 @@ def _step_fn(impl: str, l1, l2, online: bool = False):
         n2 = neuron.LIFNode(tau=1 / (1 - BETA), decay_input=False, v_threshold=1.0, v_reset=0.0,
                             surrogate_function=surrogate.ATan(), step_mode="m")
 
-        def step(x):
-            zero()
-            n1.reset()
-            n2.reset()
-            out = n2(l2(n1(l1(x))))
-            out.sum().backward()
-            return float(out.detach().sum())
-        return step
+        def fresh(node):  # spikingjelly keeps state in the module: reset it before each sequence
+            def run(cur):
+                node.reset()
+                return node(cur)
+            return run
+
+        return two_layer_step(fresh(n1), fresh(n2))
 
     raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS}")
 
