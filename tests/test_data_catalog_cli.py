@@ -20,7 +20,8 @@ def test_catalog_entries_are_complete_and_loadable():
         for key in ("title", "kind", "licence", "classes", "prepare"):
             assert key in info, f"{name} lacks {key}"
         if info["kind"] == "recorded":
-            assert info["files"] and all({"url", "md5", "place"} <= set(f) for f in info["files"])
+            assert info["files"] and all({"url", "place"} <= set(f) and ({"md5", "sha256"} & set(f))
+                                         for f in info["files"])
 
 
 def test_samples_are_small_real_format_and_match_their_checksums():
