@@ -107,7 +107,7 @@ class ExcitatoryInhibitoryLSM(nn.Module):
     """
 
     def __init__(self, n_in: int, n: int = 400, exc_fraction: float = 0.8, p_connect: float = 0.1,
-                 w_exc: float = 0.3, w_inh: float = 1.2, input_scale: float = 1.0, p_input: float = 0.2,
+                 w_exc: float = 0.1, w_inh: float = 0.4, input_scale: float = 0.1, p_input: float = 0.2,
                  tau_mem: float = 20.0, seed: int = 0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
