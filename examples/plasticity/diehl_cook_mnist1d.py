@@ -25,10 +25,11 @@ def encode(x: torch.Tensor, steps: int, p_max: float, g: torch.Generator) -> tor
     return (torch.rand(steps, *rates.shape, generator=g) < rates).float()
 
 
-def run_batch(x, w, theta: AdaptiveThreshold, stdp: PairSTDP | None, steps: int, g) -> torch.Tensor:
-    """Simulate one batch; returns the spike counts [B, n_exc]. Learns when ``stdp`` is given."""
-    pre_seq = encode(x, steps, 0.25, g)
-    v = torch.zeros(x.shape[0], w.shape[0])
+def run_batch(pre_seq, w, theta: AdaptiveThreshold, stdp: PairSTDP | None, inhibition_strength: float = 2.0
+              ) -> torch.Tensor:
+    """Simulate one batch of input spikes [T, B, n_in]; returns the spike counts [B, n_exc]. Learns when
+    ``stdp`` is given."""
+    v = torch.zeros(pre_seq.shape[1], w.shape[0])
     inhibition = torch.zeros_like(v)
     counts = torch.zeros_like(v)
     if stdp is not None:
@@ -38,12 +39,22 @@ def run_batch(x, w, theta: AdaptiveThreshold, stdp: PairSTDP | None, steps: int,
         h = v * params.beta(v) + pre @ w.t() + inhibition
         s, v = lif_step(pre @ w.t() + inhibition, v, params)
         s = winner_take_all(s, h - theta.threshold(), k=1)
-        inhibition = lateral_inhibition(s, 2.0)
+        inhibition = lateral_inhibition(s, inhibition_strength)
         counts += s
         if stdp is not None:
             stdp.step(pre, s)
             theta.step(s)
     return counts
+
+
+def vote_accuracy(r_train, y_train, r_test, y_test) -> tuple[float, torch.Tensor]:
+    """Diehl & Cook's neuron-assignment rule: each neuron takes the class it responds to most on the
+    training set; a test sample gets the class whose neurons respond most on average."""
+    class_mean = torch.stack([r_train[y_train == c].mean(0) for c in range(10)])  # [10, n_exc]
+    labels = class_mean.argmax(0)
+    votes = torch.stack([r_test[:, labels == c].mean(1) if (labels == c).any() else torch.zeros(len(r_test))
+                         for c in range(10)], 1)
+    return (votes.argmax(1) == y_test).float().mean().item(), labels
 
 
 def main() -> None:
@@ -64,20 +75,16 @@ def main() -> None:
     for epoch in range(args.epochs):
         order = torch.randperm(len(x), generator=g)
         for i in tqdm(range(0, len(x), batch), desc=f"STDP epoch {epoch + 1}", mininterval=2):
-            run_batch(x[order[i:i + batch]], w, theta, stdp, args.steps, g)
+            run_batch(encode(x[order[i:i + batch]], args.steps, 0.25, g), w, theta, stdp)
             with torch.no_grad():  # Diehl & Cook: each neuron's input weights keep a fixed sum
                 w.mul_(norm_total / w.sum(1, keepdim=True).clamp_min(1e-6))
 
     def responses(data):
-        return torch.cat([run_batch(data[i:i + 256], w, theta, None, args.steps, g)
+        return torch.cat([run_batch(encode(data[i:i + 256], args.steps, 0.25, g), w, theta, None)
                           for i in range(0, len(data), 256)])
 
     r_train, r_test = responses(x), responses(x_test)
-    class_mean = torch.stack([r_train[y == c].mean(0) for c in range(10)])  # [10, n_exc]
-    labels = class_mean.argmax(0)
-    votes = torch.stack([r_test[:, labels == c].mean(1) if (labels == c).any() else torch.zeros(len(x_test))
-                         for c in range(10)], 1)
-    acc = (votes.argmax(1) == y_test).float().mean().item()
+    acc, labels = vote_accuracy(r_train, y, r_test, y_test)
     used = (r_train.sum(0) > 0).float().mean().item()
     print(f"unsupervised STDP on MNIST-1D: test accuracy {acc:.1%} with {n_exc} neurons "
           f"({used:.0%} of neurons active; chance 10%, logistic regression 32%)")

@@ -14,13 +14,16 @@ neuromodulator) is the ``modulator`` argument of ``step``::
 
 Rules: :class:`PairSTDP`, :class:`TripletSTDP`, :class:`RewardModulatedSTDP` (with :func:`mstdp`,
 :func:`mstdpet`), :class:`EProp` / :func:`eprop_gradients`, :class:`Oja`, :class:`BCM`,
-:class:`SoftHebb`, :class:`HLOP`; homeostasis: :class:`AdaptiveThreshold`, :func:`winner_take_all`,
+:class:`SoftHebb`, :class:`HLOP`, :class:`AstrocyteGatedSTDP` (NALSM); reservoir readouts
+:class:`RecursiveLeastSquares` (FORCE) and :class:`ErrorModulatedHebbian`; homeostasis: :class:`AdaptiveThreshold`, :func:`winner_take_all`,
 :func:`lateral_inhibition`.
 """
+from .astrocyte import Astrocyte, AstrocyteGatedSTDP
 from .eprop import EProp, EPropState, eprop_gradients
 from .hebbian import BCM, Oja, SoftHebb
 from .hlop import HLOP
 from .homeostasis import AdaptiveThreshold, lateral_inhibition, winner_take_all
+from .readout import ErrorModulatedHebbian, RecursiveLeastSquares
 from .rule import UPDATES, PlasticityRule
 from .stdp import PairSTDP, TripletSTDP
 from .synapse_views import ConvView, DelayedDenseView, DenseView, SynapseView, view_of
@@ -36,4 +39,5 @@ __all__ = [
     "EProp", "EPropState", "eprop_gradients",
     "Oja", "BCM", "SoftHebb", "HLOP",
     "AdaptiveThreshold", "winner_take_all", "lateral_inhibition",
+    "Astrocyte", "AstrocyteGatedSTDP", "RecursiveLeastSquares", "ErrorModulatedHebbian",
 ]
