@@ -250,3 +250,23 @@ def test_stdp_on_snnkit_delayed_linear_uses_the_layer_delays():
     PairSTDP(layer, tau_pre=10.0, tau_post=10.0, a_plus=1.0, a_minus=1.0).run(pre, post)
     torch.testing.assert_close(layer.weight.detach(), torch.tensor([[math.exp(-6 / 10), math.exp(-2 / 10)]]),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_pre_offset_is_diehl_and_cooks_post_triggered_rule():
+    """dw = a+ (x_pre - x_tar) at each post spike (Diehl & Cook 2015), written out by hand."""
+    import torch
+
+    from snnkit.plasticity import PairSTDP
+
+    w = torch.full((2, 3), 0.5)
+    rule = PairSTDP(w, tau_pre=10.0, a_plus=0.1, a_minus=0.0, pre_offset=0.4)
+    pre_spikes = [torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 1.0]])]
+    post_spikes = [torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]])]
+    trace = torch.zeros(1, 3)
+    expected = w.clone()
+    for pre, post in zip(pre_spikes, post_spikes):
+        trace = trace * math.exp(-1 / 10.0) + pre
+        expected += 0.1 * post.t() @ (trace - 0.4)
+        rule.step(pre, post)
+    torch.testing.assert_close(w, expected)
+    assert w[0, 1] < 0.5 and w[0, 0] > 0.5 and torch.equal(w[1], torch.full((3,), 0.5))

@@ -30,8 +30,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--train", type=int, default=8000, help="training digits (at most 8000)")
     p.add_argument("--p-max", type=float, default=0.2, help="spike probability per step of a white pixel")
-    p.add_argument("--lr", type=float, default=0.02, help="STDP potentiation amplitude")
-    p.add_argument("--lr-minus", type=float, default=0.0, help="STDP depression amplitude (pre after post)")
+    p.add_argument("--lr", type=float, default=0.01, help="STDP amplitude at each post spike")
+    p.add_argument("--x-tar", type=float, default=0.4, help="pre-trace offset x_tar (below it a post spike depresses)")
     p.add_argument("--theta-plus", type=float, default=0.1, help="threshold increase per spike (homeostasis)")
     args = p.parse_args()
     torch.manual_seed(args.seed)
@@ -46,9 +46,10 @@ def main() -> None:
     norm_total = 78.0                                  # the paper's fixed sum of each neuron's input weights
     w.mul_(norm_total / w.sum(1, keepdim=True))
     theta = AdaptiveThreshold(n_exc, v_th=1.0, theta_plus=args.theta_plus, tau_theta=None)
-    # potentiation of recently active inputs at each post spike; the renormalisation to a fixed sum then
-    # takes the same amount from the inactive ones (the role of the paper's x_tar offset)
-    stdp = PairSTDP(w, tau_pre=10.0, tau_post=10.0, a_plus=args.lr, a_minus=args.lr_minus, w_min=0.0, w_max=1.0)
+    # the paper's post-triggered rule: at each post spike dw = lr (x_pre - x_tar), so inputs that were
+    # silent lose weight (pre_offset = x_tar); then each neuron's weights are renormalised to a fixed sum
+    stdp = PairSTDP(w, tau_pre=10.0, tau_post=10.0, a_plus=args.lr, a_minus=0.0, pre_offset=args.x_tar,
+                    w_min=0.0, w_max=1.0)
     for epoch in range(args.epochs):
         order = torch.randperm(len(x), generator=g)
         for i in tqdm(range(0, len(x), batch), desc=f"STDP epoch {epoch + 1}", mininterval=2, disable=None):

@@ -51,6 +51,8 @@ class PairSTDP(PlasticityRule):
         method, increment, trace_scale_pre, trace_scale_post: trace conventions (:class:`TraceParameters`).
         order: ``"trace_first"`` or ``"weight_first"`` (see the module docstring).
         update, lr, w_min, w_max: delivery of ``dw`` (see :class:`PlasticityRule`); bounds clamp.
+        pre_offset: ``x_tar`` of Diehl & Cook (2015): potentiation uses ``x_pre - pre_offset``, so a post
+            spike also depresses synapses whose inputs were silent (their rule with ``a_minus=0``).
     """
 
     def __init__(self, synapse: nn.Module | Tensor | SynapseView, *, tau_pre: float = 20.0,
@@ -58,9 +60,13 @@ class PairSTDP(PlasticityRule):
                  weight_dependence: WeightDependence = "additive", mu: float = 1.0, dt: float = 1.0,
                  method: DecayMethod = "exp", increment: Increment = "one", trace_scale_pre: float = 1.0,
                  trace_scale_post: float = 1.0, order: Order = "trace_first", update: Update = "immediate",
-                 lr: float = 1.0, w_min: float | None = None, w_max: float | None = None) -> None:
+                 lr: float = 1.0, w_min: float | None = None, w_max: float | None = None,
+                 pre_offset: float = 0.0) -> None:
         super().__init__(synapse, update=update, lr=lr, w_min=w_min, w_max=w_max)
         _checks.one_of("order", order, ("trace_first", "weight_first"))
+        if not (isinstance(pre_offset, (int, float)) and pre_offset >= 0):
+            raise ValueError(f"pre_offset={pre_offset!r} must be a number >= 0")
+        self.pre_offset = float(pre_offset)
         _checks.one_of("weight_dependence", weight_dependence, ("additive", "multiplicative"))
         if weight_dependence == "multiplicative" and (w_min is None or w_max is None):
             raise ValueError("weight_dependence='multiplicative' needs both w_min and w_max; got "
@@ -101,6 +107,8 @@ class PairSTDP(PlasticityRule):
             x_post = torch.zeros_like(post) if self.x_post is None else self.x_post
             self._advance(pre, post)
         v = self.view
+        if self.pre_offset:
+            x_pre = x_pre - self.pre_offset
         ltp = v.correlate(self.modulate_post(post, modulator), v.prepare_pre("x_pre", x_pre))
         ltd = v.correlate(self.modulate_post(x_post, modulator), v.prepare_pre("pre", pre))
         ap, am = self.amplitudes(self.weight)
@@ -109,7 +117,7 @@ class PairSTDP(PlasticityRule):
     def run(self, pre: Tensor, post: Tensor, modulator: Tensor | float | None = None) -> Tensor:
         """Multi-step: with fixed weights (``update`` other than ``"immediate"``) the sum over time is
         two matrix products over all ``T*B`` rows at once; otherwise it steps."""
-        fixed = self.update != "immediate" and not isinstance(self.view, DelayedDenseView)
+        fixed = self.update != "immediate" and not isinstance(self.view, DelayedDenseView) and not self.pre_offset
         if not fixed or (isinstance(modulator, Tensor) and modulator.dim() > 0):
             return super().run(pre, post, modulator)
         with torch.no_grad():
