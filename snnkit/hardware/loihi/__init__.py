@@ -10,12 +10,12 @@
 """
 from .deploy import deploy
 from .fixed_point import LoihiLayer, effective_weights, load_profile, sign_mode_of, simulate, validate_network
-from .lava_runner import LavaTimeout, LavaUnavailable, lava_available, run_lava, run_netx
-from .netx import read_netx, write_netx
+from .lava_runner import LavaTimeout, LavaUnavailable, lava_available, run_lava, run_netx, run_netx_files
+from .netx import NetxIncompatible, read_netx, write_netx
 from .qat import LoihiWeightFakeQuant, disable_qat, enable_qat, fake_quantize_weights
-from .quantize import LoihiNetwork, quantize_for_loihi, quantize_weights, weight_scale
+from .quantize import LoihiNetwork, LoihiQuantizationWarning, quantize_for_loihi, quantize_weights, weight_scale
 
 __all__ = ["deploy", "load_profile", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
-           "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx",
-           "read_netx", "write_netx", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
+           "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx", "run_netx_files",
+           "NetxIncompatible", "read_netx", "write_netx", "LoihiQuantizationWarning", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
            "fake_quantize_weights", "quantize_for_loihi", "quantize_weights", "weight_scale"]

@@ -82,6 +82,10 @@ def effective_weights(weights: np.ndarray, sign_mode: int | None = None, num_wei
         w = -w
     w = np.clip(w, -(1 << 8) * mixed, (1 << 8) - 1)
     drop = 8 - int(num_weight_bits) + mixed
+    if drop < 0:
+        # Lava shifts by a negative amount here (9 bits on a one-signed matrix, as lava-dl netx can ask):
+        # numpy defines that as 0, so every weight vanishes. We state it instead of relying on it.
+        return np.zeros_like(w)
     w = (w >> drop) << drop  # arithmetic shift: floors negative weights, like Lava
     return -w if inhibitory else w
 
@@ -324,6 +328,12 @@ def with_float_params(layer: LoihiLayer, **changes: Any) -> LoihiLayer:
 
 def _as_tbn(layers: list[LoihiLayer], spikes_in: np.ndarray) -> tuple[np.ndarray, bool]:
     x = np.asarray(spikes_in)
+    if x.dtype != bool:
+        if not np.issubdtype(x.dtype, np.number) or not np.all((x == 0) | (x == 1)):
+            bad = x[(x != 0) & (x != 1)] if np.issubdtype(x.dtype, np.number) else x.dtype
+            raise ValueError(f"spikes_in must hold spikes, 0 or 1 (bool or numbers); got values like "
+                             f"{np.ravel(bad)[:3]!r}. Loihi's unary spikes carry no magnitude: encode graded "
+                             "inputs as spike trains first")
     squeeze = x.ndim == 2
     if squeeze:
         x = x[:, None, :]

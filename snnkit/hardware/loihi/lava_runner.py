@@ -59,6 +59,21 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def _drain(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Reap ``proc`` after its group was killed, without waiting on pipes that an escaped grandchild may
+    hold open forever: give up on the output after ``grace`` seconds and close our ends."""
+    try:
+        proc.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.ndarray]:
     py = lava_python()
     with tempfile.TemporaryDirectory(prefix="snnkit-lava-") as tmp:
@@ -71,7 +86,7 @@ def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc.pid)
-            proc.communicate()
+            _drain(proc)
             raise LavaTimeout(f"Lava run exceeded timeout={timeout} s; its process group was killed") from None
         finally:
             _kill_group(proc.pid)  # Lava's runtime children outlive a finished parent otherwise
@@ -124,9 +139,14 @@ def run_netx(path: str | os.PathLike, spikes: Sequence[np.ndarray], n_layers: in
              timeout: float = 300.0) -> list[dict]:
     """Load a lava-dl netx file with the real ``lava.lib.dl.netx.hdf5.Network`` and run each input
     ``[T, N_in]`` through it (fixed point). Returns per input the same dict as :func:`run_lava`."""
-    payload: dict[str, np.ndarray] = {"n_trials": np.array(len(spikes)), "tag": np.array("fixed_pt")}
-    for k, x in enumerate(spikes):
+    return run_netx_files([(path, x, n_layers) for x in spikes], timeout=timeout)
+
+
+def run_netx_files(trials: Sequence[tuple[str | os.PathLike, np.ndarray, int]], timeout: float = 300.0) -> list[dict]:
+    """Several ``(netx path, spikes [T, N_in], n_layers)`` runs in ONE Lava subprocess (see :func:`run_netx`)."""
+    payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials)), "tag": np.array("fixed_pt")}
+    for k, (path, x, _) in enumerate(trials):
         payload[f"t{k}_x"] = np.asarray(x).astype(np.int32)
         payload[f"t{k}_netx"] = np.array(str(Path(path).resolve()))
     out = _run_script(payload, timeout)
-    return [_unpack(out, k, n_layers) for k in range(len(spikes))]
+    return [_unpack(out, k, n_layers) for k, (_, _, n_layers) in enumerate(trials)]

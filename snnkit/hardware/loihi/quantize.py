@@ -49,11 +49,37 @@ def weight_scale(w: np.ndarray | torch.Tensor) -> float:
     return (254.0 if mixed else 255.0) / mx
 
 
-def quantize_weights(w: np.ndarray, k: float) -> np.ndarray:
-    """Integer weights for scale ``k``: one-signed -> [0, 255] / [-255, 0]; mixed -> even in [-256, 254]."""
-    if w.min() < 0 < w.max():
+def quantize_weights(w: np.ndarray, k: float, even: bool | None = None) -> np.ndarray:
+    """Integer weights for scale ``k``: one-signed -> [0, 255] / [-255, 0]; mixed -> even in [-256, 254].
+
+    ``even=True`` forces the even grid (what lava-dl netx needs for an all-<=0 layer holding zeros)."""
+    if even or (even is None and w.min() < 0 < w.max()):
         return (2 * np.clip(np.round(w * k / 2), -128, 127)).astype(np.int64)
     return np.clip(np.round(w * k), -255, 255).astype(np.int64)
+
+
+class LoihiQuantizationWarning(UserWarning):
+    """The quantised network loses much of a layer (e.g. one outlier weight zeroes the rest)."""
+
+
+def _check_weights(w: np.ndarray, where: str) -> None:
+    if not np.all(np.isfinite(w)):
+        bad = w[~np.isfinite(w)].flat[0]
+        raise ValueError(f"{where}: weights must be finite to quantise for Loihi; got {bad!r}")
+
+
+def _warn_vanished(w: np.ndarray, w_int: np.ndarray, where: str, fraction: float = 0.25) -> None:
+    """Warn when quantisation zeroes more than ``fraction`` of a layer's nonzero weights (an outlier)."""
+    nonzero = w != 0
+    lost = int(np.count_nonzero(nonzero & (w_int == 0)))
+    total = int(np.count_nonzero(nonzero))
+    if total and lost > fraction * total:
+        import warnings
+
+        warnings.warn(f"{where}: quantisation to 8 bits zeroes {lost} of {total} nonzero weights because the "
+                      f"largest weight |w|={float(np.abs(w).max()):.3g} is {float(np.abs(w).max()) / max(float(np.median(np.abs(w[nonzero]))), 1e-300):.3g} "
+                      "times the median: clip or renormalise outliers before deploying",
+                      LoihiQuantizationWarning, stacklevel=3)
 
 
 @dataclass
@@ -186,8 +212,12 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
                 raise ValueError(f"{where}: per-neuron {name}s are not supported (Loihi's du/dv are shared per layer)")
         beta_s = float(np.asarray(beta).reshape(-1)[0])
         all_w = w if rec is None else np.concatenate([w, rec], axis=1)
+        _check_weights(all_w, where)
         k = weight_scale(all_w)
-        w_int = quantize_weights(w, k)
+        # lava-dl netx loads an all-<=0 matrix holding zeros as mixed sign: it runs right on the even grid
+        even = True if for_netx and w.max() <= 0 and np.any(w == 0) and w.min() < 0 else None
+        k = k * 254 / 255 if even and not (w.min() < 0 < w.max()) else k
+        w_int = quantize_weights(w, k, even)
         rec_int = None if rec is None else quantize_weights(rec, k)
         row_sum = np.abs(all_w).sum(axis=1).max() + np.abs(bias).max()
         vmax = (float(v_th[0]) + row_sum) if spiking else row_sum / max(1 - beta_s, 1e-3)
@@ -207,7 +237,7 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
                 raise ValueError(f"{where}: the membrane range {vmax:.3g} x weight scale does not fit Loihi's 24-bit "
                                  "state even with weight_exp=0 and reduced weight precision; rescale the layer "
                                  "(smaller threshold/weight ratio)")
-            w_int = quantize_weights(w, k)
+            w_int = quantize_weights(w, k, even)
             rec_int = None if rec is None else quantize_weights(rec, k)
             wexp = 0
         scale = k * 2.0 ** (6 + wexp)
@@ -233,6 +263,7 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
                            bias_exp=bias_exp, weight_exp=wexp, num_weight_bits=8, delays=delays,
                            recurrent_weights=rec_int)
         layer.validate(i)
+        _warn_vanished(w, w_int, where)
         w_eff = effective_weights(w_int, None, 8) / k
         err = float(np.linalg.norm(w_eff - w) / max(np.linalg.norm(w), 1e-12))
         beta_q = 1 - dv / DECAY_UNITY
