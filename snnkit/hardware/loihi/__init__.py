@@ -9,13 +9,14 @@
 - :func:`deploy`: quantise, run, and report the deployed accuracy.
 """
 from .deploy import deploy
-from .fixed_point import LoihiLayer, effective_weights, load_profile, sign_mode_of, simulate, validate_network
+from .layer import ConvGeometry, LoihiLayer, effective_weights, load_profile, sign_mode_of, validate_network
+from .models import FixedPointModel, FloatModel, simulate
 from .lava_runner import LavaTimeout, LavaUnavailable, lava_available, run_lava, run_netx, run_netx_files
 from .netx import NetxIncompatible, read_netx, write_netx
 from .qat import LoihiWeightFakeQuant, disable_qat, enable_qat, fake_quantize_weights
 from .quantize import LoihiNetwork, LoihiQuantizationWarning, quantize_for_loihi, quantize_weights, weight_scale
 
-__all__ = ["deploy", "load_profile", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
+__all__ = ["deploy", "load_profile", "ConvGeometry", "FixedPointModel", "FloatModel", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
            "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx", "run_netx_files",
            "NetxIncompatible", "read_netx", "write_netx", "LoihiQuantizationWarning", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
            "fake_quantize_weights", "quantize_for_loihi", "quantize_weights", "weight_scale"]

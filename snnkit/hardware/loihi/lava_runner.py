@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .fixed_point import LoihiLayer, validate_network
+from .layer import LoihiLayer, validate_network
 
 SCRIPT = Path(__file__).with_name("_lava_script.py")
 _REPO = Path(__file__).resolve().parents[3]
@@ -131,6 +131,11 @@ def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = 
                 value = getattr(layer, name)
                 if value is not None:
                     payload[f"t{k}_l{i}_{name}"] = np.asarray(value)
+            if layer.conv is not None:
+                for name in ("in_shape", "stride", "padding", "dilation", "groups"):
+                    payload[f"t{k}_l{i}_conv_{name}"] = np.asarray(getattr(layer.conv, name))
+        if layers[0].conv is not None:
+            payload[f"t{k}_in_shape"] = np.asarray(layers[0].conv.in_shape)
     out = _run_script(payload, timeout)
     return [_unpack(out, k, len(layers)) for k, (layers, _) in enumerate(trials)]
 
@@ -145,8 +150,13 @@ def run_netx(path: str | os.PathLike, spikes: Sequence[np.ndarray], n_layers: in
 def run_netx_files(trials: Sequence[tuple[str | os.PathLike, np.ndarray, int]], timeout: float = 300.0) -> list[dict]:
     """Several ``(netx path, spikes [T, N_in], n_layers)`` runs in ONE Lava subprocess (see :func:`run_netx`)."""
     payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials)), "tag": np.array("fixed_pt")}
+    from .netx import read_netx
+
     for k, (path, x, _) in enumerate(trials):
         payload[f"t{k}_x"] = np.asarray(x).astype(np.int32)
         payload[f"t{k}_netx"] = np.array(str(Path(path).resolve()))
+        first = read_netx(path)[0]
+        if first.conv is not None:
+            payload[f"t{k}_in_shape"] = np.asarray(first.conv.in_shape)
     out = _run_script(payload, timeout)
     return [_unpack(out, k, n_layers) for k, (_, _, n_layers) in enumerate(trials)]

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..._atomic import atomic_path
 from ...errors import InvalidFileError, SizeLimitError
-from .fixed_point import (BIAS_MANT_MAX, BIAS_MANT_MIN, MAX_DECAY, MAX_DELAY, MAX_VTH, LoihiLayer,
+from .layer import (BIAS_MANT_MAX, BIAS_MANT_MIN, MAX_DECAY, MAX_DELAY, MAX_VTH, ConvGeometry, LoihiLayer,
                           effective_weights, sign_mode_of, validate_network)
 
 NETX_BIAS_EXP = 6
@@ -149,23 +149,51 @@ def _write(layers: list[LoihiLayer], tmp: str | os.PathLike, check: bool = True)
         grp = f.create_group("layer")
         inp = grp.create_group("0")
         inp.create_dataset("type", data=np.array([b"input"]))
-        inp.create_dataset("shape", data=np.array([layers[0].n_in]))
+        inp.create_dataset("shape", data=np.array(layers[0].in_shape))
+        index = 1
         for i, layer in enumerate(layers):
             if layer.recurrent_weights is not None:
                 raise NetxIncompatible(f"layer {i}: recurrent layers are not written to netx by snnkit")
-            weights = netx_dense_weights(layer, i) if check else _intended_weights(layer, i)
+            if i and layer.conv is None and layers[i - 1].conv is not None:
+                grp.create_group(str(index)).create_dataset("type", data=np.array([b"flatten"]))
+                index += 1
+            g = grp.create_group(str(index))
+            index += 1
             bias = _netx_bias(layer, i)
-            g = grp.create_group(str(i + 1))
-            g.create_dataset("type", data=np.array([b"dense"]))
-            g.create_dataset("shape", data=np.array([layer.n_out]))
-            g.create_dataset("inFeatures", data=layer.n_in)
-            g.create_dataset("outFeatures", data=layer.n_out)
-            g.create_dataset("weight", data=weights.astype(np.float32))
-            if bias is not None:
-                g.create_dataset("bias", data=bias.astype(np.float32))
-            if layer.delays is not None:
-                g.create_dataset("delay", data=np.asarray(layer.delays, np.float32))
+            if layer.conv is not None:
+                _write_conv(g, layer, i, bias)
+            else:
+                weights = netx_dense_weights(layer, i) if check else _intended_weights(layer, i)
+                g.create_dataset("type", data=np.array([b"dense"]))
+                g.create_dataset("shape", data=np.array([layer.n_out]))
+                g.create_dataset("inFeatures", data=layer.n_in)
+                g.create_dataset("outFeatures", data=layer.n_out)
+                g.create_dataset("weight", data=weights.astype(np.float32))
+                if bias is not None:
+                    g.create_dataset("bias", data=bias.astype(np.float32))
+                if layer.delays is not None:
+                    g.create_dataset("delay", data=np.asarray(layer.delays, np.float32))
             _write_neuron(g, layer)
+
+
+def _write_conv(g: h5py.Group, layer: LoihiLayer, index: int, bias: np.ndarray | None) -> None:
+    """A netx conv layer: torch's kernel layout (netx flips and transposes it into Lava's), ``(H, W)`` pairs
+    (netx reverses them into Lava's ``(X, Y)``), shape ``(C, H, W)``; pooling is written this way too
+    (a grouped conv), because lava-dl 0.6.0's netx cannot load ``pool`` layers."""
+    geo = layer.conv
+    g.create_dataset("type", data=np.array([b"conv"]))
+    g.create_dataset("shape", data=np.array(layer.out_shape))
+    g.create_dataset("weight", data=np.asarray(layer.weights, np.float32))
+    for name in ("stride", "padding", "dilation"):
+        g.create_dataset(name, data=np.array(getattr(geo, name)))
+    g.create_dataset("groups", data=int(geo.groups))
+    if bias is not None:
+        c, h, w = layer.out_shape
+        per_channel = bias.reshape(c, h * w)
+        if np.all(per_channel == per_channel[:, :1]):
+            g.create_dataset("bias", data=per_channel[:, 0].astype(np.float32))
+        else:  # one value per neuron, in netx's (W, H, C) layout
+            g.create_dataset("bias", data=bias.reshape(c, h, w).transpose(2, 1, 0).astype(np.float32))
 
 
 def _write_neuron(g: h5py.Group, layer: LoihiLayer) -> None:
@@ -183,10 +211,13 @@ def _check_read_back(layers: list[LoihiLayer], back: list[LoihiLayer], path: Pat
     if len(back) != len(layers):
         raise RuntimeError(f"{path}: wrote {len(layers)} layers but read back {len(back)}")
     for i, (a, b) in enumerate(zip(layers, back)):
-        applied = _intended_weights(a, i)
-        got = effective_weights(b.weights, b.sign_mode, b.num_weight_bits)
-        got = got << b.weight_exp if b.weight_exp >= 0 else got >> -b.weight_exp
-        same = (np.array_equal(applied, got) and (a.du, a.dv, a.vth) == (b.du, b.dv, b.vth)
+        if a.conv is not None:
+            applied, got = np.asarray(a.weights, np.int64), np.asarray(b.weights, np.int64)
+        else:
+            applied = _intended_weights(a, i)
+            got = effective_weights(b.weights, b.sign_mode, b.num_weight_bits)
+            got = got << b.weight_exp if b.weight_exp >= 0 else got >> -b.weight_exp
+        same = (a.conv == b.conv and np.array_equal(applied, got) and (a.du, a.dv, a.vth) == (b.du, b.dv, b.vth)
                 and np.array_equal(_bias_value(a), _bias_value(b))
                 and np.array_equal(_delays(a), _delays(b)))
         if not same:
@@ -291,27 +322,95 @@ def read_netx(path: str | os.PathLike, max_layers: int = MAX_LAYERS,
             raise SizeLimitError(r.path, "layer", f"{len(keys)} layers", f"at most {max_layers} layers")
         if sorted(keys) != sorted(str(i) for i in range(len(keys))):
             raise r.fail("layer", sorted(keys)[:5], "groups named 0, 1, ..., n-1")
-        n_prev = None
+        prev_shape: tuple[int, ...] | None = None
         for i in range(len(keys)):
             where = f"layer/{i}"
             g = grp[str(i)]
             if not isinstance(g, h5py.Group):
                 raise r.fail(where, type(g).__name__, "a group")
-            kind = r.text(g, "type", where, ("input", "dense"))
+            if r.text(g, "type", where, _LAYER_TYPES) == "flatten":
+                prev_shape = None if prev_shape is None else (int(np.prod(prev_shape)),)
+                continue
+            kind = r.text(g, "type", where, _LAYER_TYPES)
             shape = r.integers(g, "shape", where, 1, max_elements, max_elements=4)
-            n = int(np.prod(shape))
-            if n > max_elements:
+            if int(np.prod(shape, dtype=np.float64)) > max_elements:
                 raise SizeLimitError(r.path, f"{where}/shape", shape.tolist(), f"at most {max_elements} neurons")
+            shape_t = tuple(int(v) for v in shape.reshape(-1))
             if kind == "input":
                 if i:
                     raise r.fail(f"{where}/type", kind, "'input' only as layer 0")
-                n_prev = n
-                continue
-            layers.append(_read_dense(r, g, where, n, n_prev))
-            n_prev = n
+            elif kind == "conv":
+                layers.append(_read_conv(r, g, where, shape_t, prev_shape))
+            else:
+                n_in = None if prev_shape is None else int(np.prod(prev_shape))
+                if prev_shape is not None and len(prev_shape) > 1:
+                    raise r.fail(f"{where}/type", kind, "a dense layer after a 'flatten' layer when the previous "
+                                 "layer is spatial")
+                layers.append(_read_dense(r, g, where, int(np.prod(shape_t)), n_in))
+            prev_shape = shape_t
     if not layers:
         raise r.fail("layer", len(keys), "at least one dense layer")
     return layers
+
+
+_LAYER_TYPES = ("input", "dense", "conv", "flatten")
+
+
+def _pair(r: _Reader, g: h5py.Group, name: str, where: str, lo: int, default: int) -> tuple[int, int]:
+    """netx's ``expand``: a scalar means both axes; a pair is stored ``(H, W)``."""
+    if name not in g:
+        return default, default
+    a = r.integers(g, name, where, lo, 127, max_elements=2).reshape(-1)
+    if a.size == 1:
+        return int(a[0]), int(a[0])
+    return int(a[0]), int(a[1])
+
+
+def _read_conv(r: _Reader, g: h5py.Group, where: str, shape: tuple[int, ...],
+               prev_shape: tuple[int, ...] | None) -> LoihiLayer:
+    if prev_shape is None or len(prev_shape) != 3:
+        raise r.fail(f"{where}/type", "conv", "a conv layer after an input or conv layer of shape (C, H, W)")
+    if len(shape) != 3:
+        raise r.fail(f"{where}/shape", list(shape), "(C, H, W)")
+    weight = r.integers(g, "weight", where, -256, 255)
+    groups = r.scalar(g, "groups", where, 1, prev_shape[0]) if "groups" in g else 1
+    if weight.ndim != 4 or weight.shape[0] != shape[0] or weight.shape[1] * groups != prev_shape[0]:
+        raise r.fail(f"{where}/weight", f"shape {weight.shape}",
+                     f"[{shape[0]}, {prev_shape[0]} / groups, kH, kW] (out, in / groups, kH, kW)")
+    geo = ConvGeometry(in_shape=prev_shape, stride=_pair(r, g, "stride", where, 1, 1),
+                       padding=_pair(r, g, "padding", where, 0, 0), dilation=_pair(r, g, "dilation", where, 1, 1),
+                       groups=groups)
+    if geo.out_shape(weight.shape) != shape:
+        raise r.fail(f"{where}/shape", list(shape), f"the conv output {list(geo.out_shape(weight.shape))}")
+    c, h, w = shape
+    bias = None
+    if "bias" in g:
+        b = r.integers(g, "bias", where, BIAS_MANT_MIN, BIAS_MANT_MAX)
+        if b.shape == (c,):
+            bias = np.repeat(b, h * w)
+        elif b.shape == (w, h, c):
+            bias = b.transpose(2, 1, 0).reshape(-1)
+        else:
+            raise r.fail(f"{where}/bias", f"shape {b.shape}", f"({c},) per channel or ({w}, {h}, {c}) per neuron")
+    layer = LoihiLayer(weights=weight, bias_mant=bias, bias_exp=NETX_BIAS_EXP, conv=geo,
+                       **_read_neuron(r, g, where))
+    try:
+        layer.validate()
+    except ValueError as exc:
+        raise r.fail(where, "conv layer", str(exc)) from None
+    return layer
+
+
+def _read_neuron(r: _Reader, g: h5py.Group, where: str) -> dict[str, int]:
+    nw = f"{where}/neuron"
+    if not isinstance(g.get("neuron"), h5py.Group):
+        raise r.fail(nw, None, "a neuron group (snnkit reads CUBA neurons only)")
+    n = g["neuron"]
+    r.text(n, "type", nw, ("CUBA", "LOIHI"))
+    if "gradedSpike" in n and r.scalar(n, "gradedSpike", nw, 0, 1):
+        raise r.fail(f"{nw}/gradedSpike", True, "False (graded spikes are not supported)")
+    return {"du": r.scalar(n, "iDecay", nw, 1, MAX_DECAY + 1) - 1, "dv": r.scalar(n, "vDecay", nw, 0, MAX_DECAY),
+            "vth": r.scalar(n, "vThMant", nw, 0, MAX_VTH)}
 
 
 def _read_dense(r: _Reader, g: h5py.Group, where: str, n_out: int, n_in: int | None) -> LoihiLayer:
@@ -349,14 +448,5 @@ def _read_dense(r: _Reader, g: h5py.Group, where: str, n_out: int, n_in: int | N
             bias = np.full(n_out, int(bias.reshape(-1)[0]), np.int64)
         elif bias.shape != (n_out,):
             raise r.fail(f"{where}/bias", f"shape {bias.shape}", f"({n_out},) or a single value")
-    nw = f"{where}/neuron"
-    if not isinstance(g.get("neuron"), h5py.Group):
-        raise r.fail(nw, None, "a neuron group (snnkit reads CUBA neurons only)")
-    n = g["neuron"]
-    r.text(n, "type", nw, ("CUBA", "LOIHI"))
-    if "gradedSpike" in n and r.scalar(n, "gradedSpike", nw, 0, 1):
-        raise r.fail(f"{nw}/gradedSpike", True, "False (graded spikes are not supported)")
-    return LoihiLayer(weights=shifted, du=r.scalar(n, "iDecay", nw, 1, MAX_DECAY + 1) - 1,
-                      dv=r.scalar(n, "vDecay", nw, 0, MAX_DECAY), vth=r.scalar(n, "vThMant", nw, 0, MAX_VTH),
-                      bias_mant=bias, bias_exp=NETX_BIAS_EXP, weight_exp=wexp, num_weight_bits=nwb,
-                      sign_mode=None, delays=delays)
+    return LoihiLayer(weights=shifted, bias_mant=bias, bias_exp=NETX_BIAS_EXP, weight_exp=wexp,
+                      num_weight_bits=nwb, sign_mode=None, delays=delays, **_read_neuron(r, g, where))

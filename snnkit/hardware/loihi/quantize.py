@@ -33,9 +33,9 @@ from torch import nn
 
 from ...functional import decay
 from ...ir import to_graph
-from .fixed_point import (BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_UNITY, MAX_DECAY, MAX_DELAY, MAX_VTH, UV_HALF,
-                          SIGN_MODE_NAMES, LoihiLayer, effective_weights, sign_mode_of, simulate,
-                          validate_network)
+from .layer import (BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_UNITY, MAX_DECAY, MAX_DELAY, MAX_VTH, UV_HALF,
+                     SIGN_MODE_NAMES, LoihiLayer, effective_weights, sign_mode_of, validate_network)
+from .models import simulate
 from .netx import NETX_BIAS_EXP, write_netx
 
 
