@@ -70,10 +70,10 @@ def test_conv_nets_bit_exact_against_real_lava_conv_process():
     for k in range(6):
         layers = random_conv_net(rng, with_dense=k % 2 == 0)
         trials.append((layers, rng.random((25, layers[0].n_in)) < rng.uniform(0.2, 0.8)))
-    # a sum beyond 24 bits cannot come from 8-bit weights on small kernels, so the wrap is checked directly
-    big = LoihiLayer(weights=np.full((1, 1, 1, 1), 255), conv=ConvGeometry(in_shape=(1, 2, 2)), du=0, dv=0,
-                     vth=131071)
-    trials.append(([big], np.ones((20, 4), bool)))
+    # Conv's 24-bit wrap: 255 * 512 * 9 * 9 = 10575360 > 2^23 comes back as 10575360 - 2^24
+    big = LoihiLayer(weights=np.full((1, 512, 9, 9), 255), conv=ConvGeometry(in_shape=(512, 9, 9)), du=4095,
+                     dv=4095, vth=131071)
+    trials.append(([big], np.ones((4, big.n_in), bool)))
     lava = run_lava(trials, mode="fixed", timeout=300)
     spikes = 0
     for k, ((layers, x), out) in enumerate(zip(trials, lava)):
@@ -86,6 +86,8 @@ def test_conv_nets_bit_exact_against_real_lava_conv_process():
                         f"trial {k} ({engine}) layer {i} {key}: {int((a != b).sum())} of {a.size} differ"
         spikes += sum(int(s.sum()) for s in out["spikes"])
     assert spikes > 200
+    # ... then u = a << 6 gets LIF's one 24-bit wrap (without Conv's wrap it would be 10575360 * 64 - 2^24)
+    assert lava[-1]["u"][0][2, 0] == (10575360 - (1 << 24)) * 64 + (1 << 24)
 
 
 @pytest.mark.lava
