@@ -63,7 +63,7 @@ def _whc(flat_chw, shape_chw):
     return np.moveaxis(arr, (-3, -2, -1), (2, 1, 0)) if lead else arr.transpose(2, 1, 0)
 
 
-def _conv_synapse(data, p, w, fixed):
+def _conv_synapse(data, p, w, fixed, num_message_bits=0):
     """Lava's Conv from snnkit's torch-layout kernel: flip the kernel and reorder to (out, kW, kH, in)."""
     from lava.proc.conv.process import Conv
 
@@ -72,7 +72,7 @@ def _conv_synapse(data, p, w, fixed):
     kernel = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
     return Conv(weight=kernel.astype(np.int32) if fixed else kernel.astype(float), input_shape=(wd, h, c),
                 stride=yx("conv_stride"), padding=yx("conv_padding"), dilation=yx("conv_dilation"),
-                groups=int(data[p + "conv_groups"]))
+                groups=int(data[p + "conv_groups"]), num_message_bits=num_message_bits)
 
 
 def _build_layers(data, k, src, tag):
@@ -88,16 +88,16 @@ def _build_layers(data, k, src, tag):
         w = data[p + "weights"]
         w = w.astype(np.int32) if fixed else w.astype(float)
         conv = _get(data, p + "conv_in_shape") is not None
-        syn_kwargs = {}
+        syn_kwargs = {"num_message_bits": int(_get(data, p + "num_message_bits", 0))}
         if fixed and not conv:
-            syn_kwargs = {"weight_exp": int(_get(data, p + "weight_exp", 0)),
-                          "num_weight_bits": int(_get(data, p + "num_weight_bits", 8))}
+            syn_kwargs.update({"weight_exp": int(_get(data, p + "weight_exp", 0)),
+                               "num_weight_bits": int(_get(data, p + "num_weight_bits", 8))})
             mode = int(_get(data, p + "sign_mode", 0))
             if mode:
                 syn_kwargs["sign_mode"] = SignMode(mode)
         delays = _get(data, p + "delays")
         if conv:
-            syn = _conv_synapse(data, p, w, fixed)
+            syn = _conv_synapse(data, p, w, fixed, syn_kwargs["num_message_bits"])
             shape = tuple(int(v) for v in syn.output_shape)               # (W', H', C')
         elif delays is not None:
             syn = DelayDense(weights=w, delays=delays.astype(int), **syn_kwargs)  # Lava checks dtype == int
@@ -112,9 +112,17 @@ def _build_layers(data, k, src, tag):
             bias = _whc(np.asarray(bias), shape[::-1])
         cast = (lambda a: np.asarray(a).astype(np.int32)) if fixed else (lambda a: np.asarray(a).astype(float))
         scalar = int if fixed else float
-        lif = LIF(shape=shape, du=scalar(data[p + "du"]), dv=scalar(data[p + "dv"]), vth=scalar(data[p + "vth"]),
-                  bias_mant=cast(bias), bias_exp=cast(np.full(shape, int(_get(data, p + "bias_exp", 0)))),
-                  name=f"lif{i}")
+        if str(_get(data, p + "neuron", "lif")) == "sigma_delta":
+            from lava.proc.sdn.process import ActivationMode, SigmaDelta
+
+            mode = ActivationMode.RELU if str(_get(data, p + "act_mode", "relu")) == "relu" else ActivationMode.UNIT
+            lif = SigmaDelta(shape=shape, vth=int(data[p + "vth"]), bias=cast(bias), act_mode=mode,
+                             state_exp=int(_get(data, p + "state_exp", 0)),
+                             spike_exp=int(_get(data, p + "spike_exp", 0)), name=f"sdn{i}")
+        else:
+            lif = LIF(shape=shape, du=scalar(data[p + "du"]), dv=scalar(data[p + "dv"]), vth=scalar(data[p + "vth"]),
+                      bias_mant=cast(bias), bias_exp=cast(np.full(shape, int(_get(data, p + "bias_exp", 0)))),
+                      name=f"lif{i}")
         if prev_spatial and not conv:
             prev_out = prev_out.transpose([2, 1, 0]).flatten()          # (W, H, C) -> C-major flat, as netx
         prev_out.connect(syn.s_in)
@@ -126,6 +134,7 @@ def _build_layers(data, k, src, tag):
             rmode = int(_get(data, p + "recurrent_sign_mode", 0))
             if fixed and rmode:
                 rec_kwargs["sign_mode"] = SignMode(rmode)
+            rec_kwargs.pop("num_message_bits", None)
             rsyn = Dense(weights=rec.astype(np.int32) if fixed else rec.astype(float), **rec_kwargs)
             lif.s_out.connect(rsyn.s_in)
             rsyn.a_out.connect(lif.a_in)
@@ -162,7 +171,8 @@ def main(argv: list[str]) -> int:
         lifs = _build_netx(str(netx_path), src) if netx_path is not None else _build_layers(data, k, src, tag)
         monitors = []  # Lava's Monitor model holds a single probe, so one Monitor per recorded Var
         for lif in lifs:
-            for target in (lif.s_out, lif.u, lif.v):
+            states = (lif.sigma, lif.act) if hasattr(lif, "sigma") else (lif.u, lif.v)   # SigmaDelta or LIF
+            for target in (lif.s_out, *states):
                 mon = Monitor()
                 mon.probe(target, steps)
                 monitors.append((mon, target))

@@ -23,7 +23,8 @@ from .layer import LoihiLayer, validate_network
 SCRIPT = Path(__file__).with_name("_lava_script.py")
 _REPO = Path(__file__).resolve().parents[3]
 _FIELDS = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp", "weight_exp", "num_weight_bits",
-           "sign_mode", "delays", "recurrent_weights", "recurrent_sign_mode")
+           "sign_mode", "delays", "recurrent_weights", "recurrent_sign_mode", "neuron", "num_message_bits",
+           "state_exp", "spike_exp", "act_mode")
 
 
 class LavaUnavailable(RuntimeError):
@@ -98,7 +99,8 @@ def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.
 
 def _unpack(out: dict[str, np.ndarray], k: int, n_layers: int) -> dict:
     res: dict = {key: [out[f"t{k}_l{i}_{key}"] for i in range(n_layers)] for key in ("spikes", "u", "v")}
-    res["spikes"] = [s.astype(bool) for s in res["spikes"]]
+    # unary spikes as bool; graded spikes (sigma-delta layers) stay integers
+    res["spikes"] = [s.astype(bool) if np.all((s == 0) | (s == 1)) else s for s in res["spikes"]]
     res["seconds"] = float(out[f"t{k}_seconds"])
     res["timed_steps"] = int(out[f"t{k}_timed_steps"])
     return res
@@ -124,6 +126,8 @@ def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = 
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != layers[0].n_in:
             raise ValueError(f"trial {k}: spikes must be [T, {layers[0].n_in}]; got {x.shape}")
+        if mode == "fixed" and not layers[0].num_message_bits and not np.all((x == 0) | (x == 1)):
+            raise ValueError(f"trial {k}: spikes must be 0 or 1 (set num_message_bits for graded input)")
         payload[f"t{k}_x"] = x.astype(np.int32 if mode == "fixed" else np.float64)
         payload[f"t{k}_n_layers"] = np.array(len(layers))
         for i, layer in enumerate(layers):

@@ -139,6 +139,11 @@ class LoihiLayer:
     back to own input through a Dense with the same ``weight_exp``/``num_weight_bits``); ``du``, ``dv`` in
     0..4095; ``vth`` in 0..2^17-1; ``bias_mant`` ``[out]`` signed 13 bit; ``bias_exp`` in 0..7.
     ``sign_mode`` ``None`` lets Lava infer it from the weights (1 mixed, 2 excitatory, 3 inhibitory).
+    ``neuron="sigma_delta"`` makes the population Lava ``SigmaDelta`` neurons (``lava.proc.sdn``, no
+    cumulative error): ``vth`` is the delta threshold and ``bias_mant`` the bias, both scaled by
+    ``2**(spike_exp + state_exp)`` as Lava's process does, ``act_mode`` ``"relu"`` or ``"unit"``; they send
+    graded spikes, so the next layer's synapse needs ``num_message_bits > 0`` (graded input; also allowed
+    on layer 0). ``du``, ``dv`` and ``bias_exp`` are unused there.
     ``conv`` makes the synapse a Lava ``Conv``: its fixed-point model applies the integer weights as they
     are (no sign mode, ``weight_exp`` or ``num_weight_bits``, so those must keep their defaults) and wraps
     the sum to signed 24 bit.
@@ -158,6 +163,11 @@ class LoihiLayer:
     recurrent_sign_mode: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     conv: ConvGeometry | None = None
+    neuron: str = "lif"
+    num_message_bits: int = 0
+    state_exp: int = 0
+    spike_exp: int = 0
+    act_mode: str = "relu"
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -196,6 +206,19 @@ class LoihiLayer:
                 raise ValueError(f"{where}: {name} must lie in [{lo}, {hi}] on Loihi 2; got values in [{mn}, {mx}]")
 
         w = np.asarray(self.weights)
+        if self.neuron not in ("lif", "sigma_delta"):
+            raise ValueError(f"{where}: neuron={self.neuron!r}; allowed: 'lif', 'sigma_delta'")
+        if self.act_mode not in ("relu", "unit"):
+            raise ValueError(f"{where}: act_mode={self.act_mode!r}; allowed: 'relu', 'unit'")
+        _int_range("num_message_bits", self.num_message_bits, 0, 24)
+        _int_range("state_exp", self.state_exp, 0, 7)      # Lava's SigmaDelta holds them in 3 bits
+        _int_range("spike_exp", self.spike_exp, 0, 7)
+        if self.neuron == "sigma_delta":
+            _int_range("vth (sigma-delta threshold)", self.vth, 0, (1 << 23) - 1)
+            if self.bias_mant is not None:
+                _int_range("bias_mant (sigma-delta bias)", self.bias_mant, -(1 << 15), (1 << 15) - 1)
+                if np.shape(self.bias_mant) != (self.n_out,):
+                    raise ValueError(f"{where}: bias_mant must have shape ({self.n_out},)")
         if self.conv is not None:
             self._validate_conv(where, _int_range)
         elif w.ndim != 2:
@@ -215,9 +238,10 @@ class LoihiLayer:
         _int_range("weight_exp", self.weight_exp, *WEIGHT_EXP_RANGE)
         _int_range("du", self.du, 0, MAX_DECAY)
         _int_range("dv", self.dv, 0, MAX_DECAY)
-        _int_range("vth", self.vth, 0, MAX_VTH)
+        if self.neuron == "lif":
+            _int_range("vth", self.vth, 0, MAX_VTH)
         _int_range("bias_exp", self.bias_exp, 0, BIAS_EXP_MAX)
-        if self.bias_mant is not None:
+        if self.bias_mant is not None and self.neuron == "lif":
             _int_range("bias_mant", self.bias_mant, BIAS_MANT_MIN, BIAS_MANT_MAX)
             if np.shape(self.bias_mant) != (self.n_out,):
                 raise ValueError(f"{where}: bias_mant must have shape ({self.n_out},); got {np.shape(self.bias_mant)}")
@@ -257,4 +281,6 @@ def validate_network(layers: list[LoihiLayer]) -> list[LoihiLayer]:
         layer.validate(i)
         if i and layer.n_in != layers[i - 1].n_out:
             raise ValueError(f"layer {i} expects {layer.n_in} inputs but layer {i - 1} has {layers[i - 1].n_out} neurons")
+        if i and layers[i - 1].neuron == "sigma_delta" and not layer.num_message_bits:
+            raise ValueError(f"layer {i} reads graded spikes of sigma-delta layer {i - 1}: set num_message_bits > 0")
     return layers

@@ -75,7 +75,10 @@ def project(layer: LoihiLayer, w: np.ndarray, s: np.ndarray) -> np.ndarray:
 def as_tbn(layers: list[LoihiLayer], spikes_in: np.ndarray) -> tuple[np.ndarray, bool]:
     """Input spikes as ``[T, B, N_in]`` (and whether a batch axis was added); refuses non-spike values."""
     x = np.asarray(spikes_in)
-    if x.dtype != bool:
+    if layers[0].num_message_bits:   # graded spikes: integers
+        if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
+            raise ValueError("spikes_in must hold integers (graded spikes) for a synapse with num_message_bits > 0")
+    elif x.dtype != bool:
         if not np.issubdtype(x.dtype, np.number) or not np.all((x == 0) | (x == 1)):
             bad = x[(x != 0) & (x != 1)] if np.issubdtype(x.dtype, np.number) else x.dtype
             raise ValueError(f"spikes_in must hold spikes, 0 or 1 (bool or numbers); got values like "
@@ -152,8 +155,12 @@ class _ChainModel:
             syn.append(_Synapse(layer, self.weights(layer), layer.delays, layer.n_out, B, self))
             rec.append(None if layer.recurrent_weights is None else
                        _Synapse(layer, self.weights(layer, recurrent=True), None, layer.n_out, B, self))
-            state.append((np.zeros((B, layer.n_out), self.dtype), np.zeros((B, layer.n_out), self.dtype)))
-            consts.append(self.neuron_constants(layer))
+            if layer.neuron == "sigma_delta":
+                state.append(SigmaDelta.initial(layer, B))
+                consts.append(None)
+            else:
+                state.append((np.zeros((B, layer.n_out), self.dtype), np.zeros((B, layer.n_out), self.dtype)))
+                consts.append(self.neuron_constants(layer))
         out: dict[str, list[list[np.ndarray]]] = {k: [[] for _ in layers] for k in ("spikes", "u", "v")}
         for t in range(T):
             s_prev_layer = x[t]
@@ -162,12 +169,16 @@ class _ChainModel:
                 syn[i].accumulate(s_prev_layer)
                 if rec[i] is not None:
                     a_in = a_in + rec[i].emit()
-                u, v = self.neuron_step(*state[i], a_in, consts[i])
-                s = v > consts[i][-1]
-                v = np.where(s, 0, v)
+                if layers[i].neuron == "sigma_delta":
+                    s, state[i] = SigmaDelta.step(layers[i], state[i], _i32(a_in))
+                    u, v = state[i][0], state[i][1]
+                else:
+                    u, v = self.neuron_step(*state[i], a_in, consts[i])
+                    s = v > consts[i][-1]
+                    v = np.where(s, 0, v)
+                    state[i] = (u, v)
                 if rec[i] is not None:
                     rec[i].accumulate(s, recurrent=True)
-                state[i] = (u, v)
                 out["spikes"][i].append(s)
                 if record:
                     out["u"][i].append(u)
@@ -188,7 +199,10 @@ class _ChainModel:
         s_in = x.astype(np.float64)
         out: Result = {"spikes": [], "u": [], "v": []}
         for layer in layers:
-            spikes, us, vs = self._fast_layer(layer, s_in, T, B, record)
+            if layer.neuron == "sigma_delta":
+                spikes, us, vs = SigmaDelta.run(layer, self._feedforward_input(layer, s_in, T, B), record)
+            else:
+                spikes, us, vs = self._fast_layer(layer, s_in, T, B, record)
             out["spikes"].append(spikes)
             if record:
                 out["u"].append(us)
@@ -260,8 +274,10 @@ class FixedPointModel(_ChainModel):
 
     def can_run_fast(self, layers: list[LoihiLayer]) -> bool:
         """True when no synaptic sum, ``a_in << 6`` or ``u``/``v`` update can leave int32 (then the fast
-        path is exact)."""
+        path is exact). Graded spikes (``num_message_bits > 0``) have no such bound: step path."""
         for layer in layers:
+            if layer.num_message_bits or layer.neuron != "lif":
+                return False
             bound = _row_bound(layer, layer.recurrent_weights is not None)
             if (bound << ACT_SHIFT) + 2 * UV_HALF + (BIAS_MANT_MAX << BIAS_EXP_MAX) >= (1 << 31):
                 return False
@@ -354,6 +370,45 @@ class FloatModel(_ChainModel):
         return spikes, us, vs
 
 
+class SigmaDelta:
+    """Lava's ``SigmaDelta`` neuron, fixed point (``PySigmaDeltaModelFixed``, no cumulative error), per step::
+
+        sigma += a_in;  act = relu(sigma + bias')  (or unit);  delta = act - act_prev + residue
+        s' = delta where |delta| >= vth' else 0;  residue = delta - s';  out = s' >> state_exp
+
+    with ``vth' = vth << (spike_exp + state_exp)`` and ``bias'`` likewise; Lava's arrays are int32.
+    State: ``(sigma, act, residue)``; recorded as ``u`` = sigma, ``v`` = act, ``spikes`` = out (graded)."""
+
+    @staticmethod
+    def initial(layer: LoihiLayer, batch: int) -> tuple:
+        return tuple(np.zeros((batch, layer.n_out), np.int64) for _ in range(3))
+
+    @staticmethod
+    def step(layer: LoihiLayer, state: tuple, a_in: np.ndarray) -> tuple[np.ndarray, tuple]:
+        sigma, act_prev, residue = state
+        shift = int(layer.spike_exp) + int(layer.state_exp)
+        sigma = _i32(sigma + a_in)
+        act = _i32(sigma + (layer.bias() << shift))
+        if layer.act_mode == "relu":
+            act = np.maximum(act, 0)
+        delta = _i32(act - act_prev + residue)
+        s = np.where(np.abs(delta) >= (int(layer.vth) << shift), delta, 0)
+        return s >> int(layer.state_exp), (sigma, act, _i32(delta - s))
+
+    @staticmethod
+    def run(layer: LoihiLayer, a: np.ndarray, record: bool) -> tuple:
+        """All steps of one layer from its synaptic input ``a`` ``[T, B, n]`` (float64 holding integers)."""
+        a = np.rint(a).astype(np.int64)
+        state = SigmaDelta.initial(layer, a.shape[1])
+        outs, us, vs = [], [], []
+        for t in range(a.shape[0]):
+            s, state = SigmaDelta.step(layer, state, _i32(a[t]))
+            outs.append(s)
+            us.append(state[0])
+            vs.append(state[1])
+        return np.stack(outs), (np.stack(us) if record else None), (np.stack(vs) if record else None)
+
+
 class _DenseView:
     """Marks a recurrent (always Dense) projection inside a conv layer's model."""
 
@@ -404,9 +459,11 @@ def simulate(layers: list[LoihiLayer], spikes_in: np.ndarray, mode: str = "fixed
     model = MODELS[mode]
     if model.fixed:
         validate_network(layers)
+    elif any(layer.neuron != "lif" for layer in layers):
+        raise ValueError("sigma-delta layers run in fixed point only (mode='fixed')")
     if engine == "fast" or (engine == "auto" and (not model.fixed or model.can_run_fast(layers))):
         return model.fast(layers, spikes_in, record)
     return model.step(layers, spikes_in, record)
 
 
-__all__ = ["FixedPointModel", "FloatModel", "MODELS", "simulate", "project", "as_tbn"]
+__all__ = ["FixedPointModel", "FloatModel", "SigmaDelta", "MODELS", "simulate", "project", "as_tbn"]
