@@ -59,6 +59,19 @@ def test_sigma_delta_nets_bit_exact_against_real_lava():
     for _ in range(6):
         layers = random_sdn_net(rng, 4)
         trials.append((layers, _input(rng, layers, 30)))
+    # and a ReLU ANN converted by sigma_delta_network, its input presented as graded spikes
+    import torch
+    from torch import nn
+
+    from snnkit.hardware.loihi import sigma_delta_network
+
+    torch.manual_seed(1)
+    ann = nn.Sequential(nn.Linear(12, 9), nn.ReLU(), nn.Linear(9, 4))
+    calib = torch.rand(32, 12)
+    sdn = sigma_delta_network(ann, calib)
+    seq = np.zeros((6, 12), np.int64)
+    seq[0] = sdn.encode(calib[:1])[0]
+    trials.append((sdn.layers, seq))
     lava = run_lava(trials, mode="fixed", timeout=300)
     sent = 0
     for k, ((layers, x), out) in enumerate(zip(trials, lava)):
@@ -69,3 +82,36 @@ def test_sigma_delta_nets_bit_exact_against_real_lava():
                     f"trial {k} layer {i} {key}: {int((a != b).sum())} of {a.size} differ"
         sent += sum(int(np.count_nonzero(s)) for s in ref["spikes"])
     assert sent > 100
+
+
+def test_relu_ann_deployed_as_sigma_delta_matches_its_accuracy_on_real_digits():
+    """A ReLU MLP trained briefly on real MNIST digits, deployed as a sigma-delta network: the fixed-point
+    network reaches the ANN's accuracy (oracle: the float ANN on the same digits) and its logits follow."""
+    import torch
+    from torch import nn
+
+    from snnkit.data import load_mnist_arrays
+    from snnkit.hardware.loihi import sigma_delta_network
+
+    torch.manual_seed(0)
+    xs, ys = load_mnist_arrays("train")
+    xt, yt = load_mnist_arrays("test")
+    x, y = torch.tensor(xs[:2000] / 255.0).float(), torch.tensor(ys[:2000])
+    x_test, y_test = torch.tensor(xt[:500] / 255.0).float(), torch.tensor(yt[:500])
+    ann = nn.Sequential(nn.Flatten(), nn.Linear(784, 48), nn.ReLU(), nn.Linear(48, 10))
+    opt = torch.optim.Adam(ann.parameters(), lr=3e-3)
+    for _ in range(4):
+        for i in range(0, 2000, 100):
+            loss = nn.functional.cross_entropy(ann(x[i:i + 100]), y[i:i + 100])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        logits = ann(x_test).double().numpy()
+    net = sigma_delta_network(ann, x[:500])
+    out = net.run(x_test)
+    acc_ann = float((logits.argmax(1) == y_test.numpy()).mean())
+    acc_sdn = float((out.argmax(1) == y_test.numpy()).mean())
+    assert acc_ann > 0.8
+    assert acc_sdn >= acc_ann - 0.01, (acc_ann, acc_sdn)
+    assert np.abs(out - logits).max() < 0.05 * np.abs(logits).max()

@@ -6,7 +6,8 @@
 - :func:`write_netx` / :func:`read_netx`: lava-dl netx HDF5 files;
 - :func:`run_lava` / :func:`run_netx`: the real Lava runtime in a subprocess of ``.venv-lava``;
 - :func:`enable_qat` / :func:`disable_qat`: quantisation-aware training;
-- :func:`deploy`: quantise, run, and report the deployed accuracy.
+- :func:`deploy`: quantise, run, and report the deployed accuracy;
+- :func:`sigma_delta_network`: a ReLU ANN as Lava sigma-delta neurons (graded spikes).
 """
 from .deploy import deploy
 from .layer import ConvGeometry, LoihiLayer, effective_weights, load_profile, sign_mode_of, validate_network
@@ -14,9 +15,10 @@ from .models import FixedPointModel, FloatModel, simulate
 from .lava_runner import LavaTimeout, LavaUnavailable, lava_available, run_lava, run_netx, run_netx_files
 from .netx import NetxIncompatible, read_netx, write_netx
 from .qat import LoihiWeightFakeQuant, disable_qat, enable_qat, fake_quantize_weights
+from .sigma_delta import SigmaDeltaNetwork, sigma_delta_network
 from .quantize import LoihiNetwork, LoihiQuantizationWarning, quantize_for_loihi, quantize_weights, weight_scale
 
-__all__ = ["deploy", "load_profile", "ConvGeometry", "FixedPointModel", "FloatModel", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
+__all__ = ["SigmaDeltaNetwork", "sigma_delta_network", "deploy", "load_profile", "ConvGeometry", "FixedPointModel", "FloatModel", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
            "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx", "run_netx_files",
            "NetxIncompatible", "read_netx", "write_netx", "LoihiQuantizationWarning", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
            "fake_quantize_weights", "quantize_for_loihi", "quantize_weights", "weight_scale"]
