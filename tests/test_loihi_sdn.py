@@ -96,8 +96,8 @@ def test_relu_ann_deployed_as_sigma_delta_matches_its_accuracy_on_real_digits():
     torch.manual_seed(0)
     xs, ys = load_mnist_arrays("train")
     xt, yt = load_mnist_arrays("test")
-    x, y = torch.tensor(xs[:2000] / 255.0).float(), torch.tensor(ys[:2000])
-    x_test, y_test = torch.tensor(xt[:500] / 255.0).float(), torch.tensor(yt[:500])
+    x, y = torch.as_tensor(xs[:2000]).float() / 255.0, torch.as_tensor(ys[:2000])
+    x_test, y_test = torch.as_tensor(xt[:500]).float() / 255.0, torch.as_tensor(yt[:500])
     ann = nn.Sequential(nn.Flatten(), nn.Linear(784, 48), nn.ReLU(), nn.Linear(48, 10))
     opt = torch.optim.Adam(ann.parameters(), lr=3e-3)
     for _ in range(4):
