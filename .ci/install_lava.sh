@@ -9,9 +9,10 @@
 # `field(default_factory=ByteEncoder)`. The file's sha256 is checked before patching, so a
 # different Lava release is refused instead of being patched blindly.
 #
-# lava-dl is installed with --no-deps: its slayer package imports torchvision (no CPU build here).
-# snnkit only imports lava.lib.dl.netx, whose package __init__ pulls slayer; the runner stubs the
-# few slayer names netx needs (see _lava_runner.py), so neither torch nor torchvision are needed.
+# lava-dl is installed with --no-deps: its slayer package imports torch and torchvision (no CPU build here).
+# snnkit runs lava-dl's real netx loader (lava.lib.dl.netx.hdf5.Network, its blocks and
+# optimize_weight_bits); the only slayer name netx imports (rf.neuron_params, for resonate-and-fire
+# neurons) is stubbed in snnkit/hardware/loihi/_lava_script.py, so neither torch nor torchvision are needed.
 #
 # Idempotent; run from the repository root:  bash .ci/install_lava.sh
 set -euo pipefail

@@ -13,7 +13,7 @@ import pytest
 
 from snnkit.hardware.loihi import LoihiLayer, lava_available, run_lava, run_netx, simulate
 from snnkit.hardware.loihi.fixed_point import MAX_DELAY, UV_HALF
-from snnkit.hardware.loihi.netx import read_netx, write_netx
+from snnkit.hardware.loihi.netx import NetxIncompatible, read_netx, write_netx
 
 # CI sets SNNKIT_REQUIRE_LAVA=1 after .ci/install_lava.sh, so a broken install fails instead of skipping.
 _REQUIRED = os.environ.get("SNNKIT_REQUIRE_LAVA") == "1"
@@ -125,7 +125,8 @@ def test_floating_point_models_match_lava():
 def test_netx_written_by_snnkit_runs_identically_in_lava_dl(tmp_path):
     rng = np.random.default_rng(11)
     n_in, steps = 6, 70
-    for k in range(4):
+    written = 0
+    for k in range(6):
         layers = random_network(rng, n_in, allow_recurrent=False)
         for layer in layers:  # keep to what netx can hold: no weight exponent, bias exponent fixed at 6
             layer.weight_exp, layer.num_weight_bits = 0, 8
@@ -134,9 +135,14 @@ def test_netx_written_by_snnkit_runs_identically_in_lava_dl(tmp_path):
                 layer.bias_mant = layer.bias_mant // 8
             if not np.any(layer.weights):
                 layer.weights[0, 0] = 1
-        path = write_netx(layers, tmp_path / f"net{k}.net")
-        xs = [rng.random((steps, n_in)) < 0.5 for _ in range(2)]
+        try:
+            path = write_netx(layers, tmp_path / f"net{k}.net")
+        except NetxIncompatible:
+            continue  # refusals are checked against real netx in test_loihi_netx.py
+        written += 1
+        xs = [rng.random((steps, n_in)) < 0.5]
         real = run_netx(path, xs, n_layers=len(layers), timeout=120)
         for x, out in zip(xs, real):
             _assert_identical(simulate(read_netx(path), x), out, f"netx{k} read")
             _assert_identical(simulate(layers, x), out, f"netx{k} original")
+    assert written >= 3

@@ -54,6 +54,10 @@ class SiteStatistics:
 
     def add(self, y: Tensor) -> None:
         y = y.detach().float()
+        if not bool(torch.isfinite(y).all()):
+            # NaN compares false everywhere, so the scale below would silently fall back to 1.0
+            raise ValueError("calibration data gave non-finite activations (NaN or inf); the calibration "
+                             "inputs must be finite numbers")
         channels = y.movedim(1, 0).reshape(y.shape[1], -1) if y.dim() > 1 else y.reshape(1, -1)
         s = channels.sum(1)
         self.sum = s if self.sum is None else self.sum + s

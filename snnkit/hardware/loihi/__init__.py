@@ -6,16 +6,19 @@
 - :func:`write_netx` / :func:`read_netx`: lava-dl netx HDF5 files;
 - :func:`run_lava` / :func:`run_netx`: the real Lava runtime in a subprocess of ``.venv-lava``;
 - :func:`enable_qat` / :func:`disable_qat`: quantisation-aware training;
-- :func:`deploy`: quantise, run, and report the deployed accuracy.
+- :func:`deploy`: quantise, run, and report the deployed accuracy;
+- :func:`sigma_delta_network`: a ReLU ANN as Lava sigma-delta neurons (graded spikes).
 """
 from .deploy import deploy
-from .fixed_point import LoihiLayer, effective_weights, load_profile, sign_mode_of, simulate, validate_network
-from .lava_runner import LavaTimeout, LavaUnavailable, lava_available, run_lava, run_netx
-from .netx import read_netx, write_netx
+from .layer import ConvGeometry, LoihiLayer, effective_weights, load_profile, sign_mode_of, validate_network
+from .models import FixedPointModel, FloatModel, simulate
+from .lava_runner import LavaTimeout, LavaUnavailable, lava_available, run_lava, run_netx, run_netx_files
+from .netx import NetxIncompatible, read_netx, write_netx
 from .qat import LoihiWeightFakeQuant, disable_qat, enable_qat, fake_quantize_weights
-from .quantize import LoihiNetwork, quantize_for_loihi, quantize_weights, weight_scale
+from .sigma_delta import SigmaDeltaNetwork, sigma_delta_network
+from .quantize import LoihiNetwork, LoihiQuantizationWarning, quantize_for_loihi, quantize_weights, weight_scale
 
-__all__ = ["deploy", "load_profile", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
-           "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx",
-           "read_netx", "write_netx", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
+__all__ = ["SigmaDeltaNetwork", "sigma_delta_network", "deploy", "load_profile", "ConvGeometry", "FixedPointModel", "FloatModel", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
+           "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx", "run_netx_files",
+           "NetxIncompatible", "read_netx", "write_netx", "LoihiQuantizationWarning", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
            "fake_quantize_weights", "quantize_for_loihi", "quantize_weights", "weight_scale"]

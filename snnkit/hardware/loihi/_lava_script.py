@@ -55,6 +55,26 @@ def _get(data, key, default=None):
     return data[key] if key in data.files else default
 
 
+def _whc(flat_chw, shape_chw):
+    """A ``[..., C*H*W]`` array (snnkit's layout) as ``[W, H, C, ...]`` (Lava's)."""
+    c, h, w = (int(v) for v in shape_chw)
+    lead = flat_chw.shape[:-1]
+    arr = flat_chw.reshape(*lead, c, h, w)
+    return np.moveaxis(arr, (-3, -2, -1), (2, 1, 0)) if lead else arr.transpose(2, 1, 0)
+
+
+def _conv_synapse(data, p, w, fixed, num_message_bits=0):
+    """Lava's Conv from snnkit's torch-layout kernel: flip the kernel and reorder to (out, kW, kH, in)."""
+    from lava.proc.conv.process import Conv
+
+    c, h, wd = (int(v) for v in data[p + "conv_in_shape"])
+    yx = lambda name: tuple(int(v) for v in data[p + name][::-1])  # noqa: E731  (H, W) -> (X, Y)
+    kernel = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+    return Conv(weight=kernel.astype(np.int32) if fixed else kernel.astype(float), input_shape=(wd, h, c),
+                stride=yx("conv_stride"), padding=yx("conv_padding"), dilation=yx("conv_dilation"),
+                groups=int(data[p + "conv_groups"]), num_message_bits=num_message_bits)
+
+
 def _build_layers(data, k, src, tag):
     from lava.proc.dense.process import Dense, DelayDense
     from lava.proc.lif.process import LIF
@@ -62,31 +82,49 @@ def _build_layers(data, k, src, tag):
 
     fixed = tag == "fixed_pt"
     n_layers = int(data[f"t{k}_n_layers"])
-    prev_out, lifs = src.s_out, []
+    prev_out, prev_spatial, lifs = src.s_out, _get(data, f"t{k}_l0_conv_in_shape") is not None, []
     for i in range(n_layers):
         p = f"t{k}_l{i}_"
         w = data[p + "weights"]
         w = w.astype(np.int32) if fixed else w.astype(float)
-        syn_kwargs = {}
-        if fixed:
-            syn_kwargs = {"weight_exp": int(_get(data, p + "weight_exp", 0)),
-                          "num_weight_bits": int(_get(data, p + "num_weight_bits", 8))}
+        conv = _get(data, p + "conv_in_shape") is not None
+        syn_kwargs = {"num_message_bits": int(_get(data, p + "num_message_bits", 0))}
+        if fixed and not conv:
+            syn_kwargs.update({"weight_exp": int(_get(data, p + "weight_exp", 0)),
+                               "num_weight_bits": int(_get(data, p + "num_weight_bits", 8))})
             mode = int(_get(data, p + "sign_mode", 0))
             if mode:
                 syn_kwargs["sign_mode"] = SignMode(mode)
         delays = _get(data, p + "delays")
-        if delays is not None:
+        if conv:
+            syn = _conv_synapse(data, p, w, fixed, syn_kwargs["num_message_bits"])
+            shape = tuple(int(v) for v in syn.output_shape)               # (W', H', C')
+        elif delays is not None:
             syn = DelayDense(weights=w, delays=delays.astype(int), **syn_kwargs)  # Lava checks dtype == int
+            shape = (w.shape[0],)
         else:
             syn = Dense(weights=w, **syn_kwargs)
-        n = w.shape[0]
+            shape = (w.shape[0],)
+        n = int(np.prod(shape))
         bias = _get(data, p + "bias_mant")
         bias = np.zeros(n) if bias is None else bias
+        if conv:
+            bias = _whc(np.asarray(bias), shape[::-1])
         cast = (lambda a: np.asarray(a).astype(np.int32)) if fixed else (lambda a: np.asarray(a).astype(float))
         scalar = int if fixed else float
-        lif = LIF(shape=(n,), du=scalar(data[p + "du"]), dv=scalar(data[p + "dv"]), vth=scalar(data[p + "vth"]),
-                  bias_mant=cast(bias), bias_exp=cast(np.full(n, int(_get(data, p + "bias_exp", 0)))),
-                  name=f"lif{i}")
+        if str(_get(data, p + "neuron", "lif")) == "sigma_delta":
+            from lava.proc.sdn.process import ActivationMode, SigmaDelta
+
+            mode = ActivationMode.RELU if str(_get(data, p + "act_mode", "relu")) == "relu" else ActivationMode.UNIT
+            lif = SigmaDelta(shape=shape, vth=int(data[p + "vth"]), bias=cast(bias), act_mode=mode,
+                             state_exp=int(_get(data, p + "state_exp", 0)),
+                             spike_exp=int(_get(data, p + "spike_exp", 0)), name=f"sdn{i}")
+        else:
+            lif = LIF(shape=shape, du=scalar(data[p + "du"]), dv=scalar(data[p + "dv"]), vth=scalar(data[p + "vth"]),
+                      bias_mant=cast(bias), bias_exp=cast(np.full(shape, int(_get(data, p + "bias_exp", 0)))),
+                      name=f"lif{i}")
+        if prev_spatial and not conv:
+            prev_out = prev_out.transpose([2, 1, 0]).flatten()          # (W, H, C) -> C-major flat, as netx
         prev_out.connect(syn.s_in)
         syn.a_out.connect(lif.a_in)
         rec = _get(data, p + "recurrent_weights")
@@ -96,11 +134,12 @@ def _build_layers(data, k, src, tag):
             rmode = int(_get(data, p + "recurrent_sign_mode", 0))
             if fixed and rmode:
                 rec_kwargs["sign_mode"] = SignMode(rmode)
+            rec_kwargs.pop("num_message_bits", None)
             rsyn = Dense(weights=rec.astype(np.int32) if fixed else rec.astype(float), **rec_kwargs)
             lif.s_out.connect(rsyn.s_in)
             rsyn.a_out.connect(lif.a_in)
         lifs.append(lif)
-        prev_out = lif.s_out
+        prev_out, prev_spatial = lif.s_out, conv
     return lifs
 
 
@@ -125,12 +164,15 @@ def main(argv: list[str]) -> int:
     for k in range(int(data["n_trials"])):
         x = data[f"t{k}_x"]
         steps = x.shape[0]
-        src = RingBuffer(data=(x.T.astype(np.int32) if tag == "fixed_pt" else x.T.astype(float)))
+        in_shape = _get(data, f"t{k}_in_shape")      # (C, H, W) when the first synapse is spatial
+        x = _whc(x, in_shape) if in_shape is not None else x.T   # time last: [N, T] or [W, H, C, T]
+        src = RingBuffer(data=(x.astype(np.int32) if tag == "fixed_pt" else x.astype(float)))
         netx_path = _get(data, f"t{k}_netx")
         lifs = _build_netx(str(netx_path), src) if netx_path is not None else _build_layers(data, k, src, tag)
         monitors = []  # Lava's Monitor model holds a single probe, so one Monitor per recorded Var
         for lif in lifs:
-            for target in (lif.s_out, lif.u, lif.v):
+            states = (lif.sigma, lif.act) if hasattr(lif, "sigma") else (lif.u, lif.v)   # SigmaDelta or LIF
+            for target in (lif.s_out, *states):
                 mon = Monitor()
                 mon.probe(target, steps)
                 monitors.append((mon, target))
@@ -145,9 +187,11 @@ def main(argv: list[str]) -> int:
         results[f"t{k}_timed_steps"] = np.array(timed_steps)
         try:
             for j, (mon, target) in enumerate(monitors):
-                rec = mon.get_data()[target.process.name][target.name]
+                rec = np.asarray(mon.get_data()[target.process.name][target.name]).reshape(steps, *target.shape)
+                if rec.ndim == 4:                                  # (T, W, H, C) -> snnkit's (T, C*H*W)
+                    rec = rec.transpose(0, 3, 2, 1)
                 name = ("spikes", "u", "v")[j % 3]
-                results[f"t{k}_l{j // 3}_{name}"] = np.asarray(rec).reshape(steps, -1)
+                results[f"t{k}_l{j // 3}_{name}"] = rec.reshape(steps, -1)
         finally:
             src.stop()
         print(f"lava trial {k}: {steps} steps in {float(results[f't{k}_seconds']):.2f} s", flush=True)

@@ -18,12 +18,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .fixed_point import LoihiLayer, validate_network
+from .layer import LoihiLayer, validate_network
 
 SCRIPT = Path(__file__).with_name("_lava_script.py")
 _REPO = Path(__file__).resolve().parents[3]
 _FIELDS = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp", "weight_exp", "num_weight_bits",
-           "sign_mode", "delays", "recurrent_weights", "recurrent_sign_mode")
+           "sign_mode", "delays", "recurrent_weights", "recurrent_sign_mode", "neuron", "num_message_bits",
+           "state_exp", "spike_exp", "act_mode")
 
 
 class LavaUnavailable(RuntimeError):
@@ -59,6 +60,21 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def _drain(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Reap ``proc`` after its group was killed, without waiting on pipes that an escaped grandchild may
+    hold open forever: give up on the output after ``grace`` seconds and close our ends."""
+    try:
+        proc.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.ndarray]:
     py = lava_python()
     with tempfile.TemporaryDirectory(prefix="snnkit-lava-") as tmp:
@@ -71,7 +87,7 @@ def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc.pid)
-            proc.communicate()
+            _drain(proc)
             raise LavaTimeout(f"Lava run exceeded timeout={timeout} s; its process group was killed") from None
         finally:
             _kill_group(proc.pid)  # Lava's runtime children outlive a finished parent otherwise
@@ -83,7 +99,8 @@ def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.
 
 def _unpack(out: dict[str, np.ndarray], k: int, n_layers: int) -> dict:
     res: dict = {key: [out[f"t{k}_l{i}_{key}"] for i in range(n_layers)] for key in ("spikes", "u", "v")}
-    res["spikes"] = [s.astype(bool) for s in res["spikes"]]
+    # unary spikes as bool; graded spikes (sigma-delta layers) stay integers
+    res["spikes"] = [s.astype(bool) if np.all((s == 0) | (s == 1)) else s for s in res["spikes"]]
     res["seconds"] = float(out[f"t{k}_seconds"])
     res["timed_steps"] = int(out[f"t{k}_timed_steps"])
     return res
@@ -109,6 +126,8 @@ def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = 
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != layers[0].n_in:
             raise ValueError(f"trial {k}: spikes must be [T, {layers[0].n_in}]; got {x.shape}")
+        if mode == "fixed" and not layers[0].num_message_bits and not np.all((x == 0) | (x == 1)):
+            raise ValueError(f"trial {k}: spikes must be 0 or 1 (set num_message_bits for graded input)")
         payload[f"t{k}_x"] = x.astype(np.int32 if mode == "fixed" else np.float64)
         payload[f"t{k}_n_layers"] = np.array(len(layers))
         for i, layer in enumerate(layers):
@@ -116,6 +135,11 @@ def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = 
                 value = getattr(layer, name)
                 if value is not None:
                     payload[f"t{k}_l{i}_{name}"] = np.asarray(value)
+            if layer.conv is not None:
+                for name in ("in_shape", "stride", "padding", "dilation", "groups"):
+                    payload[f"t{k}_l{i}_conv_{name}"] = np.asarray(getattr(layer.conv, name))
+        if layers[0].conv is not None:
+            payload[f"t{k}_in_shape"] = np.asarray(layers[0].conv.in_shape)
     out = _run_script(payload, timeout)
     return [_unpack(out, k, len(layers)) for k, (layers, _) in enumerate(trials)]
 
@@ -124,9 +148,19 @@ def run_netx(path: str | os.PathLike, spikes: Sequence[np.ndarray], n_layers: in
              timeout: float = 300.0) -> list[dict]:
     """Load a lava-dl netx file with the real ``lava.lib.dl.netx.hdf5.Network`` and run each input
     ``[T, N_in]`` through it (fixed point). Returns per input the same dict as :func:`run_lava`."""
-    payload: dict[str, np.ndarray] = {"n_trials": np.array(len(spikes)), "tag": np.array("fixed_pt")}
-    for k, x in enumerate(spikes):
+    return run_netx_files([(path, x, n_layers) for x in spikes], timeout=timeout)
+
+
+def run_netx_files(trials: Sequence[tuple[str | os.PathLike, np.ndarray, int]], timeout: float = 300.0) -> list[dict]:
+    """Several ``(netx path, spikes [T, N_in], n_layers)`` runs in ONE Lava subprocess (see :func:`run_netx`)."""
+    payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials)), "tag": np.array("fixed_pt")}
+    from .netx import read_netx
+
+    for k, (path, x, _) in enumerate(trials):
         payload[f"t{k}_x"] = np.asarray(x).astype(np.int32)
         payload[f"t{k}_netx"] = np.array(str(Path(path).resolve()))
+        first = read_netx(path)[0]
+        if first.conv is not None:
+            payload[f"t{k}_in_shape"] = np.asarray(first.conv.in_shape)
     out = _run_script(payload, timeout)
-    return [_unpack(out, k, n_layers) for k in range(len(spikes))]
+    return [_unpack(out, k, n_layers) for k, (_, _, n_layers) in enumerate(trials)]

@@ -33,9 +33,10 @@ from torch import nn
 
 from ...functional import decay
 from ...ir import to_graph
-from .fixed_point import (BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_UNITY, MAX_DECAY, MAX_DELAY, MAX_VTH, UV_HALF,
-                          SIGN_MODE_NAMES, LoihiLayer, effective_weights, sign_mode_of, simulate,
-                          validate_network)
+from .layer import (BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_UNITY, MAX_DECAY, MAX_DELAY, MAX_VTH, UV_HALF,
+                     SIGN_MODE_NAMES, ConvGeometry, LoihiLayer, effective_weights, sign_mode_of,
+                     validate_network)
+from .models import simulate
 from .netx import NETX_BIAS_EXP, write_netx
 
 
@@ -49,11 +50,37 @@ def weight_scale(w: np.ndarray | torch.Tensor) -> float:
     return (254.0 if mixed else 255.0) / mx
 
 
-def quantize_weights(w: np.ndarray, k: float) -> np.ndarray:
-    """Integer weights for scale ``k``: one-signed -> [0, 255] / [-255, 0]; mixed -> even in [-256, 254]."""
-    if w.min() < 0 < w.max():
+def quantize_weights(w: np.ndarray, k: float, even: bool | None = None) -> np.ndarray:
+    """Integer weights for scale ``k``: one-signed -> [0, 255] / [-255, 0]; mixed -> even in [-256, 254].
+
+    ``even=True`` forces the even grid (what lava-dl netx needs for an all-<=0 layer holding zeros)."""
+    if even or (even is None and w.min() < 0 < w.max()):
         return (2 * np.clip(np.round(w * k / 2), -128, 127)).astype(np.int64)
     return np.clip(np.round(w * k), -255, 255).astype(np.int64)
+
+
+class LoihiQuantizationWarning(UserWarning):
+    """The quantised network loses much of a layer (e.g. one outlier weight zeroes the rest)."""
+
+
+def _check_weights(w: np.ndarray, where: str) -> None:
+    if not np.all(np.isfinite(w)):
+        bad = w[~np.isfinite(w)].flat[0]
+        raise ValueError(f"{where}: weights must be finite to quantise for Loihi; got {bad!r}")
+
+
+def _warn_vanished(w: np.ndarray, w_int: np.ndarray, where: str, fraction: float = 0.25) -> None:
+    """Warn when quantisation zeroes more than ``fraction`` of a layer's nonzero weights (an outlier)."""
+    nonzero = w != 0
+    lost = int(np.count_nonzero(nonzero & (w_int == 0)))
+    total = int(np.count_nonzero(nonzero))
+    if total and lost > fraction * total:
+        import warnings
+
+        warnings.warn(f"{where}: quantisation to 8 bits zeroes {lost} of {total} nonzero weights because the "
+                      f"largest weight |w|={float(np.abs(w).max()):.3g} is {float(np.abs(w).max()) / max(float(np.median(np.abs(w[nonzero]))), 1e-300):.3g} "
+                      "times the median: clip or renormalise outliers before deploying",
+                      LoihiQuantizationWarning, stacklevel=3)
 
 
 @dataclass
@@ -75,6 +102,8 @@ class LoihiNetwork:
         Returns ``{"spikes": [T, B, N_out] bool, "v": [T, B, N_out] float (v / S)}`` realigned to the float
         model's time steps (Lava's per-layer latency removed)."""
         x = spikes.detach().cpu().numpy() if isinstance(spikes, torch.Tensor) else np.asarray(spikes)
+        if x.ndim > 3:   # [T, B, C, H, W] images of spikes: neurons are flattened in (C, H, W) order
+            x = x.reshape(x.shape[0], x.shape[1], -1)
         if not np.all((x == 0) | (x == 1)):
             raise ValueError("spikes must be binary (0/1); Loihi inputs are spikes")
         pad = np.zeros((self.latency,) + x.shape[1:], dtype=bool)
@@ -90,162 +119,314 @@ class LoihiNetwork:
         return write_netx(self.layers, path)
 
 
-def _chain(graph: nir.NIRGraph) -> list[dict[str, Any]]:
-    """Group the graph into blocks {weights, delays, bias, recurrent, neuron} in order."""
+@dataclass
+class _Block:
+    """One synapse + neuron population read from the graph, still in floating point."""
+
+    name: str
+    neuron: Any                                   # the NIR neuron node
+    weight: np.ndarray                            # [out, in], or [C_out, C_in / groups, kH, kW] with conv
+    bias: np.ndarray | None = None                # per output neuron (conv: already broadcast)
+    delays: np.ndarray | None = None
+    recurrent: np.ndarray | None = None
+    conv: ConvGeometry | None = None
+    out_shape: tuple[int, ...] = ()
+
+
+def _successors(graph: nir.NIRGraph) -> dict[str, list[str]]:
     succ: dict[str, list[str]] = {k: [] for k in graph.nodes}
     for a, b in graph.edges:
         succ[a].append(b)
-    blocks: list[dict[str, Any]] = []
+    return succ
+
+
+def _pool_params(node: Any, shape: tuple[int, ...], where: str) -> tuple[int, float]:
+    """``(k, gain)`` of a pooling node that folds into the next synapse: square, stride = kernel, no
+    padding, and the map divisible by ``k`` (then pooling then synapse is one larger synapse, exactly)."""
+    k, s, p = (np.broadcast_to(np.asarray(v).reshape(-1), (2,)) for v in (node.kernel_size, node.stride, node.padding))
+    if k[0] != k[1] or not np.array_equal(k, s) or np.any(p) or len(shape) != 3 or shape[1] % k[0] or shape[2] % k[0]:
+        raise ValueError(f"{where}: pooling kernel {k.tolist()}, stride {s.tolist()}, padding {p.tolist()} on a map "
+                         f"{list(shape)} does not fold into the next Loihi synapse; use square pooling with stride = "
+                         "kernel, no padding, on a map divisible by the kernel")
+    return int(k[0]), (1.0 / float(k[0] * k[0]) if isinstance(node, nir.AvgPool2d) else 1.0)
+
+
+def _unpool(w: np.ndarray, k: int, gain: float) -> np.ndarray:
+    """Fold a ``k x k`` stride-``k`` sum (gain 1) or average pooling into the kernel slices of ``w``
+    ``[..., h, w]``: each tap becomes a ``k x k`` block of ``gain * tap`` (the adjoint of pooling)."""
+    return np.kron(w, np.ones((k, k))) * gain
+
+
+def _conv_geometry(node: nir.Conv2d, in_shape: tuple[int, ...], pool: tuple[int, float] | None,
+                   where: str) -> tuple[np.ndarray, ConvGeometry]:
+    stride, padding, dilation = (tuple(int(v) for v in np.broadcast_to(np.asarray(x).reshape(-1), (2,)))
+                                 for x in (node.stride, node.padding, node.dilation))
+    w = np.asarray(node.weight, np.float64)
+    if pool is not None:
+        if dilation != (1, 1):
+            raise ValueError(f"{where}: a dilated conv after pooling does not fold into one Loihi conv")
+        k, gain = pool
+        w = _unpool(w, k, gain)
+        stride, padding = (stride[0] * k, stride[1] * k), (padding[0] * k, padding[1] * k)
+    return w, ConvGeometry(in_shape=tuple(in_shape), stride=stride, padding=padding, dilation=dilation,
+                           groups=int(node.groups))
+
+
+def _dense_after_pool(w: np.ndarray, pre_shape: tuple[int, ...], pool: tuple[int, float]) -> np.ndarray:
+    """A Linear reading a flattened pooled map, as a Linear reading the map before pooling."""
+    k, gain = pool
+    c, h, wd = pre_shape
+    return _unpool(w.reshape(w.shape[0], c, h // k, wd // k), k, gain).reshape(w.shape[0], -1)
+
+
+def _blocks(graph: nir.NIRGraph) -> list[_Block]:
+    """Walk the chain of the graph into blocks: (pooling, flatten)* then synapse(s) then a neuron.
+
+    Pooling folds into the next synapse (:func:`_unpool`); Flatten changes nothing (neurons are
+    flattened in (C, H, W) order already); parallel Delay -> Linear branches form one DelayDense."""
+    succ = _successors(graph)
+    shape = tuple(int(v) for v in np.asarray(graph.nodes["input"].input_type["input"]).reshape(-1))
+    blocks: list[_Block] = []
     frontier = succ["input"]
     while frontier and frontier != ["output"]:
-        block: dict[str, Any] = {"weight": None, "delays": None, "bias": None}
-        targets = set()
-        for name in frontier:
+        pool: tuple[int, float] | None = None
+        pre_shape = shape
+        while len(frontier) == 1 and isinstance(graph.nodes[frontier[0]], (nir.AvgPool2d, nir.SumPool2d, nir.Flatten)):
+            name = frontier[0]
             node = graph.nodes[name]
-            if isinstance(node, nir.Delay):
-                lin_name = succ[name][0]
-                lin = graph.nodes[lin_name]
-                steps = int(node.metadata.get("snnkit.steps", 0)) if node.metadata else 0
-                w = np.asarray(lin.weight, np.float64)
-                block["weight"] = w if block["weight"] is None else block["weight"] + w
-                d = np.where(w != 0, steps, 0)
-                block["delays"] = d if block["delays"] is None else np.where(w != 0, steps, block["delays"])
-                if isinstance(lin, nir.Affine):
-                    block["bias"] = np.asarray(lin.bias, np.float64)
-                targets.update(succ[lin_name])
-            elif isinstance(node, (nir.Linear, nir.Affine)):
-                block["weight"] = np.asarray(node.weight, np.float64)
-                if isinstance(node, nir.Affine):
-                    block["bias"] = np.asarray(node.bias, np.float64)
-                targets.update(succ[name])
+            if isinstance(node, nir.Flatten):
+                shape = (int(np.prod(shape)),)
             else:
-                raise ValueError(f"graph node {name}: {type(node).__name__} where Linear weights were expected; the "
-                                 "Loihi backend maps chains of (Linear -> neuron) blocks (no conv/pool/flatten)")
+                if pool is not None:
+                    raise ValueError(f"graph node {name}: two poolings in a row do not fold into one Loihi synapse")
+                pool, pre_shape = _pool_params(node, shape, f"graph node {name}"), shape
+                shape = (shape[0], shape[1] // pool[0], shape[2] // pool[0])
+            frontier = succ[name]
+        block, targets = _synapse(graph, succ, frontier, pre_shape, pool)
         if len(targets) != 1:
             raise ValueError(f"weights feed {sorted(targets)}; expected one neuron population")
         (neuron_name,) = targets
         neuron = graph.nodes[neuron_name]
         if not isinstance(neuron, (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)):
             raise ValueError(f"graph node {neuron_name}: {type(neuron).__name__} is not a neuron Loihi's LIF can run")
-        block["neuron"], block["name"] = neuron, neuron_name
-        nxt = [b for b in succ[neuron_name]]
+        block.neuron, block.name = neuron, neuron_name
+        nxt = succ[neuron_name]
         rec = [b for b in nxt if neuron_name in succ.get(b, []) and isinstance(graph.nodes[b], (nir.Linear, nir.Affine))]
-        block["recurrent"] = np.asarray(graph.nodes[rec[0]].weight, np.float64) if rec else None
+        block.recurrent = np.asarray(graph.nodes[rec[0]].weight, np.float64) if rec else None
         blocks.append(block)
+        shape = block.out_shape
         frontier = [b for b in nxt if b not in rec]
     if not blocks:
         raise ValueError("the model has no (Linear -> neuron) block to map to Loihi")
     return blocks
 
 
+def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str], pre_shape: tuple[int, ...],
+             pool: tuple[int, float] | None) -> tuple[_Block, set[str]]:
+    """The synapse starting at ``frontier`` (Linear/Affine, parallel Delay -> Linear, or Conv2d)."""
+    block = _Block(name="", neuron=None, weight=np.zeros((0, 0)))
+    weight, targets = None, set()
+    for name in frontier:
+        node = graph.nodes[name]
+        if isinstance(node, nir.Conv2d):
+            block.weight, block.conv = _conv_geometry(node, pre_shape, pool, f"graph node {name}")
+            block.out_shape = block.conv.out_shape(block.weight.shape)
+            block.bias = np.repeat(np.asarray(node.bias, np.float64), block.out_shape[1] * block.out_shape[2])
+            targets.update(succ[name])
+            continue
+        lin_name = name
+        if isinstance(node, nir.Delay):
+            lin_name = succ[name][0]
+            steps = int(node.metadata.get("snnkit.steps", 0)) if node.metadata else 0
+        elif not isinstance(node, (nir.Linear, nir.Affine)):
+            raise ValueError(f"graph node {name}: {type(node).__name__} where Linear weights or a Conv2d kernel were expected; "
+                             "the Loihi backend maps chains of (pooling | flatten)* -> (Linear | Conv2d) -> neuron")
+        lin = graph.nodes[lin_name]
+        w = np.asarray(lin.weight, np.float64)
+        if pool is not None:
+            w = _dense_after_pool(w, pre_shape, pool)
+        if isinstance(node, nir.Delay):
+            d = np.where(w != 0, steps, 0)
+            block.delays = d if block.delays is None else np.where(w != 0, steps, block.delays)
+        weight = w if weight is None else weight + w
+        if isinstance(lin, nir.Affine):
+            block.bias = np.asarray(lin.bias, np.float64)
+        targets.update(succ[lin_name])
+    if block.conv is None:
+        block.weight, block.out_shape = weight, (int(weight.shape[0]),)
+    return block, targets
+
+
+def _neuron_dynamics(node: Any, n: int, dt: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """``(beta, alpha, r)``: membrane and current decays per step, and the input scaling of the neuron."""
+    beta_of = lambda tau: decay(torch.as_tensor(np.asarray(tau, np.float64)), dt, "exp").numpy()  # noqa: E731
+    if isinstance(node, nir.IF):
+        beta, alpha, r = np.ones(n), None, np.asarray(node.r) * dt
+    elif isinstance(node, nir.CubaLIF):
+        beta, alpha = beta_of(node.tau_mem), beta_of(node.tau_syn)
+        r = (1 - beta) * np.asarray(node.r) * (1 - alpha) * np.asarray(node.w_in)
+    else:
+        beta, alpha = beta_of(node.tau), None
+        r = (1 - beta) * np.asarray(node.r)
+    return beta, alpha, np.broadcast_to(np.asarray(r, np.float64).reshape(-1), (n,)) if np.size(r) in (1, n) \
+        else np.asarray(r, np.float64).reshape(-1)
+
+
+def _shared(name: str, arr: np.ndarray | None, where: str) -> float | None:
+    """The one value a per-layer Loihi register holds (refusing per-neuron values)."""
+    if arr is None:
+        return None
+    flat = np.asarray(arr, np.float64).reshape(-1)
+    if not np.allclose(flat, flat[0]):
+        raise ValueError(f"{where}: per-neuron {name}s are not supported (Loihi's {name} is shared per layer)")
+    return float(flat[0])
+
+
+def _check_reset(node: Any, where: str) -> None:
+    meta = node.metadata or {}
+    if meta.get("snnkit.reset", "hard") != "hard" or (getattr(node, "v_reset", None) is not None
+                                                      and np.any(np.asarray(node.v_reset) != 0)):
+        raise ValueError(f"{where}: Loihi's LIF resets to 0; use reset='hard', v_reset=0")
+
+
+def _fold_input_scaling(block: _Block, r: np.ndarray, alpha: float | None) -> tuple:
+    """The neuron's input scaling folded into the synapse; a CUBA bias enters ``v`` at its steady state."""
+    n_out = int(np.prod(block.out_shape))
+    bias = np.zeros(n_out) if block.bias is None else block.bias * r
+    if block.conv is not None:
+        per_channel = r.reshape(block.out_shape[0], -1)
+        if not np.allclose(per_channel, per_channel[:, :1]):
+            raise ValueError(f"block {block.name}: per-neuron input scaling cannot fold into a conv kernel")
+        w = block.weight * per_channel[:, 0][:, None, None, None]
+    else:
+        w = block.weight * r[:, None]
+    rec = None if block.recurrent is None else block.recurrent * r[:, None]
+    if alpha is not None:
+        bias = bias / (1 - alpha)
+    return w, bias, rec
+
+
+def _row_sum(w: np.ndarray, rec: np.ndarray | None, conv: bool) -> float:
+    """Largest sum of |weights| into one neuron (a conv neuron sees at most one kernel)."""
+    rows = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+    if rec is not None:
+        rows = rows + np.abs(rec).sum(axis=1)
+    return float(rows.max())
+
+
+def _choose_scale(w: np.ndarray, rec: np.ndarray | None, bias: np.ndarray, v_th: float | None, vmax: float,
+                  conv: bool, for_netx: bool, where: str) -> tuple[float, int]:
+    """``(k, weight_exp)``: the weight scale and the largest exponent for which threshold, bias and the
+    worst-case membrane fit Loihi's registers; else a smaller weight scale at exponent 0."""
+    all_w = w.reshape(w.shape[0], -1) if rec is None else np.concatenate([w, rec], axis=1)
+    k = 255.0 / float(np.abs(all_w).max()) if conv and np.abs(all_w).max() > 0 else weight_scale(all_w)
+    bias_exp_cap = NETX_BIAS_EXP if for_netx else BIAS_EXP_MAX
+    max_weight_exp = 0 if (for_netx or conv) else 7   # netx stores no weight exponent; Lava's Conv ignores it
+    b_max = float(np.abs(bias).max()) if bias.size else 0.0
+    for e in range(max_weight_exp, -1, -1):
+        scale = k * 2.0 ** (6 + e)
+        fits_bias = b_max * scale / 2 ** bias_exp_cap <= BIAS_MANT_MAX
+        fits_vth = v_th is None or round(scale * v_th / 64) <= MAX_VTH
+        if scale * vmax < UV_HALF - 1 and fits_bias and fits_vth:
+            return k, e
+    # Trade weight precision for range: shrink the weight scale until the worst-case membrane fits the
+    # 24-bit state (weights then use fewer than 8 bits; the report shows the error).
+    k = (UV_HALF - 2) / (64 * vmax)
+    if k * np.abs(all_w).max() < 1 or b_max * k * 64 / 2 ** bias_exp_cap > BIAS_MANT_MAX:
+        raise ValueError(f"{where}: the membrane range {vmax:.3g} x weight scale does not fit Loihi's 24-bit "
+                         "state even with weight_exp=0 and reduced weight precision; rescale the layer "
+                         "(smaller threshold/weight ratio)")
+    return k, 0
+
+
+def _quantise_synapse(w: np.ndarray, rec: np.ndarray | None, k: float, conv: bool, for_netx: bool
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    if conv:   # Lava's Conv applies the integers as given: the full signed 8-bit range, odd values too
+        return np.clip(np.round(w * k), -255, 255).astype(np.int64), None
+    # lava-dl netx loads an all-<=0 matrix holding zeros as mixed sign: it runs right on the even grid
+    even = True if for_netx and w.max() <= 0 and np.any(w == 0) and w.min() < 0 else None
+    k_w = k * 254 / 255 if even and not (w.min() < 0 < w.max()) else k
+    return quantize_weights(w, k_w, even), None if rec is None else quantize_weights(rec, k)
+
+
+def _quantise_bias(b_scaled: np.ndarray, for_netx: bool, where: str) -> tuple[np.ndarray, int]:
+    """``(bias_mant, bias_exp)`` with ``bias_mant << bias_exp`` closest to the scaled bias."""
+    bias_exp = NETX_BIAS_EXP if for_netx else 0
+    while not for_netx and bias_exp < BIAS_EXP_MAX and np.abs(np.round(b_scaled / 2 ** bias_exp)).max() > BIAS_MANT_MAX:
+        bias_exp += 1
+    bias_mant = np.round(b_scaled / 2 ** bias_exp).astype(np.int64)
+    if bias_mant.size and np.abs(bias_mant).max() > BIAS_MANT_MAX:
+        raise ValueError(f"{where}: bias {np.abs(b_scaled).max():.3g} needs more than 13 bits + exponent 7 at this scale")
+    return bias_mant, bias_exp
+
+
+def _quantise_delays(delays: np.ndarray | None, where: str) -> np.ndarray | None:
+    if delays is None:
+        return None
+    delays = delays.astype(np.int64)
+    if delays.max() > MAX_DELAY:
+        raise ValueError(f"{where}: delay {int(delays.max())} steps exceeds Loihi 2's maximum {MAX_DELAY}")
+    return delays if delays.any() else None
+
+
+def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool) -> tuple[LoihiLayer, float, dict[str, Any]]:
+    """One block to one Loihi layer: dynamics, folded scaling, scale choice, then every register."""
+    node, where = block.neuron, f"layer {i} ({block.name})"
+    _check_reset(node, where)
+    n_out = int(np.prod(block.out_shape))
+    beta, alpha, r = _neuron_dynamics(node, n_out, dt)
+    w, bias, rec = _fold_input_scaling(block, r, _shared("current decay", alpha, where))
+    spiking = not isinstance(node, nir.LI)
+    v_th = _shared("threshold", node.v_threshold, where) if spiking else None
+    beta_s = _shared("decay", beta, where)
+    alpha_s = _shared("current decay", alpha, where)
+    _check_weights(w if rec is None else np.concatenate([w.reshape(w.shape[0], -1), rec], axis=1), where)
+    conv = block.conv is not None
+    row_sum = _row_sum(w, rec, conv) + (float(np.abs(bias).max()) if bias.size else 0.0)
+    vmax = (v_th + row_sum) if spiking else row_sum / max(1 - beta_s, 1e-3)
+    k, wexp = _choose_scale(w, rec, bias, v_th, vmax, conv, for_netx, where)
+    w_int, rec_int = _quantise_synapse(w, rec, k, conv, for_netx)
+    scale = k * 2.0 ** (6 + wexp)
+    dv = int(np.clip(round(DECAY_UNITY * (1 - beta_s)), 0, MAX_DECAY))
+    du = MAX_DECAY if alpha_s is None else int(np.clip(round(DECAY_UNITY * (1 - alpha_s)) - 1, 0, MAX_DECAY))
+    vth = int(round(scale * v_th / 64)) if spiking else MAX_VTH
+    bias_mant, bias_exp = _quantise_bias(bias * scale, for_netx, where)
+    delays = _quantise_delays(block.delays, where)
+    layer = LoihiLayer(weights=w_int, du=du, dv=dv, vth=vth, bias_mant=bias_mant if bias_mant.any() else None,
+                       bias_exp=bias_exp, weight_exp=wexp, num_weight_bits=8, delays=delays,
+                       recurrent_weights=rec_int, conv=block.conv)
+    layer.validate(i)
+    _warn_vanished(w, w_int, where)
+    w_eff = (w_int if conv else effective_weights(w_int, None, 8)) / k
+    report = {"layer": i, "kind": "conv" if conv else "dense", "neurons": layer.n_out, "weight_exp": wexp,
+              "scale": scale, "sign_mode": "conv" if conv else SIGN_MODE_NAMES[sign_mode_of(w_int)],
+              "weight_rel_error": float(np.linalg.norm(w_eff - w) / max(np.linalg.norm(w), 1e-12)),
+              "threshold_rel_error": abs(vth * 64 / scale - v_th) / v_th if spiking and v_th else 0.0,
+              "decay_abs_error": abs((1 - dv / DECAY_UNITY) - beta_s),
+              "bias_abs_error": float(np.abs(bias_mant * 2.0 ** bias_exp / scale - bias).max()) if bias.size else 0.0,
+              "max_delay": 0 if delays is None else int(delays.max())}
+    return layer, scale, report
+
+
 def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = None,
                        for_netx: bool = False) -> LoihiNetwork:
     """Quantise ``model`` to Loihi 2 fixed point; refuses what Loihi cannot hold with a clear error.
 
+    Steps: the model's graph (:func:`snnkit.ir.to_graph`) -> blocks of (pooling/flatten, synapse, neuron)
+    (:func:`_blocks`) -> per block :func:`_quantise_block` (neuron dynamics, input scaling folded into the
+    weights, scale and weight exponent, weights, decays, threshold, bias, delays, report).
     ``for_netx=True`` restricts to what lava-dl netx files hold: ``weight_exp = 0`` (netx stores no
     weight exponent) and ``bias_exp = 6`` (netx's fixed bias exponent).
     """
-    max_weight_exp = 0 if for_netx else 7
     dt = 1.0
     graph = to_graph(model, dt=dt, method="exp", input_shape=input_shape)
-    layers: list[LoihiLayer] = []
-    scales: list[float] = []
-    report: list[dict[str, Any]] = []
-    blocks = _chain(graph)
-    for i, blk in enumerate(blocks):
-        node = blk["neuron"]
-        where = f"layer {i} ({blk['name']})"
-        meta = node.metadata or {}
-        if meta.get("snnkit.reset", "hard") != "hard" or (getattr(node, "v_reset", None) is not None
-                                                          and np.any(np.asarray(node.v_reset) != 0)):
-            raise ValueError(f"{where}: Loihi's LIF resets to 0; use reset='hard', v_reset=0")
-        beta_of = lambda tau: decay(torch.as_tensor(np.asarray(tau, np.float64)), dt, "exp").numpy()  # noqa: E731
-        w = blk["weight"].copy()
-        bias = np.zeros(w.shape[0]) if blk["bias"] is None else blk["bias"].copy()
-        rec = None if blk["recurrent"] is None else blk["recurrent"].copy()
-        if isinstance(node, nir.IF):
-            beta, alpha, r = np.ones(w.shape[0]), None, np.asarray(node.r) * dt
-        elif isinstance(node, nir.CubaLIF):
-            beta, alpha = beta_of(node.tau_mem), beta_of(node.tau_syn)
-            r = (1 - beta) * np.asarray(node.r) * (1 - alpha) * np.asarray(node.w_in)
-        else:
-            beta, alpha = beta_of(node.tau), None
-            r = (1 - beta) * np.asarray(node.r)
-        r = np.broadcast_to(r, (w.shape[0],))
-        w, bias = w * r[:, None], bias * r   # the neuron's input scaling, folded into the synapse
-        if rec is not None:
-            rec = rec * r[:, None]
-        if alpha is not None:
-            bias = bias / (1 - alpha)
-        spiking = not isinstance(node, nir.LI)
-        v_th = np.asarray(node.v_threshold, np.float64).reshape(-1) if spiking else None
-        if v_th is not None and not np.allclose(v_th, v_th[0]):
-            raise ValueError(f"{where}: per-neuron thresholds are not supported (Loihi's vth is shared per layer)")
-        for name, arr in (("decay", beta), ("current decay", alpha)):
-            if arr is not None and not np.allclose(arr, np.asarray(arr).reshape(-1)[0]):
-                raise ValueError(f"{where}: per-neuron {name}s are not supported (Loihi's du/dv are shared per layer)")
-        beta_s = float(np.asarray(beta).reshape(-1)[0])
-        all_w = w if rec is None else np.concatenate([w, rec], axis=1)
-        k = weight_scale(all_w)
-        w_int = quantize_weights(w, k)
-        rec_int = None if rec is None else quantize_weights(rec, k)
-        row_sum = np.abs(all_w).sum(axis=1).max() + np.abs(bias).max()
-        vmax = (float(v_th[0]) + row_sum) if spiking else row_sum / max(1 - beta_s, 1e-3)
-        wexp = None
-        for e in range(max_weight_exp, -1, -1):
-            scale = k * 2.0 ** (6 + e)
-            fits_bias = np.abs(bias).max() * scale / 2 ** (NETX_BIAS_EXP if for_netx else BIAS_EXP_MAX) <= BIAS_MANT_MAX
-            if scale * vmax < UV_HALF - 1 and fits_bias and (not spiking or round(scale * float(v_th[0]) / 64) <= MAX_VTH):
-                wexp = e
-                break
-        if wexp is None:
-            # Trade weight precision for range: shrink the weight scale until the worst-case membrane
-            # fits the 24-bit state (weights then use fewer than 8 bits; the report shows the error).
-            k = (UV_HALF - 2) / (64 * vmax)
-            fits_bias = np.abs(bias).max() * k * 64 / 2 ** (NETX_BIAS_EXP if for_netx else BIAS_EXP_MAX) <= BIAS_MANT_MAX
-            if k * np.abs(all_w).max() < 1 or not fits_bias:
-                raise ValueError(f"{where}: the membrane range {vmax:.3g} x weight scale does not fit Loihi's 24-bit "
-                                 "state even with weight_exp=0 and reduced weight precision; rescale the layer "
-                                 "(smaller threshold/weight ratio)")
-            w_int = quantize_weights(w, k)
-            rec_int = None if rec is None else quantize_weights(rec, k)
-            wexp = 0
-        scale = k * 2.0 ** (6 + wexp)
-        dv = int(round(DECAY_UNITY * (1 - beta_s)))
-        du = MAX_DECAY if alpha is None else int(round(DECAY_UNITY * (1 - float(np.asarray(alpha).reshape(-1)[0])))) - 1
-        du, dv = int(np.clip(du, 0, MAX_DECAY)), int(np.clip(dv, 0, MAX_DECAY))
-        vth = int(round(scale * float(v_th[0]) / 64)) if spiking else MAX_VTH
-        b_scaled = bias * scale
-        bias_exp = NETX_BIAS_EXP if for_netx else 0
-        while not for_netx and bias_exp < BIAS_EXP_MAX and np.abs(np.round(b_scaled / 2 ** bias_exp)).max() > BIAS_MANT_MAX:
-            bias_exp += 1
-        bias_mant = np.round(b_scaled / 2 ** bias_exp).astype(np.int64)
-        if np.abs(bias_mant).max() > BIAS_MANT_MAX:
-            raise ValueError(f"{where}: bias {np.abs(bias).max():.3g} needs more than 13 bits + exponent 7 at this scale")
-        delays = None
-        if blk["delays"] is not None:
-            delays = blk["delays"].astype(np.int64)
-            if delays.max() > MAX_DELAY:
-                raise ValueError(f"{where}: delay {int(delays.max())} steps exceeds Loihi 2's maximum {MAX_DELAY}")
-            if not delays.any():
-                delays = None
-        layer = LoihiLayer(weights=w_int, du=du, dv=dv, vth=vth, bias_mant=bias_mant if bias_mant.any() else None,
-                           bias_exp=bias_exp, weight_exp=wexp, num_weight_bits=8, delays=delays,
-                           recurrent_weights=rec_int)
-        layer.validate(i)
-        w_eff = effective_weights(w_int, None, 8) / k
-        err = float(np.linalg.norm(w_eff - w) / max(np.linalg.norm(w), 1e-12))
-        beta_q = 1 - dv / DECAY_UNITY
-        report.append({"layer": i, "neurons": layer.n_out, "weight_exp": wexp, "scale": scale,
-                       "sign_mode": SIGN_MODE_NAMES[sign_mode_of(w_int)],
-                       "weight_rel_error": err,
-                       "threshold_rel_error": (abs(vth * 64 / scale - float(v_th[0])) / float(v_th[0])) if spiking and v_th[0] else 0.0,
-                       "decay_abs_error": abs(beta_q - beta_s),
-                       "bias_abs_error": float(np.abs(bias_mant * 2.0 ** bias_exp / scale - bias).max()),
-                       "max_delay": 0 if delays is None else int(delays.max())})
+    blocks = _blocks(graph)
+    layers, scales, report = [], [], []
+    for i, block in enumerate(blocks):
+        layer, scale, rep = _quantise_block(block, i, dt, for_netx)
         layers.append(layer)
         scales.append(scale)
+        report.append(rep)
     validate_network(layers)
-    last = blocks[-1]["neuron"]
-    return LoihiNetwork(layers=layers, scales=scales, readout="voltage" if isinstance(last, nir.LI) else "spikes",
-                        report=report)
+    return LoihiNetwork(layers=layers, scales=scales,
+                        readout="voltage" if isinstance(blocks[-1].neuron, nir.LI) else "spikes", report=report)
