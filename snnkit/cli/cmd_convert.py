@@ -22,7 +22,8 @@ def _load_data(spec: str, samples: int) -> tuple[torch.Tensor, torch.Tensor | No
     if not os.path.exists(spec):
         raise FileNotFoundError(f"--calib {spec!r} is neither an existing .pt file nor a named data set "
                                 "(allowed names: ['mnist1d'])")
-    blob = torch.load(spec, map_location="cpu", weights_only=True)
+    from .._torchfile import load_weights_only
+    blob = load_weights_only(spec)
     if isinstance(blob, torch.Tensor):
         return blob[:samples].float(), None, None
     if isinstance(blob, dict) and isinstance(blob.get("x"), torch.Tensor):
@@ -36,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..conversion import accuracy_vs_T, ann_accuracy, convert_detailed, plot_accuracy_vs_T
     from ..conversion.serialization import _load, ANN_FORMAT, load_ann, save_converted
 
-    ann = load_ann(args.model)
+    ann = load_ann(args.model, builder=args.architecture_builder)
     meta = _load(args.model, ANN_FORMAT)
     x_cal, x_eval, y_eval = _load_data(args.calib, args.samples)
     conversion = convert_detailed(
@@ -63,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("convert", help="convert a trained ANN into an SNN",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL.pt", help="ANN file written by snnkit.conversion.save_ann")
+    p.add_argument("--architecture-builder", metavar="MODULE:FUNCTION", default=None,
+                   help="import this function to build the ANN (a model of your own); without it only "
+                        "registered architecture names in MODEL.pt are accepted, a file never names code")
     p.add_argument("--calib", required=True, metavar="DATA", help=".pt tensor/dict file or 'mnist1d'")
     p.add_argument("--out", required=True, metavar="OUT", help="where to write the converted SNN (.pt)")
     p.add_argument("--T", type=int, default=32, help="time steps for the calibrations (default 32)")
