@@ -159,3 +159,70 @@ def test_pickled_payload_in_checkpoint_is_refused(tmp_path):
     with pytest.raises(InvalidFileError):
         load_checkpoint(tmp_path / "evil.pt")
     assert not flag.exists()
+
+
+def _checkpoint_with_data(path, data_entry, in_features, steps):
+    from snnkit import models
+    from snnkit.training import TrainerConfig
+    model = models.create("mlp", spiking=True, in_features=in_features, num_classes=20, steps=steps, hidden=8)
+    save_checkpoint(path, {"data": data_entry,
+                           "model": {**models.spec(model), "state_dict": model.state_dict()},
+                           "position": {"epoch": 1, "batch_index": 0, "global_step": 1, "seed": 0},
+                           "trainer": {"config": TrainerConfig(progress=False).to_dict()}})
+
+
+def test_checkpoint_cannot_choose_data_root_or_download(tmp_path, monkeypatch, capsys):
+    from snnkit import data
+    from snnkit.data import builders
+
+    downloads = []
+    real_open = builders.open_tonic_dataset if hasattr(builders, "open_tonic_dataset") else None
+
+    def spy(cls, root, download, **kw):
+        downloads.append(download)
+        assert not download, "a download was attempted because the checkpoint asked for it"
+        return real_open(cls, root, download, **kw)
+
+    if real_open is not None:
+        monkeypatch.setattr(builders, "open_tonic_dataset", spy)
+    chosen_by_file = tmp_path / "chosen-by-the-file"
+    mine = tmp_path / "my-data"
+    x, _ = data.load("synthetic_shd", "test", root=mine, n_train=8, n_test=8)[0]
+    ckpt = tmp_path / "evil.pt"
+    entry = {"name": "synthetic_shd", "root": str(chosen_by_file), "download": True, "cache": True,
+             "n_train": 8, "n_test": 8}
+    _checkpoint_with_data(ckpt, entry, x.shape[-1], x.shape[0])
+    assert cli(["evaluate", str(ckpt), "--json", "--data-root", str(mine)]) == 0
+    assert not chosen_by_file.exists()  # no folder, no dataset files, no cache where the file said
+    assert not (mine / "cache").exists()  # caching is the caller's choice (--cache), not the file's
+    capsys.readouterr()
+    # a recorded dataset that is missing: the file's download=True is not honoured, a clear error instead
+    _checkpoint_with_data(ckpt, {**entry, "name": "shd"}, x.shape[-1], x.shape[0])
+    empty = tmp_path / "empty"
+    assert cli(["evaluate", str(ckpt), "--data-root", str(empty)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not chosen_by_file.exists() and True not in downloads
+    assert cli(["export", str(ckpt), "--to", "nir", "--data-root", str(empty), "--out", str(tmp_path / "x")]) == 2
+    assert not chosen_by_file.exists() and True not in downloads
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("model", {"name": "mlp", "config": {"hidden": 10**6, "in_features": 4, "num_classes": 2, "steps": 5}},
+     r"model.hidden=1000000 is not allowed"),
+    ("model", {"name": "subprocess:getoutput", "config": {}}, r"model.name"),
+    ("model", {"name": "mlp", "config": {"in_features": 4, "num_classes": 2, "steps": 0}}, r"model.steps=0"),
+    ("data", {"name": "randman", "samples_per_class": 10**9}, r"data.samples_per_class=1000000000"),
+    ("data", {"name": "../../etc"}, r"data.name='../../etc' is not allowed"),
+])
+def test_checkpoint_model_and_data_entries_are_checked(tmp_path, capsys, field, value, message):
+    path = tmp_path / "c.pt"
+    _checkpoint_with_data(path, {"name": "randman", "classes": 2, "channels": 4, "steps": 5}, 4, 5)
+    ckpt = load_checkpoint(path)
+    ckpt[field] = value if field == "data" else {**value, "spiking": True, "state_dict": {}}
+    del ckpt["sha256"]
+    save_checkpoint(path, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
+    assert cli(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    import re
+    assert re.search(message, err), err

@@ -32,6 +32,12 @@ else:  # pragma: no cover
 
 SECTIONS = ("model", "data", "trainer")
 DATA_KEYS = ("name", "root", "train_split", "valid_split", "test_split")
+# Where data lives, whether it is downloaded and cached: the caller's choice only (command line or
+# Python argument), never a checkpoint's (a file must not choose paths, downloads or caches).
+CALLER_ONLY_DATA_KEYS = ("root", "download", "cache")
+MAX_MODEL_INT = 16384  # cap on every integer in [model] (hidden sizes, steps...): hidden=10**6 is refused
+MAX_DATA_INT = 1_000_000  # cap on every integer option in [data] (sample counts, sizes)
+POSITIVE_MODEL_KEYS = ("steps", "hidden", "in_features", "num_classes", "T")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -79,8 +85,61 @@ def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("train_split", "valid_split", "test_split"):
         if key in dat and dat[key] not in (*data.SPLITS, None, ""):
             raise ValueError(f"data.{key}={dat[key]!r} is not allowed; allowed: {list(data.SPLITS)}")
+    _check_values("model", model, MAX_MODEL_INT, POSITIVE_MODEL_KEYS)
+    _check_values("data", dat, MAX_DATA_INT, ())
     trainer = TrainerConfig.from_dict(cfg.get("trainer", {}))
     return {"model": model, "data": dat, "trainer": trainer}
+
+
+def _check_values(section: str, table: Mapping[str, Any], cap: int, positive: tuple[str, ...]) -> None:
+    """Plain values only (numbers, strings, booleans, lists of them), integers in [0, cap] (>= 1 for the
+    keys in ``positive``), floats finite: a config cannot ask for a 10**6-wide layer or T=0."""
+    import math
+
+    def check(key: str, value: Any, depth: int = 0) -> None:
+        if isinstance(value, bool) or isinstance(value, str) or value is None:
+            return
+        if isinstance(value, int):
+            low = 1 if key.split("[")[0] in positive else 0
+            if not low <= value <= cap:
+                raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: an integer in [{low}, {cap}]")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: a finite number")
+        elif isinstance(value, (list, tuple)) and depth < 2 and len(value) <= 64:
+            for i, v in enumerate(value):
+                check(f"{key}[{i}]", v, depth + 1)
+        elif isinstance(value, Mapping) and depth < 2 and len(value) <= 64:
+            for k, v in value.items():
+                check(f"{key}.{k}", v, depth + 1)
+        else:
+            raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: numbers, strings, booleans "
+                             "and short lists of them")
+
+    for key, value in table.items():
+        check(str(key), value)
+
+
+def data_from_checkpoint(path: str | os.PathLike, ckpt: Mapping[str, Any], root: str | None = None,
+                         download: bool = False, cache: bool = False) -> dict[str, Any]:
+    """The ``[data]`` table a checkpoint was trained on, checked like a config, with ``root``,
+    ``download`` and ``cache`` replaced by the CALLER's values (what the file says about them is ignored)."""
+    from ..errors import InvalidFileError
+
+    table = ckpt.get("data")
+    if not isinstance(table, Mapping) or not table:
+        raise InvalidFileError(path, "data", table, "the [data] table snnkit train stores (a dict with 'name')")
+    table = {k: v for k, v in table.items() if k not in CALLER_ONLY_DATA_KEYS}
+    try:
+        checked = check_config({"model": {"name": "mlp"}, "data": table})["data"]
+    except ValueError as err:
+        raise InvalidFileError(path, "data", table, str(err)) from err
+    checked.update(root=root)
+    if download:
+        checked["download"] = True
+    if cache:
+        checked["cache"] = True
+    return checked
 
 
 def load_splits(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
