@@ -37,6 +37,7 @@ DATA_KEYS = ("name", "root", "train_split", "valid_split", "test_split")
 CALLER_ONLY_DATA_KEYS = ("root", "download", "cache")
 MAX_MODEL_INT = 16384  # cap on every integer in [model] (hidden sizes, steps...): hidden=10**6 is refused
 MAX_DATA_INT = 1_000_000  # cap on every integer option in [data] (sample counts, sizes)
+MAX_CONFIG_BYTES = 1 << 20
 POSITIVE_MODEL_KEYS = ("steps", "hidden", "in_features", "num_classes", "T")
 
 
@@ -52,14 +53,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a training config; errors name the key and what is allowed."""
+    from ..errors import InvalidFileError, SizeLimitError
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise SizeLimitError(path, "size", f"{size} bytes", f"at most {MAX_CONFIG_BYTES} bytes of TOML")
     try:
-        cfg = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config {str(path)!r} is not valid TOML: {err}") from err
-    return check_config(cfg)
+        cfg = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InvalidFileError(f"config {str(path)!r} is not valid TOML: {err}") from err
+    try:
+        return check_config(cfg)
+    except (ValueError, TypeError) as err:
+        raise InvalidFileError(f"config {str(path)!r}: {err}") from err
 
 
 def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
