@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -177,12 +176,10 @@ def build_model(model_cfg: Mapping[str, Any], train_set: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Atomic JSON write (temp file in the same folder + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    """Atomic JSON write (temp file in the same folder + ``os.replace``; umask permissions)."""
+    from .._atomic import atomic_path
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 def _has_learned_delays(model: Any) -> bool:
