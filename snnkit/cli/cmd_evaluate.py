@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="accuracy and loss of a trained checkpoint")
@@ -33,7 +31,7 @@ def checkpoint_data(path: Path, ckpt: dict[str, Any], args: argparse.Namespace) 
     return data_from_checkpoint(path, ckpt, args.data_root, args.download, args.cache)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path | None = None) -> torch.nn.Module:
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path | None = None) -> Any:
     """Rebuild ``snnkit.models.create(name, spiking, **config)`` and load the stored weights.
 
     The model name must be a registered one and its config passes the same checks (and caps) as a

@@ -1,6 +1,6 @@
-"""``snnkit train CONFIG.toml [--nproc N] [--out DIR] [--resume]``: train from a TOML config.
+"""snnkit train CONFIG.toml [--nproc N] [--out DIR] [--resume]: train from a TOML config.
 
-The config has three tables::
+The config has three tables:
 
     [model]                 # snnkit.models.create(name, spiking, **rest)
     name = "mlp"
@@ -12,8 +12,9 @@ The config has three tables::
     epochs = 5
     loss = "ce_max_membrane"
 
-The output folder gets ``last.pt`` / ``best.pt`` checkpoints (the model name and config inside, so
-``snnkit evaluate`` can rebuild it), ``history.json`` and ``config.toml``.
+The output folder gets last.pt / best.pt checkpoints (the model name and config inside, so
+snnkit evaluate can rebuild it), history.json, config.toml (a copy of CONFIG) and learning_curve.png.
+Ctrl-C finishes the current step, saves last.pt and says where it is; --resume continues from it.
 """
 from __future__ import annotations
 
@@ -47,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (DDP, gloo on CPU)")
     p.add_argument("--out", default=None, help="output folder (default runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt when it exists")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: apply a changed [trainer] config from here on and record the change "
+                        "(default: refuse to resume when the config differs from the checkpoint's)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (one line per epoch is still printed); bars are also off when "
+                        "stderr is not a terminal")
     p.set_defaults(func=run)
 
 
@@ -194,25 +201,42 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         load_config(args.config)  # fail here, once, rather than in every worker
         from ..training import launch
-        argv = ["train", str(args.config), "--out", str(out)] + (["--resume"] if args.resume else [])
+        argv = ["train", str(args.config), "--out", str(out)] + (["--resume"] if args.resume else []) \
+            + (["--allow-config-change"] if args.allow_config_change else []) \
+            + (["--no-progress"] if args.no_progress else [])
         return launch(args.nproc, argv)
     import torch
 
     from ..training import Trainer, seed_everything
     cfg = load_config(args.config)
+    bars = not args.no_progress and sys.stderr.isatty()
+    cfg["trainer"].progress = bars
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         torch.set_num_threads(1)  # one core per worker
     splits = load_splits(cfg["data"])
     seed_everything(cfg["trainer"].seed)
     model = build_model(cfg["model"], splits["train"])
-    trainer = Trainer(model, cfg["trainer"], out_dir=out, extra={"data": cfg["data"]})
+    trainer = Trainer(model, cfg["trainer"], out_dir=out, extra={"data": cfg["data"]},
+                      callbacks=[] if bars else [_print_epoch])
     learned_delays = _has_learned_delays(model)
     if learned_delays:  # the DCLS recipe: own lr for delays, clamping, sigma schedule (REFERENCE section 4)
         from ..synapses import DCLSRecipe
         recipe = DCLSRecipe(model, cfg["trainer"].epochs)
         recipe.attach(trainer)
         trainer.callbacks.append(recipe)
-    trainer.fit(splits["train"], splits["valid"], resume=True if args.resume else None)
+    if trainer.rank == 0:
+        from .._atomic import atomic_path
+        with atomic_path(out / "config.toml") as tmp:
+            tmp.write_bytes(Path(args.config).read_bytes())
+    try:
+        trainer.fit(splits["train"], splits["valid"], resume=True if args.resume else None,
+                    allow_config_change=args.allow_config_change)
+    except KeyboardInterrupt:
+        where = trainer.last_checkpoint
+        raise KeyboardInterrupt(
+            f"interrupted at epoch {trainer.position['epoch'] + 1}, step {trainer.position['global_step']}; "
+            + (f"last checkpoint: {where} (continue with: snnkit train {args.config} --out {out} --resume)"
+               if where else "no checkpoint was written yet")) from None
     result: dict[str, Any] = {"history": trainer.history}
     if learned_delays:  # evaluate as the paper does: rounded, integer delays
         from ..synapses import freeze_delays
@@ -221,12 +245,47 @@ def run(args: argparse.Namespace) -> int:
         result["test"] = trainer.evaluate(splits["test"])
     if trainer.rank == 0:
         write_json(out / "history.json", result)
+        plot_learning_curve(trainer.history, out / "learning_curve.png")
         if "test" in result:
             print(f"test accuracy {result['test']['accuracy']:.4f} (loss {result['test']['loss']:.4f}, "
                   f"{result['test']['count']} samples); checkpoint {out / 'last.pt'}")
     if trainer.world_size > 1:
         _exit_worker()
     return 0
+
+
+def _print_epoch(event: str, trainer: Any, record: dict) -> None:
+    """One line per epoch when the progress bars are off (``--no-progress`` or not a terminal)."""
+    if event != "epoch" or trainer.rank != 0:
+        return
+    msg = f"epoch {record['epoch']}: loss {record['train_loss']:.4f} acc {record['train_accuracy']:.3f}"
+    if "val_accuracy" in record:
+        msg += f" | val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.3f}"
+    print(msg, flush=True)
+
+
+def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> Path:
+    """Loss and accuracy per epoch (train and validation) as a PNG; never touches pyplot's backend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .._atomic import atomic_path
+    fig = Figure(figsize=(8, 3.2))
+    FigureCanvasAgg(fig)
+    epochs = [r["epoch"] for r in history]
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
+        for split in ("train", "val"):
+            values = [r.get(f"{split}_{metric}") for r in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return path
 
 
 def _exit_worker() -> None:

@@ -71,7 +71,13 @@ def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc.pid)
-            proc.communicate()
+            try:  # a child that left the group may hold the pipe open: do not wait for it
+                proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                proc.wait(timeout=5)
             raise LavaTimeout(f"Lava run exceeded timeout={timeout} s; its process group was killed") from None
         finally:
             _kill_group(proc.pid)  # Lava's runtime children outlive a finished parent otherwise
