@@ -1,9 +1,11 @@
 """Atomic file writes: a temporary file in the target folder, then ``os.replace``.
 
-While a write is in progress its temporary file ``.<name>.<random><suffix>.tmp`` is held under an
-exclusive ``flock``; a later write to the same target removes the temporaries nobody holds (left by
-a process that was killed mid-write), so killed writes do not pile up. The final file gets the
-permissions the user's umask gives (``mkstemp`` would leave 0600).
+The temporary file is ``.<name>.<pid>.<random><suffix>.tmp``. A later write to the same target
+removes the temporaries whose writer process is gone (left by a process killed mid-write), so killed
+writes do not pile up; a temporary of a live process is never touched (names without a pid, from
+older versions, count as abandoned after ``STALE_AFTER_S``). No lock is held on the temporary
+itself: HDF5 writers lock their files and would refuse a file someone else locked. The final file
+gets the permissions the user's umask gives (``mkstemp`` would leave 0600).
 """
 from __future__ import annotations
 
@@ -14,12 +16,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: stale files are recognised by age only
-    fcntl = None  # type: ignore[assignment]
-
-STALE_AFTER_S = 3600.0  # without flock (Windows), a temporary file this old is taken as abandoned
+STALE_AFTER_S = 600.0  # a temporary without a recognisable live writer this old is abandoned
 
 
 def umask_mode(mode: int = 0o666) -> int:
@@ -29,27 +26,32 @@ def umask_mode(mode: int = 0o666) -> int:
     return mode & ~umask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def remove_stale_temporaries(target: Path) -> list[Path]:
-    """Delete ``.<target name>.*.tmp`` files beside ``target`` that no live writer holds."""
+    """Delete ``.<target name>.*.tmp`` files beside ``target`` whose writer is gone."""
     removed = []
-    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+    prefix = f".{target.name}."
+    for tmp in target.parent.glob(f"{prefix}*.tmp"):
+        writer = tmp.name[len(prefix):].split(".", 1)[0]
         try:
-            fd = os.open(tmp, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    continue  # a writer holds it: in progress
-            elif time.time() - os.fstat(fd).st_mtime < STALE_AFTER_S:
+            if writer.isdigit():
+                if int(writer) == os.getpid() or _alive(int(writer)):
+                    continue
+            elif time.time() - tmp.stat().st_mtime < STALE_AFTER_S:
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-                removed.append(tmp)
-        finally:
-            os.close(fd)
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:  # gone already, or not ours to remove
+            continue
     return removed
 
 
@@ -62,10 +64,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix + ".tmp", dir=target.parent)
+    os.close(fd)
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # "in progress" for remove_stale_temporaries of other writers
         yield Path(tmp)
         os.chmod(tmp, umask_mode())  # mkstemp makes 0600; give the file ordinary permissions
         os.replace(tmp, target)
@@ -73,5 +74,3 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    finally:
-        os.close(fd)

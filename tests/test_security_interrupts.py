@@ -3,7 +3,6 @@ trainers cannot share a run folder, a changed config is not silently ignored on 
 die with their launcher, and written files get the user's umask permissions."""
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -35,18 +34,23 @@ def _model():
 
 def test_killed_write_leftovers_are_removed_by_the_next_write(tmp_path):
     target = tmp_path / "last.pt"
-    stale = tmp_path / ".last.pt.abc123.tmp"  # what a SIGKILL during torch.save leaves
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".last.pt.{dead}.abc123.tmp"  # what a SIGKILL during torch.save leaves
     stale.write_bytes(b"\0" * 1000)
-    live = tmp_path / ".last.pt.live99.tmp"  # a write in progress in another process: held under flock
+    old = tmp_path / ".last.pt.xyz.tmp"  # left by an older snnkit (no pid in the name), an hour ago
+    old.write_bytes(b"\0")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = tmp_path / f".last.pt.{sleeper.pid}.live99.tmp"  # a write in progress in another process
     live.write_bytes(b"partial")
-    fd = os.open(live, os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         save_checkpoint(target, {"x": torch.ones(2)})
-        assert not stale.exists()
+        assert not stale.exists() and not old.exists()
         assert live.exists()  # never pull a file from under a live writer
     finally:
-        os.close(fd)
+        sleeper.kill()
+        sleeper.wait()
     save_checkpoint(target, {"x": torch.ones(2)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
 

@@ -29,6 +29,7 @@ _HINT = (". The file is truncated, corrupt or not a Heidelberg spike file; delet
 CLASSES = {"shd": 20, "ssc": 35}
 EVENT_DTYPE = np.dtype([("t", np.float64), ("x", np.int64), ("p", np.int64)])  # t in microseconds
 _REQUIRED = ("spikes/times", "spikes/units", "labels")
+_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError)
 
 
 def _hdf5_error(path: Path, what: str, err: BaseException | None = None) -> DatasetFileError:
@@ -57,15 +58,17 @@ class HeidelbergFile:
         self.sensor_size = (self.channels, 1, 1)
         self._file: h5py.File | None = None
         handle = self._open()
-        self._check_declared(handle)
         try:
+            self._check_declared(handle)
             self.labels = np.asarray(handle["labels"][()], dtype=np.int64)
-        except (OSError, KeyError, ValueError) as err:
+        except DatasetFileError:
+            raise
+        except _H5_ERRORS as err:  # damaged HDF5 structures surface as any of these from h5py
             raise _hdf5_error(self.path, "cannot read 'labels'", err) from err
         if self.labels.ndim != 1:
             raise _hdf5_error(self.path, f"'labels' must be one-dimensional, found shape {self.labels.shape}")
         for key in ("spikes/times", "spikes/units"):
-            if len(handle[key]) != len(self.labels):
+            if handle[key].shape[0] != len(self.labels):
                 raise _hdf5_error(self.path, f"'{key}' has {len(handle[key])} samples but 'labels' has "
                                              f"{len(self.labels)}")
         if len(self.labels) and self.labels.min() < 0:
@@ -96,9 +99,13 @@ class HeidelbergFile:
                 raise FileNotFoundError(f"dataset file {self.path} does not exist")
             try:
                 handle = h5py.File(self.path, "r")
-            except OSError as err:
+            except _H5_ERRORS as err:
                 raise _hdf5_error(self.path, "cannot be opened as HDF5", err) from err
-            missing = [key for key in _REQUIRED if key not in handle]
+            try:
+                missing = [key for key in _REQUIRED if key not in handle]
+            except _H5_ERRORS as err:
+                handle.close()
+                raise _hdf5_error(self.path, "has a damaged group structure", err) from err
             if missing:
                 found = sorted(handle.keys())
                 handle.close()
@@ -117,7 +124,7 @@ class HeidelbergFile:
         try:
             times = np.asarray(handle["spikes/times"][index], dtype=np.float64)
             units = np.asarray(handle["spikes/units"][index], dtype=np.int64)
-        except (OSError, ValueError) as err:
+        except _H5_ERRORS as err:
             raise _hdf5_error(self.path, f"cannot read sample {index}", err) from err
         if times.size > self.max_events:
             raise DatasetSizeError(self.path, f"spikes/times[{index}].size", times.size,
