@@ -182,3 +182,13 @@ def test_ddp_workers_exit_when_the_launcher_is_killed(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_resume_from_another_models_checkpoint_is_a_clear_error(tmp_path):
+    from snnkit.errors import InvalidFileError
+    X, Y = _data()
+    cfg = {"epochs": 1, "batch_size": 12, "progress": False}
+    Trainer(_model(), cfg, out_dir=tmp_path).fit((X, Y))
+    other = models.create("mlp", spiking=True, in_features=6, num_classes=3, steps=5, hidden=9)
+    with pytest.raises(InvalidFileError, match=r"last.pt: field 'state'.*size mismatch"):
+        Trainer(other, cfg, out_dir=tmp_path).fit((X, Y), resume=True)

@@ -69,11 +69,12 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path | None = None) 
 def run(args: argparse.Namespace) -> int:
     from .. import data
     from ..training import Trainer, TrainerConfig, load_checkpoint
-    path = Path(args.checkpoint)
     from ..errors import InvalidFileError
     from ..training.checkpoint import require
     from .cmd_train import DATA_KEYS
+    path = Path(args.checkpoint)
     ckpt = load_checkpoint(path)
+    epoch = require(path, ckpt, "position.epoch", int)
     model = model_from_checkpoint(ckpt, path)
     data_cfg = checkpoint_data(path, ckpt, args)
     tcfg = dict(require(path, ckpt, "trainer.config", dict))
@@ -86,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     split = data_cfg.get(f"{args.split}_split", args.split) or args.split
     ds = data.load(data_cfg["name"], split, root=data_cfg["root"], **options)
     res = trainer.evaluate(ds)
-    res.update(checkpoint=str(path), split=split, model=ckpt["model"]["name"],
-               epoch=require(path, ckpt, "position.epoch", int))
+    res.update(checkpoint=str(path), split=split, model=ckpt["model"]["name"], epoch=epoch)
     if args.json:
         print(json.dumps(res))
     else:

@@ -267,7 +267,13 @@ class Trainer:
             changes = self._config_differences(ckpt)
             if changes and not allow_config_change:
                 raise ConfigChangedError(resume_path, changes)
-            self.load_state(ckpt)
+            try:
+                self.load_state(ckpt)
+            except (KeyError, TypeError, RuntimeError, AttributeError, IndexError) as err:
+                from ..errors import InvalidFileError
+                short = " ".join(str(err).split())[:300] or type(err).__name__
+                raise InvalidFileError(resume_path, "state", type(err).__name__,
+                                       f"the model, optimiser and position of this run ({short})") from err
             self.last_checkpoint = resume_path
             if changes:
                 self._apply_config_change(changes, steps_per_epoch)
