@@ -97,18 +97,28 @@ def test_eval_T_accepts_separate_values():
     assert [t for g in args.eval_T for t in g] == [8, 16, 32]
 
 
-def test_expected_failures_are_one_line_and_exit_2(tmp_path):
-    _one_error_line(snnkit("evaluate", str(tmp_path / "missing.pt")), "does not exist")
+def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The same ``main`` in this process (cheaper than a subprocess for the many error cases)."""
+    from snnkit.cli import main
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+def test_expected_failures_are_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "garbage.pt").write_bytes(os.urandom(300))
     _one_error_line(snnkit("evaluate", str(tmp_path / "garbage.pt")), "garbage.pt", "container")
-    _one_error_line(snnkit("train", str(tmp_path / "none.toml")), "does not exist")
-    (tmp_path / "bad.toml").write_text(TINY.format(epochs=0))
-    _one_error_line(snnkit("train", str(tmp_path / "bad.toml")), "trainer.epochs=0")
     debug = snnkit("evaluate", str(tmp_path / "garbage.pt"), "--debug")
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+    _one_error_line(in_process(capsys, "evaluate", str(tmp_path / "missing.pt")), "does not exist")
+    _one_error_line(in_process(capsys, "train", str(tmp_path / "none.toml")), "does not exist")
+    (tmp_path / "bad.toml").write_text(TINY.format(epochs=0))
+    _one_error_line(in_process(capsys, "train", str(tmp_path / "bad.toml")), "trainer.epochs=0")
+    (tmp_path / "dev.toml").write_text(TINY.format(epochs=1) + 'device = "cuda:7"\n')
+    _one_error_line(in_process(capsys, "train", str(tmp_path / "dev.toml")), "trainer.device='cuda:7'")
 
 
-def test_mismatched_state_dict_is_one_line(tmp_path):
+def test_mismatched_state_dict_is_one_line(tmp_path, capsys):
     from snnkit import models
     from snnkit.training import TrainerConfig, save_checkpoint
     model = models.create("mlp", spiking=True, in_features=6, num_classes=3, steps=6, hidden=8)
@@ -117,14 +127,14 @@ def test_mismatched_state_dict_is_one_line(tmp_path):
     save_checkpoint(tmp_path / "c.pt", {"model": {**models.spec(model), "state_dict": state},
                                         "data": {"name": "randman", "classes": 3, "channels": 6, "steps": 6},
                                         "position": {"epoch": 1}, "trainer": {"config": TrainerConfig().to_dict()}})
-    _one_error_line(snnkit("evaluate", str(tmp_path / "c.pt")), "model.state_dict")
+    _one_error_line(in_process(capsys, "evaluate", str(tmp_path / "c.pt")), "model.state_dict")
 
 
-def test_unwritable_output_folder_is_one_line(tmp_path):
+def test_unwritable_output_folder_is_one_line(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(TINY.format(epochs=1))
     (tmp_path / "a-file").write_text("not a folder")  # an OSError even for root (unlike a read-only folder)
-    _one_error_line(snnkit("train", str(cfg), "--out", str(tmp_path / "a-file" / "run")), "a-file")
+    _one_error_line(in_process(capsys, "train", str(cfg), "--out", str(tmp_path / "a-file" / "run")), "a-file")
 
 
 def test_train_writes_what_its_help_promises_and_prints_epochs_without_bars(tmp_path):
