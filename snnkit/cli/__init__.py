@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         if args.debug:
             raise
-        print(f"snnkit {args.command}: {str(err) or 'interrupted'}", file=sys.stderr)
+        worker = "LOCAL_RANK" in os.environ  # a torchrun worker (the launcher has no LOCAL_RANK)
+        quiet = worker and (os.environ.get("RANK", "0") != "0" or os.environ.get("SNNKIT_LAUNCHED") == "1")
+        if not quiet:  # with --nproc the launcher says it once, not every worker
+            print(f"snnkit {args.command}: {str(err) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, TypeError, LookupError, OSError, RuntimeError, ImportError) as err:
         # the documented failures of a command: bad input, missing or unwritable files, busy folders

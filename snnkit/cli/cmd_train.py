@@ -204,7 +204,13 @@ def run(args: argparse.Namespace) -> int:
         argv = ["train", str(args.config), "--out", str(out)] + (["--resume"] if args.resume else []) \
             + (["--allow-config-change"] if args.allow_config_change else []) \
             + (["--no-progress"] if args.no_progress else [])
-        return launch(args.nproc, argv)
+        try:
+            return launch(args.nproc, argv)
+        except KeyboardInterrupt:
+            last = out / "last.pt"
+            raise KeyboardInterrupt("interrupted; " + (f"last checkpoint: {last} (continue with: snnkit train "
+                                    f"{args.config} --out {out} --nproc {args.nproc} --resume)" if last.is_file()
+                                    else "no checkpoint was written yet")) from None
     import torch
 
     from ..training import Trainer, seed_everything

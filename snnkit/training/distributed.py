@@ -75,9 +75,13 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     args = ["--standalone", f"--nproc_per_node={nproc}", "--module", "snnkit", *argv]
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    os.environ["SNNKIT_LAUNCHED"] = "1"  # workers inherit it: the launcher reports interruptions once
     try:
         torchrun.main(args)
     except ChildFailedError as err:
         print(f"snnkit: a training process failed: {err}")
         return 1
+    except SignalException as err:  # Ctrl-C / SIGTERM reached the launcher: the workers were stopped
+        raise KeyboardInterrupt(f"interrupted ({err.sigval.name})") from None
     return 0
