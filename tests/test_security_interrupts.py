@@ -192,3 +192,40 @@ def test_resume_from_another_models_checkpoint_is_a_clear_error(tmp_path):
     other = models.create("mlp", spiking=True, in_features=6, num_classes=3, steps=5, hidden=9)
     with pytest.raises(InvalidFileError, match=r"last.pt: field 'state'.*size mismatch"):
         Trainer(other, cfg, out_dir=tmp_path).fit((X, Y), resume=True)
+
+
+def test_lava_timeout_returns_even_when_a_child_escaped_the_group(tmp_path, monkeypatch):
+    """A Lava child that left the process group keeps the output pipe open: the runner must not wait
+    for it after killing the group (the probe saw timeout=3 return after 25 s)."""
+    import threading
+
+    from snnkit.hardware.loihi import lava_runner
+    pid_file = tmp_path / "escaped.pid"
+    script = tmp_path / "fake_lava.py"
+    script.write_text(
+        "import subprocess, sys, time, pathlib\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], start_new_session=True)\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "time.sleep(120)\n")
+    monkeypatch.setattr(lava_runner, "lava_python", lambda: Path(sys.executable))
+    monkeypatch.setattr(lava_runner, "SCRIPT", script)
+    outcome = []
+
+    def run():
+        try:
+            lava_runner._run_script({"x": __import__("numpy").zeros(1)}, timeout=2)
+        except lava_runner.LavaTimeout as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=90)  # generous: the contract is "returns", not "fast"
+    try:
+        assert not worker.is_alive(), "the Lava runner hung on a child that escaped its process group"
+        assert outcome and "timeout=2" in str(outcome[0])
+    finally:
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except OSError:
+                pass
