@@ -226,3 +226,20 @@ def test_checkpoint_model_and_data_entries_are_checked(tmp_path, capsys, field, 
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     import re
     assert re.search(message, err), err
+
+
+def test_convert_cli_takes_the_builder_from_the_command_line(tmp_path, canary, capsys):
+    config = {"in_features": 6, "hidden": [5], "num_classes": 3}
+    path = str(tmp_path / "own.pt")
+    save_ann(mlp(**config), path, "my-own-net", config, builder=f"{CANARY_MODULE}:build")
+    canary.unlink()
+    torch.save(torch.randn(32, 6), tmp_path / "calib.pt")
+    out = str(tmp_path / "snn.pt")
+    assert cli(["convert", path, "--calib", str(tmp_path / "calib.pt"), "--out", out, "--T", "4"]) == 2
+    assert "--architecture-builder" in capsys.readouterr().err and not canary.exists()
+    assert cli(["convert", path, "--calib", str(tmp_path / "calib.pt"), "--out", out, "--T", "4",
+                "--architecture-builder", f"{CANARY_MODULE}:build"]) == 0
+    assert canary.exists()  # the user's own builder ran because the USER named it
+    with pytest.raises(InvalidFileError, match="architecture"):
+        load_converted(out)  # and loading the converted file needs it again
+    assert load_converted(out, builder=f"{CANARY_MODULE}:build") is not None
