@@ -309,8 +309,9 @@ class Trainer:
         totals = self._totals
         if self.position["batch_index"] == 0 or self._permutation is None:
             self._permutation = None if kind == "iterable" else self._permutation_for(epoch, n)
+        # disable=None: tqdm turns itself off when stderr is not a terminal (logs, pipes, CI)
         bar = tqdm(total=steps_per_epoch, initial=self.position["batch_index"], desc=f"epoch {epoch + 1}/{c.epochs}",
-                   disable=not c.progress or self.rank != 0, leave=False, dynamic_ncols=True)
+                   disable=True if (not c.progress or self.rank != 0) else None, leave=False, dynamic_ncols=True)
         for b, x, y in self._batches(kind, src, n, epoch, self.position["batch_index"]):
             self._step_rng = rng_state()  # what a checkpoint taken inside this step must restore
             x, y = self._to(x, y)
