@@ -17,7 +17,12 @@ class SnnkitError(Exception):
 class InvalidFileError(SnnkitError, ValueError):
     """A file's content is not acceptable: wrong type, shape, range, or it names code or paths."""
 
-    def __init__(self, path: str | os.PathLike | None, field: str, value: object, allowed: str):
+    def __init__(self, path: str | os.PathLike | None, field: str | None = None, value: object = None,
+                 allowed: str | None = None):
+        if field is None:  # one ready message (a reader with no single field to name)
+            ValueError.__init__(self, str(path))
+            self.path = self.field = self.value = self.allowed = None
+            return
         self.path = None if path is None else os.fspath(path)
         self.field, self.value, self.allowed = field, value, allowed
         shown = repr(value)

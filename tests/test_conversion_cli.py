@@ -58,7 +58,7 @@ def test_cli_refuses_pickled_modules_and_bad_data(tmp_path, capsys, task):
     save_ann(ann, model_path, "mlp", task[1])
     assert cli(["convert", model_path, "--calib", str(tmp_path / "missing.pt"), "--out", "o.pt"]) == 2
     assert "--calib" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="architecture='nope'"):
+    with pytest.raises(ValueError, match="'architecture' = 'nope'"):
         save_ann(ann, model_path, "nope", {})
     with pytest.raises(ValueError, match="do not fit architecture='mlp'"):
         save_ann(nn.Linear(3, 3), model_path, "mlp", task[1])

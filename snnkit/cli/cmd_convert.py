@@ -1,20 +1,21 @@
-"""``snnkit convert MODEL.pt --calib DATA --out OUT``: ANN -> SNN conversion from the command line.
+"""snnkit convert MODEL.pt --calib DATA --out OUT: ANN -> SNN conversion from the command line.
 
-MODEL.pt is a weights-only file written by ``snnkit.conversion.save_ann`` (architecture name + config +
-state_dict; never a pickled module, see :mod:`snnkit.conversion.serialization`). DATA is a ``.pt``
-file holding a tensor ``[N, ...]`` or a dict ``{"x": ..., "y": ...}`` (labels enable the accuracy
-report), or the name of an offline data set (``mnist1d``). Prints one JSON object per line."""
+MODEL.pt is a weights-only file written by snnkit.conversion.save_ann (a registered architecture name,
+its config and a state_dict; never a pickled module, never code to import: a model of your own needs
+--architecture-builder MODULE:FUNCTION). DATA is a .pt file holding a tensor [N, ...] or a dict
+{"x": ..., "y": ...} (labels enable the accuracy report), or the name of an offline data set
+(mnist1d). Prints one JSON object per line."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from typing import Any
 
-import torch
 
-
-def _load_data(spec: str, samples: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def _load_data(spec: str, samples: int) -> tuple[Any, Any, Any]:
     """(calibration inputs, evaluation inputs, evaluation labels)."""
+    import torch
     if spec == "mnist1d":
         from ..conversion.architectures import mnist1d
         x, _, xt, yt = mnist1d()
@@ -22,7 +23,8 @@ def _load_data(spec: str, samples: int) -> tuple[torch.Tensor, torch.Tensor | No
     if not os.path.exists(spec):
         raise FileNotFoundError(f"--calib {spec!r} is neither an existing .pt file nor a named data set "
                                 "(allowed names: ['mnist1d'])")
-    blob = torch.load(spec, map_location="cpu", weights_only=True)
+    from .._torchfile import load_weights_only
+    blob = load_weights_only(spec)
     if isinstance(blob, torch.Tensor):
         return blob[:samples].float(), None, None
     if isinstance(blob, dict) and isinstance(blob.get("x"), torch.Tensor):
@@ -32,11 +34,21 @@ def _load_data(spec: str, samples: int) -> tuple[torch.Tensor, torch.Tensor | No
                      f"got {type(blob).__name__}")
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: time steps must be integers >= 1")
+    return values
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..conversion import accuracy_vs_T, ann_accuracy, convert_detailed, plot_accuracy_vs_T
     from ..conversion.serialization import _load, ANN_FORMAT, load_ann, save_converted
 
-    ann = load_ann(args.model)
+    ann = load_ann(args.model, builder=args.architecture_builder)
     meta = _load(args.model, ANN_FORMAT)
     x_cal, x_eval, y_eval = _load_data(args.calib, args.samples)
     conversion = convert_detailed(
@@ -47,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     print(json.dumps({"converted": args.model, "out": args.out, "sites": conversion.sites,
                       "snn": type(conversion.snn).__name__}))
     if y_eval is not None:
-        Ts = [int(t) for t in args.eval_T.split(",")]
+        Ts = [t for group in args.eval_T for t in group]
         ann_acc = ann_accuracy(ann, x_eval, y_eval)
         curve = accuracy_vs_T(conversion.snn, x_eval, y_eval, Ts, args.encoding)
         for t, acc in curve.items():
@@ -63,17 +75,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("convert", help="convert a trained ANN into an SNN",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL.pt", help="ANN file written by snnkit.conversion.save_ann")
+    p.add_argument("--architecture-builder", metavar="MODULE:FUNCTION", default=None,
+                   help="import this function to build the ANN (a model of your own); without it only "
+                        "registered architecture names in MODEL.pt are accepted, a file never names code")
     p.add_argument("--calib", required=True, metavar="DATA", help=".pt tensor/dict file or 'mnist1d'")
     p.add_argument("--out", required=True, metavar="OUT", help="where to write the converted SNN (.pt)")
     p.add_argument("--T", type=int, default=32, help="time steps for the calibrations (default 32)")
-    p.add_argument("--normalisation", choices=["max", "percentile"], default="percentile")
-    p.add_argument("--percentile", type=float, default=99.9)
+    p.add_argument("--normalisation", choices=["max", "percentile"], default="percentile",
+                   help="threshold from the maximum or a percentile of the activations (default percentile)")
+    p.add_argument("--percentile", type=float, default=99.9,
+                   help="percentile used by --normalisation percentile (default 99.9)")
     p.add_argument("--channel-wise", action="store_true", help="one threshold per channel")
     p.add_argument("--v-init", type=float, default=0.5, help="initial membrane / threshold (default 0.5)")
-    p.add_argument("--threshold-balancing", action="store_true")
-    p.add_argument("--bias-calibration", action="store_true")
-    p.add_argument("--encoding", choices=["direct", "rate"], default="direct")
+    p.add_argument("--threshold-balancing", action="store_true",
+                   help="balance thresholds layer by layer on the calibration data")
+    p.add_argument("--bias-calibration", action="store_true",
+                   help="correct each layer's bias for the conversion error on the calibration data")
+    p.add_argument("--encoding", choices=["direct", "rate"], default="direct",
+                   help="input encoding: the analog value every step (direct) or Poisson spikes (rate)")
     p.add_argument("--samples", type=int, default=1000, help="calibration samples used (default 1000)")
-    p.add_argument("--eval-T", default="8,16,32,64,128", help="T values for the accuracy report")
+    p.add_argument("--eval-T", nargs="+", type=_int_list, default=[[8, 16, 32, 64, 128]], metavar="T",
+                   help="T values for the accuracy report, e.g. --eval-T 8 16 32 (or 8,16,32)")
     p.add_argument("--plot", metavar="PNG", help="write the accuracy-vs-T plot here")
     p.set_defaults(func=_run)

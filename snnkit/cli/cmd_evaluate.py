@@ -7,48 +7,87 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="accuracy and loss of a trained checkpoint")
     p.add_argument("checkpoint", help="a .pt file written by snnkit train / snnkit demo")
     p.add_argument("--split", default="test", help="data split to evaluate (train, valid, test)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_flags(p)
     p.set_defaults(func=run)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """Rebuild ``snnkit.models.create(name, spiking, **config)`` and load the stored weights."""
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    """Where the data lives and whether it may be downloaded or cached: the user's choice, never the file's."""
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="dataset folder (default $SNNKIT_DATA or ~/.cache/snnkit/data); a checkpoint's own "
+                        "'root' is ignored")
+    p.add_argument("--download", action="store_true", help="allow downloading a missing recorded dataset")
+    p.add_argument("--cache", action="store_true", help="cache binned event data under the data root")
+
+
+def checkpoint_data(path: Path, ckpt: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from .cmd_train import data_from_checkpoint
+    return data_from_checkpoint(path, ckpt, args.data_root, args.download, args.cache)
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path | None = None) -> Any:
+    """Rebuild ``snnkit.models.create(name, spiking, **config)`` and load the stored weights.
+
+    The model name must be a registered one and its config passes the same checks (and caps) as a
+    ``[model]`` table of a training config; a mismatched state_dict is an InvalidFileError."""
     from .. import models
-    info = ckpt.get("model") or {}
+    from ..errors import InvalidFileError
+    from .cmd_train import check_config
+    info = ckpt.get("model") if isinstance(ckpt.get("model"), dict) else {}
     if not info.get("name"):
-        raise ValueError("checkpoint holds no model name (the model was not built by snnkit.models.create); "
-                         "rebuild it yourself and load ckpt['model']['state_dict']")
-    spiking = True if info.get("spiking") is None else bool(info["spiking"])
-    model = models.create(info["name"], spiking=spiking, **dict(info.get("config") or {}))
-    model.load_state_dict(info["state_dict"])
+        raise InvalidFileError(path, "model.name", info.get("name"),
+                               f"a model name from {models.names()} (the model was not built by "
+                               "snnkit.models.create: rebuild it yourself and load ckpt['model']['state_dict'])")
+    config = info.get("config") or {}
+    if not isinstance(config, dict):
+        raise InvalidFileError(path, "model.config", config, "a dict of keyword arguments")
+    spiking = True if info.get("spiking") is None else info["spiking"]
+    try:
+        check_config({"model": {"name": info["name"], "spiking": spiking, **config}, "data": {"name": "randman"}})
+    except ValueError as err:
+        raise InvalidFileError(path, "model", {"name": info["name"], **config}, str(err)) from err
+    try:
+        model = models.create(info["name"], spiking=spiking, **config)
+    except (TypeError, ValueError) as err:
+        raise InvalidFileError(path, "model.config", config, f"arguments of model {info['name']!r} ({err})") from err
+    state = info.get("state_dict")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError, AttributeError) as err:
+        short = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        raise InvalidFileError(path, "model.state_dict", f"{len(state) if isinstance(state, dict) else state!r}",
+                               f"the weights of model {info['name']!r} with this config ({short})") from err
     return model
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import data
     from ..training import Trainer, TrainerConfig, load_checkpoint
+    from ..errors import InvalidFileError
+    from ..training.checkpoint import require
+    from .cmd_train import DATA_KEYS
     path = Path(args.checkpoint)
     ckpt = load_checkpoint(path)
-    model = model_from_checkpoint(ckpt)
-    data_cfg = ckpt.get("data")
-    if not data_cfg:
-        raise ValueError(f"checkpoint {str(path)!r} does not say which data it was trained on (no 'data' entry)")
-    tcfg = dict(ckpt["trainer"]["config"])
+    epoch = require(path, ckpt, "position.epoch", int)
+    model = model_from_checkpoint(ckpt, path)
+    data_cfg = checkpoint_data(path, ckpt, args)
+    tcfg = dict(require(path, ckpt, "trainer.config", dict))
     tcfg.update(progress=False, device="cpu")
-    trainer = Trainer(model, TrainerConfig.from_dict(tcfg))
-    from .cmd_train import DATA_KEYS
+    try:
+        trainer = Trainer(model, TrainerConfig.from_dict(tcfg))
+    except (TypeError, ValueError) as err:
+        raise InvalidFileError(path, "trainer.config", tcfg, str(err)) from err
     options = {k: v for k, v in data_cfg.items() if k not in DATA_KEYS}
     split = data_cfg.get(f"{args.split}_split", args.split) or args.split
-    ds = data.load(data_cfg["name"], split, root=data_cfg.get("root"), **options)
+    ds = data.load(data_cfg["name"], split, root=data_cfg["root"], **options)
     res = trainer.evaluate(ds)
-    res.update(checkpoint=str(path), split=split, model=ckpt["model"]["name"], epoch=ckpt["position"]["epoch"])
+    res.update(checkpoint=str(path), split=split, model=ckpt["model"]["name"], epoch=epoch)
     if args.json:
         print(json.dumps(res))
     else:

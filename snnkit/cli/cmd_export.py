@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .cmd_evaluate import add_data_flags, checkpoint_data
 from .deploy import TARGETS, run_steps
 
 
@@ -18,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="data split used to measure accuracy")
     p.add_argument("--max-samples", type=int, default=512, help="at most this many samples are run")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    add_data_flags(p)
     p.set_defaults(func=run)
 
 
@@ -29,15 +31,18 @@ def run(args: argparse.Namespace) -> int:
 
     path = Path(args.checkpoint)
     ckpt = load_checkpoint(path)
-    model = model_from_checkpoint(ckpt).eval()
-    data_cfg = ckpt.get("data")
-    if not data_cfg:
-        raise ValueError(f"checkpoint {str(path)!r} does not say which data it was trained on (no 'data' entry)")
+    model = model_from_checkpoint(ckpt, path).eval()
+    data_cfg = checkpoint_data(path, ckpt, args)
     options = {k: v for k, v in data_cfg.items() if k not in DATA_KEYS}
-    ds = data.load(data_cfg["name"], args.split, root=data_cfg.get("root"), **options)
+    ds = data.load(data_cfg["name"], args.split, root=data_cfg["root"], **options)
     n = min(len(ds), args.max_samples)
     x, y = data.collate_time_major([ds[i] for i in range(n)])
-    loss = ckpt["trainer"]["config"].get("loss", "ce_max_membrane")
+    from ..training.checkpoint import require
+    from ..training.losses import LOSSES
+    loss = require(path, ckpt, "trainer.config", dict).get("loss", "ce_max_membrane")
+    if loss not in LOSSES:
+        from ..errors import InvalidFileError
+        raise InvalidFileError(path, "trainer.config.loss", loss, f"one of {list(LOSSES)}")
     out_dir = Path(args.out) if args.out else path.parent / "export"
     say = (lambda *a, **k: None) if args.json else print
     results = run_steps(model, x, y, out_dir, lambda out: predict(out, loss), tuple(args.to), say,

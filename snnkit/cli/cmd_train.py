@@ -1,6 +1,6 @@
-"""``snnkit train CONFIG.toml [--nproc N] [--out DIR] [--resume]``: train from a TOML config.
+"""snnkit train CONFIG.toml [--nproc N] [--out DIR] [--resume]: train from a TOML config.
 
-The config has three tables::
+The config has three tables:
 
     [model]                 # snnkit.models.create(name, spiking, **rest)
     name = "mlp"
@@ -12,8 +12,9 @@ The config has three tables::
     epochs = 5
     loss = "ce_max_membrane"
 
-The output folder gets ``last.pt`` / ``best.pt`` checkpoints (the model name and config inside, so
-``snnkit evaluate`` can rebuild it), ``history.json`` and ``config.toml``.
+The output folder gets last.pt / best.pt checkpoints (the model name and config inside, so
+snnkit evaluate can rebuild it), history.json, config.toml (a copy of CONFIG) and learning_curve.png.
+Ctrl-C finishes the current step, saves last.pt and says where it is; --resume continues from it.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,6 +32,13 @@ else:  # pragma: no cover
 
 SECTIONS = ("model", "data", "trainer")
 DATA_KEYS = ("name", "root", "train_split", "valid_split", "test_split")
+# Where data lives, whether it is downloaded and cached: the caller's choice only (command line or
+# Python argument), never a checkpoint's (a file must not choose paths, downloads or caches).
+CALLER_ONLY_DATA_KEYS = ("root", "download", "cache")
+MAX_MODEL_INT = 16384  # cap on every integer in [model] (hidden sizes, steps...): hidden=10**6 is refused
+MAX_DATA_INT = 1_000_000  # cap on every integer option in [data] (sample counts, sizes)
+MAX_CONFIG_BYTES = 1 << 20
+POSITIVE_MODEL_KEYS = ("steps", "hidden", "in_features", "num_classes", "T")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,19 +48,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (DDP, gloo on CPU)")
     p.add_argument("--out", default=None, help="output folder (default runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt when it exists")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: apply a changed [trainer] config from here on and record the change "
+                        "(default: refuse to resume when the config differs from the checkpoint's)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (one line per epoch is still printed); bars are also off when "
+                        "stderr is not a terminal")
     p.set_defaults(func=run)
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a training config; errors name the key and what is allowed."""
+    from ..errors import InvalidFileError, SizeLimitError
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise SizeLimitError(path, "size", f"{size} bytes", f"at most {MAX_CONFIG_BYTES} bytes of TOML")
     try:
-        cfg = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config {str(path)!r} is not valid TOML: {err}") from err
-    return check_config(cfg)
+        cfg = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InvalidFileError(f"config {str(path)!r} is not valid TOML: {err}") from err
+    try:
+        return check_config(cfg)
+    except (ValueError, TypeError) as err:
+        raise InvalidFileError(f"config {str(path)!r}: {err}") from err
 
 
 def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,8 +99,61 @@ def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("train_split", "valid_split", "test_split"):
         if key in dat and dat[key] not in (*data.SPLITS, None, ""):
             raise ValueError(f"data.{key}={dat[key]!r} is not allowed; allowed: {list(data.SPLITS)}")
+    _check_values("model", model, MAX_MODEL_INT, POSITIVE_MODEL_KEYS)
+    _check_values("data", dat, MAX_DATA_INT, ())
     trainer = TrainerConfig.from_dict(cfg.get("trainer", {}))
     return {"model": model, "data": dat, "trainer": trainer}
+
+
+def _check_values(section: str, table: Mapping[str, Any], cap: int, positive: tuple[str, ...]) -> None:
+    """Plain values only (numbers, strings, booleans, lists of them), integers in [0, cap] (>= 1 for the
+    keys in ``positive``), floats finite: a config cannot ask for a 10**6-wide layer or T=0."""
+    import math
+
+    def check(key: str, value: Any, depth: int = 0) -> None:
+        if isinstance(value, bool) or isinstance(value, str) or value is None:
+            return
+        if isinstance(value, int):
+            low = 1 if key.split("[")[0] in positive else 0
+            if not low <= value <= cap:
+                raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: an integer in [{low}, {cap}]")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: a finite number")
+        elif isinstance(value, (list, tuple)) and depth < 2 and len(value) <= 64:
+            for i, v in enumerate(value):
+                check(f"{key}[{i}]", v, depth + 1)
+        elif isinstance(value, Mapping) and depth < 2 and len(value) <= 64:
+            for k, v in value.items():
+                check(f"{key}.{k}", v, depth + 1)
+        else:
+            raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: numbers, strings, booleans "
+                             "and short lists of them")
+
+    for key, value in table.items():
+        check(str(key), value)
+
+
+def data_from_checkpoint(path: str | os.PathLike, ckpt: Mapping[str, Any], root: str | None = None,
+                         download: bool = False, cache: bool = False) -> dict[str, Any]:
+    """The ``[data]`` table a checkpoint was trained on, checked like a config, with ``root``,
+    ``download`` and ``cache`` replaced by the CALLER's values (what the file says about them is ignored)."""
+    from ..errors import InvalidFileError
+
+    table = ckpt.get("data")
+    if not isinstance(table, Mapping) or not table:
+        raise InvalidFileError(path, "data", table, "the [data] table snnkit train stores (a dict with 'name')")
+    table = {k: v for k, v in table.items() if k not in CALLER_ONLY_DATA_KEYS}
+    try:
+        checked = check_config({"model": {"name": "mlp"}, "data": table})["data"]
+    except ValueError as err:
+        raise InvalidFileError(path, "data", table, str(err)) from err
+    checked.update(root=root)
+    if download:
+        checked["download"] = True
+    if cache:
+        checked["cache"] = True
+    return checked
 
 
 def load_splits(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,12 +183,10 @@ def build_model(model_cfg: Mapping[str, Any], train_set: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Atomic JSON write (temp file in the same folder + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    """Atomic JSON write (temp file in the same folder + ``os.replace``; umask permissions)."""
+    from .._atomic import atomic_path
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 def _has_learned_delays(model: Any) -> bool:
@@ -130,25 +201,48 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         load_config(args.config)  # fail here, once, rather than in every worker
         from ..training import launch
-        argv = ["train", str(args.config), "--out", str(out)] + (["--resume"] if args.resume else [])
-        return launch(args.nproc, argv)
+        argv = ["train", str(args.config), "--out", str(out)] + (["--resume"] if args.resume else []) \
+            + (["--allow-config-change"] if args.allow_config_change else []) \
+            + (["--no-progress"] if args.no_progress else [])
+        try:
+            return launch(args.nproc, argv)
+        except KeyboardInterrupt:
+            last = out / "last.pt"
+            raise KeyboardInterrupt("interrupted; " + (f"last checkpoint: {last} (continue with: snnkit train "
+                                    f"{args.config} --out {out} --nproc {args.nproc} --resume)" if last.is_file()
+                                    else "no checkpoint was written yet")) from None
     import torch
 
     from ..training import Trainer, seed_everything
     cfg = load_config(args.config)
+    bars = not args.no_progress and sys.stderr.isatty()
+    cfg["trainer"].progress = bars
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         torch.set_num_threads(1)  # one core per worker
     splits = load_splits(cfg["data"])
     seed_everything(cfg["trainer"].seed)
     model = build_model(cfg["model"], splits["train"])
-    trainer = Trainer(model, cfg["trainer"], out_dir=out, extra={"data": cfg["data"]})
+    trainer = Trainer(model, cfg["trainer"], out_dir=out, extra={"data": cfg["data"]},
+                      callbacks=[] if bars else [_print_epoch])
     learned_delays = _has_learned_delays(model)
     if learned_delays:  # the DCLS recipe: own lr for delays, clamping, sigma schedule (REFERENCE section 4)
         from ..synapses import DCLSRecipe
         recipe = DCLSRecipe(model, cfg["trainer"].epochs)
         recipe.attach(trainer)
         trainer.callbacks.append(recipe)
-    trainer.fit(splits["train"], splits["valid"], resume=True if args.resume else None)
+    if trainer.rank == 0:
+        from .._atomic import atomic_path
+        with atomic_path(out / "config.toml") as tmp:
+            tmp.write_bytes(Path(args.config).read_bytes())
+    try:
+        trainer.fit(splits["train"], splits["valid"], resume=True if args.resume else None,
+                    allow_config_change=args.allow_config_change)
+    except KeyboardInterrupt:
+        where = trainer.last_checkpoint
+        raise KeyboardInterrupt(
+            f"interrupted at epoch {trainer.position['epoch'] + 1}, step {trainer.position['global_step']}; "
+            + (f"last checkpoint: {where} (continue with: snnkit train {args.config} --out {out} --resume)"
+               if where else "no checkpoint was written yet")) from None
     result: dict[str, Any] = {"history": trainer.history}
     if learned_delays:  # evaluate as the paper does: rounded, integer delays
         from ..synapses import freeze_delays
@@ -157,12 +251,47 @@ def run(args: argparse.Namespace) -> int:
         result["test"] = trainer.evaluate(splits["test"])
     if trainer.rank == 0:
         write_json(out / "history.json", result)
+        plot_learning_curve(trainer.history, out / "learning_curve.png")
         if "test" in result:
             print(f"test accuracy {result['test']['accuracy']:.4f} (loss {result['test']['loss']:.4f}, "
                   f"{result['test']['count']} samples); checkpoint {out / 'last.pt'}")
     if trainer.world_size > 1:
         _exit_worker()
     return 0
+
+
+def _print_epoch(event: str, trainer: Any, record: dict) -> None:
+    """One line per epoch when the progress bars are off (``--no-progress`` or not a terminal)."""
+    if event != "epoch" or trainer.rank != 0:
+        return
+    msg = f"epoch {record['epoch']}: loss {record['train_loss']:.4f} acc {record['train_accuracy']:.3f}"
+    if "val_accuracy" in record:
+        msg += f" | val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.3f}"
+    print(msg, flush=True)
+
+
+def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> Path:
+    """Loss and accuracy per epoch (train and validation) as a PNG; never touches pyplot's backend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .._atomic import atomic_path
+    fig = Figure(figsize=(8, 3.2))
+    FigureCanvasAgg(fig)
+    epochs = [r["epoch"] for r in history]
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
+        for split in ("train", "val"):
+            values = [r.get(f"{split}_{metric}") for r in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return path
 
 
 def _exit_worker() -> None:

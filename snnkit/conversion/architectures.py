@@ -27,20 +27,61 @@ def architectures() -> list[str]:
     return sorted(_ARCHITECTURES)
 
 
-def build_architecture(name: str, config: dict[str, Any]) -> nn.Module:
-    """Build a registered architecture, or ``"package.module:function"`` (imported: code the user
-    chose to run, unlike a pickle inside a data file)."""
-    if name in _ARCHITECTURES:
-        return _ARCHITECTURES[name](**config)
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            builder = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ValueError(f"architecture={name!r} could not be imported: {err}") from err
-        return builder(**config)
-    raise ValueError(f"architecture={name!r} is unknown; registered: {architectures()} "
-                     "(or give 'package.module:function')")
+MAX_PARAMETERS = 50_000_000  # default cap on the size of an architecture built from a file's config
+
+
+def resolve_builder(builder: str | Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """The caller's explicit builder: a callable, or ``"package.module:function"`` to import.
+
+    Only ever called with an argument the caller typed (Python argument or ``--architecture-builder``),
+    never with a string read from a file: importing runs code.
+    """
+    if callable(builder):
+        return builder
+    if not isinstance(builder, str) or builder.count(":") != 1:
+        raise ValueError(f"builder={builder!r} is not allowed; allowed: a callable or 'package.module:function'")
+    module, _, attr = builder.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"builder={builder!r} could not be imported: {err}") from err
+    if not callable(found):
+        raise ValueError(f"builder={builder!r} is not callable; allowed: a function returning an nn.Module")
+    return found
+
+
+def build_architecture(name: str, config: dict[str, Any], builder: str | Callable[..., nn.Module] | None = None,
+                       path: str | None = None, max_parameters: int = MAX_PARAMETERS) -> nn.Module:
+    """Build architecture ``name`` (read from a file) with keyword ``config``.
+
+    ``name`` is only looked up in the registry (:func:`register_architecture`); a file never names code
+    to import. A model of your own is built by ``builder`` (a callable or ``"package.module:function"``),
+    which only the caller can give. The model is first built on the ``meta`` device (no memory) and
+    refused with :class:`~snnkit.errors.SizeLimitError` above ``max_parameters`` parameters.
+    """
+    from ..errors import InvalidFileError, SizeLimitError
+
+    if not isinstance(name, str):
+        raise InvalidFileError(path, "architecture", name, "a registered architecture name (str)")
+    if not isinstance(config, dict) or not all(isinstance(k, str) and k.isidentifier() for k in config):
+        raise InvalidFileError(path, "config", config, "a dict of keyword arguments (identifier keys)")
+    if builder is not None:
+        make = resolve_builder(builder)
+    elif name in _ARCHITECTURES:
+        make = _ARCHITECTURES[name]
+    else:
+        raise InvalidFileError(path, "architecture", name,
+                               f"one of the registered names {architectures()} (a model of your own: pass "
+                               "builder='package.module:function', or --architecture-builder on the command line)")
+    try:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in make(**config).parameters())
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise InvalidFileError(path, "config", config, f"keyword arguments of architecture {name!r} ({err})") from err
+    if count > max_parameters:
+        raise SizeLimitError(path, "config", config, f"at most max_parameters={max_parameters} parameters "
+                             f"(this config builds {count}; raise max_parameters if you trust the file)")
+    return make(**config)
 
 
 def _activation(kind: str, levels: int, threshold: float) -> nn.Module:

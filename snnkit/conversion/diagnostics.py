@@ -2,8 +2,6 @@
 IF rates x threshold and the ANN activations they replace, synaptic operations per inference."""
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Iterable, Mapping
 
 import torch
@@ -60,16 +58,12 @@ def plot_accuracy_vs_T(curves: Mapping[str, Mapping[int, float]], path: str, ann
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
+    from .._atomic import atomic_path
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -19,12 +19,17 @@ import h5py
 import numpy as np
 
 from .._atomic import atomic_path
-from .errors import DatasetFileError
+from .errors import DatasetFileError, DatasetSizeError
 
 CHANNELS = 700
+MAX_SAMPLES = 1_000_000  # caps on what a file may declare (SSC train has 75 466 samples); overridable
+MAX_EVENTS = 5_000_000  # per sample (SHD samples hold at most a few 10^4 spikes)
+_HINT = (". The file is truncated, corrupt or not a Heidelberg spike file; delete it and place a complete "
+         "copy (see datasets/catalog.toml, and `snnkit data prepare NAME` to verify it)")
 CLASSES = {"shd": 20, "ssc": 35}
 EVENT_DTYPE = np.dtype([("t", np.float64), ("x", np.int64), ("p", np.int64)])  # t in microseconds
 _REQUIRED = ("spikes/times", "spikes/units", "labels")
+_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError)
 
 
 def _hdf5_error(path: Path, what: str, err: BaseException | None = None) -> DatasetFileError:
@@ -45,24 +50,48 @@ class HeidelbergFile:
     any problem raises :class:`DatasetFileError` naming the file and what is wrong.
     """
 
-    def __init__(self, path: str | os.PathLike, channels: int = CHANNELS) -> None:
+    def __init__(self, path: str | os.PathLike, channels: int = CHANNELS, max_samples: int = MAX_SAMPLES,
+                 max_events: int = MAX_EVENTS) -> None:
         self.path = Path(path)
         self.channels = int(channels)
+        self.max_samples, self.max_events = int(max_samples), int(max_events)
         self.sensor_size = (self.channels, 1, 1)
         self._file: h5py.File | None = None
         handle = self._open()
         try:
+            self._check_declared(handle)
             self.labels = np.asarray(handle["labels"][()], dtype=np.int64)
-        except (OSError, KeyError, ValueError) as err:
+        except DatasetFileError:
+            raise
+        except _H5_ERRORS as err:  # damaged HDF5 structures surface as any of these from h5py
             raise _hdf5_error(self.path, "cannot read 'labels'", err) from err
         if self.labels.ndim != 1:
             raise _hdf5_error(self.path, f"'labels' must be one-dimensional, found shape {self.labels.shape}")
         for key in ("spikes/times", "spikes/units"):
-            if len(handle[key]) != len(self.labels):
+            if handle[key].shape[0] != len(self.labels):
                 raise _hdf5_error(self.path, f"'{key}' has {len(handle[key])} samples but 'labels' has "
                                              f"{len(self.labels)}")
         if len(self.labels) and self.labels.min() < 0:
             raise _hdf5_error(self.path, f"'labels' contains a negative class {int(self.labels.min())}")
+
+    def _check_declared(self, handle: h5py.File) -> None:
+        """Shapes and dtypes as the file declares them, checked before any array is read."""
+        kinds = {"labels": "iu", "spikes/times": "f", "spikes/units": "iu"}
+        for key, kind in kinds.items():
+            ds = handle[key]
+            if not isinstance(ds, h5py.Dataset):
+                raise DatasetFileError(self.path, key, type(ds).__name__, "an HDF5 dataset", _HINT)
+            base = h5py.check_vlen_dtype(ds.dtype) or ds.dtype
+            if base.kind not in kind or not (ds.ndim == 1 or (ds.ndim == 2 and key != "labels")):
+                raise DatasetFileError(self.path, key, f"dtype {ds.dtype}, shape {ds.shape}",
+                                       f"{'integer' if kind != 'f' else 'float'} values, one-dimensional "
+                                       f"{'' if key == 'labels' else '(ragged) '}array", _HINT)
+            if ds.shape[0] > self.max_samples:
+                raise DatasetSizeError(self.path, f"{key}.shape", ds.shape,
+                                       f"at most max_samples={self.max_samples} samples", _HINT)
+            if ds.ndim == 2 and ds.shape[1] > self.max_events:
+                raise DatasetSizeError(self.path, f"{key}.shape", ds.shape,
+                                       f"at most max_events={self.max_events} events per sample", _HINT)
 
     def _open(self) -> h5py.File:
         if self._file is None:
@@ -70,9 +99,13 @@ class HeidelbergFile:
                 raise FileNotFoundError(f"dataset file {self.path} does not exist")
             try:
                 handle = h5py.File(self.path, "r")
-            except OSError as err:
+            except _H5_ERRORS as err:
                 raise _hdf5_error(self.path, "cannot be opened as HDF5", err) from err
-            missing = [key for key in _REQUIRED if key not in handle]
+            try:
+                missing = [key for key in _REQUIRED if key not in handle]
+            except _H5_ERRORS as err:
+                handle.close()
+                raise _hdf5_error(self.path, "has a damaged group structure", err) from err
             if missing:
                 found = sorted(handle.keys())
                 handle.close()
@@ -91,8 +124,11 @@ class HeidelbergFile:
         try:
             times = np.asarray(handle["spikes/times"][index], dtype=np.float64)
             units = np.asarray(handle["spikes/units"][index], dtype=np.int64)
-        except (OSError, ValueError) as err:
+        except _H5_ERRORS as err:
             raise _hdf5_error(self.path, f"cannot read sample {index}", err) from err
+        if times.size > self.max_events:
+            raise DatasetSizeError(self.path, f"spikes/times[{index}].size", times.size,
+                                   f"at most max_events={self.max_events} events per sample", _HINT)
         if times.shape != units.shape or times.ndim != 1:
             raise _hdf5_error(self.path, f"sample {index} has {times.shape} times but {units.shape} units")
         if times.size:

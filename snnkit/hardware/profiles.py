@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..errors import InvalidFileError, SizeLimitError
+
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -34,8 +36,11 @@ _REPO_DIR = _PACKAGE_DIR.parent.parent / "hardware"
 _PACKAGED_DIR = _PACKAGE_DIR / "crossbar" / "profiles"
 
 
-class ProfileError(ValueError):
-    """A profile file is missing, unreadable or does not match its schema."""
+class ProfileError(InvalidFileError):
+    """A profile file is missing, unreadable or does not match its schema (an InvalidFileError)."""
+
+
+MAX_PROFILE_BYTES = 1 << 20  # a profile is a few kB of TOML; a bigger file is refused unread
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ def _str(default: Any = REQUIRED, choices: tuple[str, ...] | None = None) -> Key
 
 _nonneg = (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 _pos = (lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-_frac = (lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+_frac = (lambda v: 0 <= v < 1, "a fraction in [0, 1)")  # NaN fails both comparisons
 _bits = (lambda v: 0 <= v <= 24, "an integer in [0, 24] (0 = no quantisation)")
 
 CROSSBAR_SCHEMA: dict[str, dict[str, Key]] = {
@@ -75,8 +80,9 @@ CROSSBAR_SCHEMA: dict[str, dict[str, Key]] = {
         "g_max": _num(check=_pos[0], allowed=_pos[1]),
         "g_min": _num(0.0, *_nonneg),
         "prog_coeff": Key((list,), [0.26348, 1.9650, -1.1731],
-                          lambda v: len(v) >= 1 and all(isinstance(c, (int, float)) for c in v),
-                          "a non-empty list of numbers"),
+                          lambda v: 1 <= len(v) <= 16 and all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                                                              and math.isfinite(c) for c in v),
+                          "a list of 1 to 16 finite numbers"),
         "prog_coeff_g_max_reference": _num(25.0, *_pos),
         "prog_noise_scale": _num(1.0, *_nonneg),
         "read_noise_scale": _num(1.0, *_nonneg),
@@ -87,7 +93,7 @@ CROSSBAR_SCHEMA: dict[str, dict[str, Key]] = {
         "drift_nu_std": _num(0.0, *_nonneg),
         "t0": _num(20.0, *_pos),
         "t_read": _num(250e-9, *_pos),
-        "levels": _int(0, lambda v: v == 0 or v >= 2, "0 (continuous) or an integer >= 2"),
+        "levels": _int(0, lambda v: v == 0 or 2 <= v <= 1 << 16, "0 (continuous) or an integer in [2, 65536]"),
         "d2d_variation": _num(0.0, *_nonneg),
         "stuck_off_fraction": _num(0.0, *_frac),
         "stuck_on_fraction": _num(0.0, *_frac),
@@ -98,8 +104,8 @@ CROSSBAR_SCHEMA: dict[str, dict[str, Key]] = {
         "bits_per_slice": _int(0, lambda v: 0 <= v <= 8, "an integer in [0, 8] (0 = analog, no slicing)"),
     },
     "tile": {
-        "rows": _int(512, lambda v: v >= 1, "an integer >= 1"),
-        "cols": _int(512, lambda v: v >= 1, "an integer >= 1"),
+        "rows": _int(512, lambda v: 1 <= v <= 1 << 16, "an integer in [1, 65536]"),
+        "cols": _int(512, lambda v: 1 <= v <= 1 << 16, "an integer in [1, 65536]"),
     },
     "periphery": {
         "dac_bits": _int(7, *_bits),
@@ -120,7 +126,7 @@ CROSSBAR_SCHEMA: dict[str, dict[str, Key]] = {
         "v_read": _num(0.2, *_nonneg),
         "t_integrate_ns": _num(100.0, *_nonneg),
         "t_adc_ns": _num(10.0, *_nonneg),
-        "adcs_per_array": _int(64, lambda v: v >= 1, "an integer >= 1"),
+        "adcs_per_array": _int(64, lambda v: 1 <= v <= 1 << 16, "an integer in [1, 65536]"),
     },
 }
 
@@ -168,10 +174,13 @@ def find(name_or_path: str | os.PathLike) -> Path:
 def load(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """Load and validate a profile; returns a plain dict with defaults filled in."""
     path = find(name_or_path)
+    size = path.stat().st_size
+    if size > MAX_PROFILE_BYTES:
+        raise SizeLimitError(path, "size", f"{size} bytes", f"at most {MAX_PROFILE_BYTES} bytes of TOML")
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
     return validate(data, source=str(path))
 

@@ -7,6 +7,7 @@ import os
 import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,9 +34,10 @@ def load() -> ModuleType | None:
         from torch.utils.cpp_extension import load as load_extension
 
         src = _build_source()
-        _ext = load_extension(name="snnkit_lif_cpu", sources=[str(src)], build_directory=str(src.parent),
-                              extra_cflags=list(_CFLAGS),
-                              extra_ldflags=["-fopenmp"], verbose=False)
+        with _builder_lock(src.parent):
+            _ext = load_extension(name="snnkit_lif_cpu", sources=[str(src)], build_directory=str(src.parent),
+                                  extra_cflags=list(_CFLAGS),
+                                  extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as err:  # no compiler, no ninja, ...: fall back, but say so once
         _error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         warnings.warn(f"snnkit: C++ LIF engine unavailable ({_error}); using the pure-torch fused engine",
@@ -44,6 +46,43 @@ def load() -> ModuleType | None:
 
 
 _CFLAGS = ("-O3", "-fopenmp", "-march=native")
+STALE_LOCK_S = 1800.0  # torch's build lock older than this with no live builder: left by a killed build
+
+
+def _builder_lock(folder: Path) -> Any:
+    """Serialise builds of one folder with an flock we own (released by the kernel when a builder dies),
+    and remove torch's own ``lock`` file when it was left by a killed build: torch would wait for it
+    forever. Without flock (Windows) a lock older than ``STALE_LOCK_S`` counts as stale."""
+    import contextlib
+    import time
+
+    @contextlib.contextmanager
+    def hold() -> Any:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover
+            fcntl = None  # type: ignore[assignment]
+        owner = folder / ".snnkit-builder"
+        fd = os.open(owner, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # waits while a live process builds this folder
+            torch_lock = folder / "lock"
+            stale = torch_lock.exists() and (fcntl is not None
+                                             or time.time() - torch_lock.stat().st_mtime > STALE_LOCK_S)
+            if stale:  # we hold the builder lock, so nobody alive is building: a killed build left it
+                previous = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                warnings.warn(f"snnkit: removing a stale build lock {torch_lock} (left by process {previous}, "
+                              "killed during the C++ engine build)", RuntimeWarning, stacklevel=4)
+                with contextlib.suppress(FileNotFoundError):
+                    torch_lock.unlink()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    return hold()
 
 
 def _build_source() -> Path:
@@ -56,7 +95,13 @@ def _build_source() -> Path:
 
     src = Path(__file__).with_name("csrc") / "lif_cpu.cpp"
     code = src.read_bytes()
-    digest = hashlib.sha256(code + torch.__version__.encode() + " ".join(_CFLAGS).encode()).hexdigest()[:16]
+    import sys
+
+    # the build depends on the torch install (headers, libtorch) and the interpreter: one cache entry each,
+    # so two venvs never rebuild each other's engine
+    key = [torch.__version__, str(torch.version.git_version), os.path.dirname(torch.__file__), sys.version,
+           sys.executable, " ".join(_CFLAGS)]
+    digest = hashlib.sha256(code + "\n".join(key).encode()).hexdigest()[:16]
     root = Path(os.environ.get("SNNKIT_EXTENSIONS_DIR", Path.home() / ".cache" / "snnkit" / "extensions"))
     folder = root / f"lif_cpu-{digest}"
     folder.mkdir(parents=True, exist_ok=True)

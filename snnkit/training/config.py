@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -13,6 +14,7 @@ from .schedules import SCHEDULES
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MODES = ("bptt", "tbptt", "online")
 METRICS = ("val_loss", "val_accuracy", "train_loss")
+MAX_INT = {"epochs": 1_000_000, "batch_size": 1 << 20, "eval_batch_size": 1 << 20, "tbptt_steps": 1_000_000}
 
 
 @dataclass
@@ -54,18 +56,28 @@ class TrainerConfig:
         _checks.one_of("trainer.loss", self.loss, LOSSES)
         _checks.one_of("trainer.mode", self.mode, MODES)
         _checks.one_of("trainer.early_stopping_metric", self.early_stopping_metric, METRICS)
-        for name in ("epochs", "batch_size", "eval_batch_size", "tbptt_steps"):
-            _int(f"trainer.{name}", getattr(self, name), 1)
-        _int("trainer.seed", self.seed, 0)
+        for name, cap in MAX_INT.items():
+            _int(f"trainer.{name}", getattr(self, name), 1, cap)
+        _int("trainer.seed", self.seed, 0, 2**63 - 1)
         _int("trainer.checkpoint_every", self.checkpoint_every, 0)
         if self.early_stopping_patience is not None:
             _int("trainer.early_stopping_patience", self.early_stopping_patience, 1)
         _checks.positive("trainer.lr", self.lr)
+        _finite("trainer.weight_decay", self.weight_decay, 0.0, math.inf)
+        _finite("trainer.momentum", self.momentum, 0.0, 1.0)
         if self.grad_clip is not None:
             _checks.positive("trainer.grad_clip", self.grad_clip)
         if not isinstance(self.rate_reg, Mapping):
             raise TypeError(f"trainer.rate_reg must be a table {{layer = {{target, lower, upper, weight}}}}; "
                             f"got {self.rate_reg!r}")
+        if not isinstance(self.schedule_options, Mapping):
+            raise TypeError(f"trainer.schedule_options must be a table of numbers; got {self.schedule_options!r}")
+        for key, value in self.schedule_options.items():
+            _finite(f"trainer.schedule_options.{key}", value, -math.inf, math.inf)
+        for bools in ("batch_first", "progress"):
+            if not isinstance(getattr(self, bools), bool):
+                raise TypeError(f"trainer.{bools}={getattr(self, bools)!r} is not allowed; allowed: true or false")
+        _check_device(self.device)
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any], section: str = "trainer") -> "TrainerConfig":
@@ -80,6 +92,31 @@ class TrainerConfig:
         return dataclasses.asdict(self)
 
 
-def _int(name: str, value: Any, minimum: int) -> None:
+def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value!r} must be an integer <= {maximum}")
+
+
+def _finite(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: a finite number in [{low}, {high}]")
+
+
+def _check_device(device: Any) -> None:
+    """A device this machine has: 'cpu', 'cuda' / 'cuda:N' with CUDA present, 'mps' with MPS present."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"trainer.device={device!r} is not allowed; allowed: 'cpu', 'cuda', 'cuda:N', 'mps'") from err
+    have = ["cpu"]
+    if torch.cuda.is_available():
+        have += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        have.append("mps")
+    if dev.type not in ("cpu", "cuda", "mps") or str(dev) not in have and dev.type != "cpu":
+        raise ValueError(f"trainer.device={device!r} is not available on this machine; allowed here: {have}")

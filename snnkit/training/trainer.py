@@ -122,6 +122,10 @@ class Trainer:
         self._stop_requested = False
         self._in_update = False
         self._step_rng: dict[str, Any] | None = None
+        self._totals = torch.zeros(3, dtype=torch.float64)  # this epoch so far: loss sum, correct, count
+        self._monitor_sums: dict[str, Any] | None = None  # the epoch's firing-rate sums, restored on resume
+        self.config_changes: list[dict[str, Any]] = []
+        self.last_checkpoint: Path | None = None  # the newest last.pt written (for "saved at ..." messages)
         self._runner = _Runner(self.model)
         self._ddp: nn.Module = self._runner
         if self.world_size > 1:
@@ -235,13 +239,22 @@ class Trainer:
         return {"loss": loss_value + reg_value, "correct": correct, "count": int(y.numel())}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train_data: Any, val_data: Any = None, resume: str | Path | bool | None = None
-            ) -> list[dict[str, Any]]:
+    def fit(self, train_data: Any, val_data: Any = None, resume: str | Path | bool | None = None,
+            allow_config_change: bool = False) -> list[dict[str, Any]]:
         """Train for ``config.epochs`` epochs (fewer with early stopping).
 
         ``resume``: a checkpoint path, or ``True`` for ``out_dir/last.pt`` when it exists; the run
-        continues at the exact batch where the checkpoint was taken.
+        continues at the exact batch where the checkpoint was taken. If this trainer's config differs
+        from the checkpoint's, resuming is refused (:class:`ConfigChangedError` lists the differences)
+        unless ``allow_config_change=True``: then the new settings apply from here on and the change
+        is recorded in :attr:`config_changes` (and in the checkpoints). While ``fit`` runs, ``out_dir``
+        is locked: a second trainer on the same folder gets :class:`RunFolderBusyError`.
         """
+        with self._run_folder_lock():
+            return self._fit(train_data, val_data, resume, allow_config_change)
+
+    def _fit(self, train_data: Any, val_data: Any, resume: str | Path | bool | None,
+             allow_config_change: bool) -> list[dict[str, Any]]:
         c = self.config
         kind, src, n = self._as_source(train_data)
         if kind != "iterable" and n < c.batch_size:
@@ -250,7 +263,20 @@ class Trainer:
         self.scheduler = make_scheduler(c.schedule, self.optimizer, c.epochs, steps_per_epoch, **c.schedule_options)
         resume_path = self._resume_path(resume)
         if resume_path is not None:
-            self.load_state(load_checkpoint(resume_path, map_location=self.device))
+            ckpt = load_checkpoint(resume_path, map_location=self.device)
+            changes = self._config_differences(ckpt)
+            if changes and not allow_config_change:
+                raise ConfigChangedError(resume_path, changes)
+            try:
+                self.load_state(ckpt)
+            except (KeyError, TypeError, RuntimeError, AttributeError, IndexError) as err:
+                from ..errors import InvalidFileError
+                short = " ".join(str(err).split())[:300] or type(err).__name__
+                raise InvalidFileError(resume_path, "state", type(err).__name__,
+                                       f"the model, optimiser and position of this run ({short})") from err
+            self.last_checkpoint = resume_path
+            if changes:
+                self._apply_config_change(changes, steps_per_epoch)
         else:
             seed_everything(c.seed)
         monitor = FiringRateMonitor(self.model)
@@ -275,11 +301,17 @@ class Trainer:
                      monitor: FiringRateMonitor) -> None:
         c, epoch = self.config, self.position["epoch"]
         monitor.reset()
-        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+        if self.position["batch_index"] == 0 or self._monitor_sums is None:
+            self._totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+        else:  # resumed mid-epoch: the epoch's record counts the batches before the checkpoint too
+            monitor._sum, monitor._count = dict(self._monitor_sums["sum"]), dict(self._monitor_sums["count"])
+        self._monitor_sums = None
+        totals = self._totals
         if self.position["batch_index"] == 0 or self._permutation is None:
             self._permutation = None if kind == "iterable" else self._permutation_for(epoch, n)
+        # disable=None: tqdm turns itself off when stderr is not a terminal (logs, pipes, CI)
         bar = tqdm(total=steps_per_epoch, initial=self.position["batch_index"], desc=f"epoch {epoch + 1}/{c.epochs}",
-                   disable=not c.progress or self.rank != 0, leave=False, dynamic_ncols=True)
+                   disable=True if (not c.progress or self.rank != 0) else None, leave=False, dynamic_ncols=True)
         for b, x, y in self._batches(kind, src, n, epoch, self.position["batch_index"]):
             self._step_rng = rng_state()  # what a checkpoint taken inside this step must restore
             x, y = self._to(x, y)
@@ -291,6 +323,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['correct'] / max(stats['count'], 1):.3f}")
             self._emit("step", {**self.position, **stats})
+            self._monitor_sums = {"sum": dict(monitor._sum), "count": dict(monitor._count)}
             if c.checkpoint_every and self.position["global_step"] % c.checkpoint_every == 0:
                 self._save("last.pt")
                 self._emit("checkpoint", {"reason": "every", **self.position})
@@ -315,6 +348,7 @@ class Trainer:
         improved = self._track_best(record)
         self.position.update(epoch=epoch + 1, batch_index=0)
         self._permutation = None
+        self._totals, self._monitor_sums = torch.zeros(3, dtype=torch.float64), None
         self._save("last.pt")
         if improved:
             self._save("best.pt")
@@ -389,7 +423,9 @@ class Trainer:
             "position": {**self.position, "seed": self.config.seed,
                          "permutation": None if perm is None else perm.clone()},
             "trainer": {"config": self.config.to_dict(), "history": self.history, "best": self._best,
-                        "bad_epochs": self._bad_epochs, "world_size": self.world_size},
+                        "bad_epochs": self._bad_epochs, "world_size": self.world_size,
+                        "epoch_totals": self._totals.clone(), "epoch_rates": self._monitor_sums,
+                        "config_changes": self.config_changes},
         }
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
@@ -407,12 +443,82 @@ class Trainer:
         t = ckpt.get("trainer", {})
         self.history = list(t.get("history", []))
         self._best, self._bad_epochs = t.get("best"), int(t.get("bad_epochs", 0))
+        totals = t.get("epoch_totals")
+        if self.position["batch_index"] and isinstance(totals, Tensor) and totals.shape == (3,):
+            self._totals = totals.to(torch.float64).cpu().clone()
+            self._monitor_sums = t.get("epoch_rates") if isinstance(t.get("epoch_rates"), dict) else None
+        self.config_changes = list(t.get("config_changes") or [])
         set_rng_state(ckpt["rng"])
+
+    # settings that do not change the run's arithmetic may differ on resume
+    _RESUME_FREE = ("progress", "device", "checkpoint_every", "eval_batch_size")
+
+    def _config_differences(self, ckpt: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        old = (ckpt.get("trainer") or {}).get("config") or {}
+        new = self.config.to_dict()
+        return {k: (old.get(k), new[k]) for k in new
+                if k not in self._RESUME_FREE and k in old and old.get(k) != new[k]}
+
+    def _apply_config_change(self, changes: dict[str, tuple[Any, Any]], steps_per_epoch: int) -> None:
+        """Resume with new settings: optimiser hyper-parameters and the schedule follow the new config
+        (the schedule is rebuilt and advanced to the current position); the change is recorded."""
+        import warnings
+
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group.update(lr=c.lr, initial_lr=c.lr, weight_decay=c.weight_decay)
+            if "momentum" in group:
+                group["momentum"] = c.momentum
+        self.scheduler = make_scheduler(c.schedule, self.optimizer, c.epochs, steps_per_epoch, **c.schedule_options)
+        if self.scheduler is not None and c.schedule != "plateau":
+            steps = self.position["global_step"] if c.schedule in STEPS_PER_BATCH else self.position["epoch"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": on purpose
+                for _ in range(steps):
+                    self.scheduler.step()
+        self.config_changes.append({"epoch": self.position["epoch"], "global_step": self.position["global_step"],
+                                    "changes": {k: {"was": a, "now": b} for k, (a, b) in changes.items()}})
+
+    def _run_folder_lock(self) -> Any:
+        """Hold ``out_dir/.lock`` (flock, released even if the process is killed) for one fit."""
+        import contextlib
+        import os
+
+        if self.out_dir is None or self.rank != 0:
+            return contextlib.nullcontext()
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            return contextlib.nullcontext()
+
+        @contextlib.contextmanager
+        def hold() -> Iterator[None]:
+            assert self.out_dir is not None
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            path = self.out_dir / ".lock"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise RunFolderBusyError(f"run folder {str(self.out_dir)!r} is in use by another trainer "
+                                             f"(pid {owner}); wait for it to finish or choose another out_dir") from None
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+
+        return hold()
 
     def _save(self, name: str) -> Path | None:
         if self.out_dir is None or self.rank != 0:
             return None
-        return save_checkpoint(self.out_dir / name, self.state())
+        path = save_checkpoint(self.out_dir / name, self.state())
+        if name == "last.pt":
+            self.last_checkpoint = path
+        return path
 
     def _resume_path(self, resume: str | Path | bool | None) -> Path | None:
         if resume is None or resume is False:
@@ -455,6 +561,21 @@ class Trainer:
     def _emit(self, event: str, info: dict) -> None:
         for cb in self.callbacks:
             cb(event, self, info)
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another trainer holds the run folder's lock."""
+
+
+class ConfigChangedError(ValueError):
+    """``--resume`` with a config that differs from the checkpoint's (and no permission to apply it)."""
+
+    def __init__(self, path: Path, changes: dict[str, tuple[Any, Any]]) -> None:
+        self.changes = changes
+        listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items())
+        super().__init__(f"cannot resume from {str(path)!r}: the config changed ({listed}); use the "
+                         "checkpoint's settings, or allow_config_change=True (--allow-config-change) to apply "
+                         "the new ones from here on and record the change")
 
 
 class _nullcontext:
