@@ -17,12 +17,13 @@ from typing import Any
 
 from . import functional, kernels, neurons, surrogate, synapses
 from ._atomic import atomic_path
+from ._checks import set_debug
 from .errors import InvalidFileError, SizeLimitError, SnnkitError
 from .kernels import set_engine, use_engine
 
 __version__ = "0.1.0"
 _LAZY = ("analysis", "conversion", "data", "encoding", "hardware", "ir", "models", "plasticity", "training")
-__all__ = ["functional", "kernels", "neurons", "surrogate", "synapses", *_LAZY, "set_engine", "use_engine",
+__all__ = ["functional", "kernels", "neurons", "surrogate", "synapses", *_LAZY, "set_engine", "use_engine", "set_debug",
            "atomic_path", "SnnkitError", "InvalidFileError", "SizeLimitError", "__version__"]
 
 

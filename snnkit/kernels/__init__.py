@@ -14,12 +14,14 @@ Nothing is compiled at install time; if no compiler is present the C++ engine is
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
+import torch
 from torch import Tensor
 
 from .. import _checks
-from ..functional.lif import LIFParameters, lif_multistep
+from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters, LIParameters,
+                          alif_multistep, cuba_lif_multistep, izhikevich_multistep, li_multistep, lif_multistep)
 from . import lif_cpu
 from .lif_fused import lif_multistep_fused
 
@@ -62,7 +64,8 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
     """Multi-step LIF through the selected engine. See :func:`snnkit.functional.lif_multistep`."""
     if _engine == "reference" or record_membrane:
         return lif_multistep(xs, v0, p, record_membrane)
-    if _engine == "cpp" or (_engine == "auto" and lif_cpu.supports(xs, p)):
+    # inside a torch.compile trace "auto" takes the pure-torch engine, which the compiler can trace
+    if _engine == "cpp" or (_engine == "auto" and lif_cpu.supports(xs, p) and not torch.compiler.is_compiling()):
         if lif_cpu.load() is not None:
             return lif_cpu.lif_multistep_cpp(xs, v0, p)
         if _engine == "cpp":
@@ -70,5 +73,28 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
     return lif_multistep_fused(xs, v0, p)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "ENGINES", "lif_multistep_fused"]
-_ = lif_multistep
+def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
+             ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""
+    return cuba_lif_multistep(xs, state, p)
+
+
+def alif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
+         ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Multi-step adaptive LIF. See :func:`snnkit.functional.alif_multistep`."""
+    return alif_multistep(xs, state, p)
+
+
+def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
+    """Multi-step leaky integrator. See :func:`snnkit.functional.li_multistep`."""
+    return li_multistep(xs, v0, p)
+
+
+def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichParameters,
+               record_membrane: bool = False) -> tuple[Tensor, Any]:
+    """Multi-step Izhikevich. See :func:`snnkit.functional.izhikevich_multistep`."""
+    return izhikevich_multistep(xs, state, p, record_membrane)
+
+
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",
+           "ENGINES", "lif_multistep_fused"]
