@@ -170,12 +170,12 @@ def test_float64_input_runs_in_float64_and_matches_float32_spikes(name):
 
 def _net():
     torch.manual_seed(1)
-    return Sequential(torch.nn.Linear(6, 8), LIF(learn_tau=True, shape=8), torch.nn.Linear(8, 8), ALIF(),
-                      torch.nn.Linear(8, 8), CubaLIF(), IF(), torch.nn.Linear(8, 4), LI())
+    return Sequential(torch.nn.Linear(6, 8), LIF(learn_tau=True, shape=8), ALIF(), CubaLIF(), torch.nn.Linear(8, 4),
+                      LI())
 
 
 def _check_compiled(net, backend):
-    x = torch.rand(4, 2, 6) * 3
+    x = torch.rand(3, 2, 6) * 3
     ref = net(x)
     ref.sum().backward()
     ref_grads = [p.grad.clone() for p in net.parameters()]
@@ -188,7 +188,8 @@ def _check_compiled(net, backend):
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["auto", "reference"])   # under compile "auto" takes the fused engines
 def test_network_compiles_as_one_graph(engine):
     """Dynamo + AOT autograd trace forward and backward without a graph break (no C++ code generation)."""
     with snnkit.use_engine(engine):
@@ -198,5 +199,5 @@ def test_network_compiles_as_one_graph(engine):
 @pytest.mark.slow
 def test_network_compiles_with_inductor():
     """The default backend generates and runs C++ for a small network (tens of seconds on 2 cores)."""
-    net = Sequential(torch.nn.Linear(6, 8), LIF(), torch.nn.Linear(8, 4), LI())
+    net = Sequential(torch.nn.Linear(6, 8), LIF(), torch.nn.Linear(8, 4))
     _check_compiled(net, "inductor")

@@ -22,7 +22,9 @@ from torch import Tensor
 from .. import _checks
 from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters, LIParameters,
                           alif_multistep, cuba_lif_multistep, izhikevich_multistep, li_multistep, lif_multistep)
-from . import lif_cpu
+from . import alif_fused, izhikevich_fused, lif_cpu
+from .cuba_fused import cuba_lif_multistep_fused
+from .li_fused import li_multistep_fused
 from .lif_fused import lif_multistep_fused
 
 Engine = Literal["auto", "cpp", "fused", "reference"]
@@ -55,8 +57,8 @@ def use_engine(name: Engine) -> Iterator[None]:
 def available() -> dict[str, list[str]]:
     """Which engines exist for which model (for ``snnkit info``)."""
     lif = ["reference", "fused"] + (["cpp"] if lif_cpu.load() is not None else [])
-    return {"lif": lif, "if": lif, "cuba_lif": ["reference"],
-            "alif": ["reference"], "li": ["reference"], "izhikevich": ["reference"]}
+    other = ["reference", "fused"]
+    return {"lif": lif, "if": lif, "cuba_lif": other, "alif": other, "li": other, "izhikevich": other}
 
 
 def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool = False
@@ -73,28 +75,42 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
     return lif_multistep_fused(xs, v0, p)
 
 
+def _fused(model_supports: bool = True) -> bool:
+    """Whether a model without a dedicated engine of the selected kind takes its fused engine."""
+    return _engine != "reference" and model_supports
+
+
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
              ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""
+    if _fused():
+        return cuba_lif_multistep_fused(xs, state, p)
     return cuba_lif_multistep(xs, state, p)
 
 
 def alif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
          ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Multi-step adaptive LIF. See :func:`snnkit.functional.alif_multistep`."""
+    if _fused(alif_fused.supports(p)):
+        return alif_fused.alif_multistep_fused(xs, state, p)
     return alif_multistep(xs, state, p)
 
 
 def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
     """Multi-step leaky integrator. See :func:`snnkit.functional.li_multistep`."""
+    if _fused():
+        return li_multistep_fused(xs, v0, p)
     return li_multistep(xs, v0, p)
 
 
 def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichParameters,
                record_membrane: bool = False) -> tuple[Tensor, Any]:
     """Multi-step Izhikevich. See :func:`snnkit.functional.izhikevich_multistep`."""
+    if not record_membrane and _fused(izhikevich_fused.supports(p)):
+        return izhikevich_fused.izhikevich_multistep_fused(xs, state, p)
     return izhikevich_multistep(xs, state, p, record_membrane)
 
 
 __all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",
-           "ENGINES", "lif_multistep_fused"]
+           "ENGINES",
+           "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]
