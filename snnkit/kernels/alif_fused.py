@@ -17,7 +17,7 @@ from torch import Tensor
 from ..functional.alif import ALIFParameters
 from ..functional.discretize import decay
 from ..functional.lif import LIFParameters
-from .lif_fused import _post_reset, _reduce_to
+from .lif_fused import _post_reset, _reduce_to, integrate_into
 
 
 class _FusedALIF(torch.autograd.Function):
@@ -30,12 +30,7 @@ class _FusedALIF(torch.autograd.Function):
         for t, x in enumerate(xs.unbind(0)):
             a_prev[t] = a
             th_t = th + beta_adapt * a
-            h = h_all[t]
-            torch.mul(v, beta, out=h)
-            if p.decay_input:
-                h.addcmul_(x, 1 - beta)
-            else:
-                h.add_(x)
+            h = integrate_into(h_all[t], x, v, beta, p.decay_input)
             s = (h > th_t).to(h.dtype)
             v = _post_reset(h, s, th_t, p)
             a = rho * a + s

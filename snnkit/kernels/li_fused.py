@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..functional.li import LIParameters
-from .lif_fused import _reduce_to
+from .lif_fused import _reduce_to, integrate_into
 
 
 class _FusedLI(torch.autograd.Function):
@@ -18,13 +18,7 @@ class _FusedLI(torch.autograd.Function):
         vs = torch.empty_like(xs)
         v = v0
         for t, x in enumerate(xs.unbind(0)):
-            out = vs[t]
-            torch.mul(v, beta, out=out)
-            if decay_input:
-                out.addcmul_(x, 1 - beta)
-            else:
-                out.add_(x)
-            v = out
+            v = integrate_into(vs[t], x, v, beta, decay_input)
         ctx.decay_input = decay_input
         need_beta = ctx.needs_input_grad[2]
         ctx.save_for_backward(vs if need_beta else None, v0, beta, xs if need_beta and decay_input else None)
