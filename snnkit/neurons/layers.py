@@ -163,8 +163,8 @@ class LIF(SpikingLayer, _LeakyMixin):
     def run(self, x: Tensor, state: Tensor | None = None, record_membrane: bool = False) -> tuple[Tensor, Tensor]:
         """``(spikes [T, B, ...], last membrane)``, or ``(spikes, membranes [T, B, ...])`` when recording."""
         self._check(x)
-        if state is not None:
-            _checks.same_device_dtype("state", state, "x", x)
+        if state is not None and not (state.dtype == torch.float32 and x.dtype in (torch.float16, torch.bfloat16)):
+            _checks.same_device_dtype("state", state, "x", x)   # (float32 state with half inputs: mixed precision)
         return kernels.lif(x, state, self.params(), record_membrane)
 
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
