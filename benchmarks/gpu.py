@@ -16,6 +16,9 @@ what was allocated before it (weights, inputs). Without CUDA it prints a JSON no
 
     snnkit bench gpu --json                     # everything (needs a GPU)
     snnkit bench gpu --workloads w1 --rounds 3
+
+Before timing it checks on the GPU each model's Triton engine against the reference and that the
+delay layer, a plasticity rule, Loihi QAT and the crossbar simulator run there (``--no-checks`` skips).
 """
 from __future__ import annotations
 
@@ -226,6 +229,74 @@ def summarise(workload: str, records: list[dict]) -> dict:
     return out
 
 
+def check_on_device(device: str) -> list[dict]:
+    """Before timing anything: every neuron layer's Triton engine against the reference on ``device``
+    (spikes, outputs and input gradients), and the delay layer, a plasticity rule, Loihi QAT and the
+    crossbar simulator running with all their tensors on ``device``."""
+    import torch
+
+    import snnkit
+    from snnkit.neurons import ALIF, IF, LI, LIF, CubaLIF, Izhikevich
+
+    out = []
+    layers = {"lif": LIF(learn_tau=True, shape=64), "if": IF(), "cuba": CubaLIF(), "alif": ALIF(), "li": LI(),
+              "izhikevich": Izhikevich("chattering")}
+    for name, layer in layers.items():
+        rec: dict = {"bench": "gpu", "check": "engine", "model": name, "device": device}
+        try:
+            layer = layer.to(device)
+            x = (torch.rand(50, 8, 64, device=device) * (15 if name == "izhikevich" else 1.5)).requires_grad_()
+            results = {}
+            for engine in ("reference", "triton"):
+                with snnkit.use_engine(engine):
+                    y = layer(x)
+                    (gx,) = torch.autograd.grad((y * torch.linspace(-1, 1, y.numel(), device=device).view_as(y)).sum(), x)
+                results[engine] = (y.detach().float(), gx)
+            (yr, gr), (yt, gt) = results["reference"], results["triton"]
+            rec.update(max_abs_diff_out=float((yr - yt).abs().max()), differing_outputs=int((yr != yt).sum()),
+                       max_abs_diff_grad=float((gr - gt).abs().max()), ok=bool(torch.allclose(gr, gt, 1e-3, 1e-4)))
+        except Exception as err:
+            rec["error"] = f"{type(err).__name__}: {str(err)[:200]}"
+        out.append(rec)
+    for name, fn in _device_checks().items():
+        rec = {"bench": "gpu", "check": "device", "module": name, "device": device}
+        try:
+            result = fn(torch.device(device))
+            rec.update(ok=result.device.type == torch.device(device).type, result_device=str(result.device))
+        except Exception as err:
+            rec["error"] = f"{type(err).__name__}: {str(err)[:200]}"
+        out.append(rec)
+    return out
+
+
+def _device_checks() -> dict:
+    import torch
+
+    from snnkit import plasticity
+    from snnkit.hardware import crossbar
+    from snnkit.hardware.loihi import qat
+    from snnkit.synapses import DelayedLinear
+
+    def delays(dev):
+        return DelayedLinear(4, 3, 5).to(dev)(torch.rand(6, 2, 4, device=dev))
+
+    def stdp(dev):
+        fc = torch.nn.Linear(4, 3).to(dev)
+        rule = plasticity.PairSTDP(fc, tau_pre=20, tau_post=20, a_plus=0.01, a_minus=0.012).to(dev)
+        for _ in range(3):
+            rule.step(torch.rand(2, 4, device=dev), (torch.rand(2, 3, device=dev) < 0.5).float())
+        return fc.weight
+
+    def loihi_qat(dev):
+        return qat.enable_qat(torch.nn.Sequential(torch.nn.Linear(4, 3))).to(dev)(torch.rand(2, 4, device=dev))
+
+    def crossbar_sim(dev):
+        model = crossbar.simulate(torch.nn.Sequential(torch.nn.Linear(8, 3)), "pcm").to(dev)
+        return model(torch.rand(4, 8, device=dev))
+
+    return {"delayed_linear": delays, "pair_stdp": stdp, "loihi_qat": loihi_qat, "crossbar": crossbar_sim}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="snnkit bench gpu", description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print JSON lines (the default output format)")
@@ -234,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=7, help="timed steps per implementation (interleaved)")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cuda:N; 'cpu' only to check the script")
     ap.add_argument("--T", type=int, default=None, help="override every workload's T (quick checks)")
+    ap.add_argument("--no-checks", action="store_true", help="skip the correctness/device checks before timing")
     args = ap.parse_args(argv)
     import torch
 
@@ -252,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     header = {"bench": "gpu", "header": True, "device": args.device, "loadavg": _loadavg(), "torch": torch.__version__,
               "gpu": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else None}
     print(json.dumps(header), flush=True)
+    if not args.no_checks and args.device.startswith("cuda"):
+        for rec in check_on_device(args.device):
+            print(json.dumps(rec), flush=True)
     for w in workloads:
         records = run_workload(w, impls, args.rounds, args.device)
         for rec in records:
