@@ -49,6 +49,8 @@ def why_not(xs: Tensor) -> str | None:
         return "triton is not installed (pip install triton)"
     if xs.dtype not in DTYPES:
         return f"dtype {xs.dtype} is not supported (allowed: float32, float16, bfloat16)"
+    if xs.numel() >= 2**31:
+        return f"{xs.numel()} elements: the kernels index with int32 offsets (allowed: fewer than 2^31)"
     if xs.device.type == "cuda":
         return None
     if xs.device.type == "cpu" and interpreted():
