@@ -210,6 +210,17 @@ def mixed_precision_has_float32_state():
         out = te.li_multistep_triton(x_low, None, F.LIParameters())
         assert out.dtype == torch.float32
         torch.testing.assert_close(out, F.li_multistep(x_ref.detach(), None, F.LIParameters()))
+        for run, ref, p, scale in (
+                (te.cuba_lif_multistep_triton, F.cuba_lif_multistep, F.CubaLIFParameters(), 1.0),
+                (te.alif_multistep_triton, F.alif_multistep, F.ALIFParameters(beta_adapt=0.5), 1.0),
+                (te.izhikevich_multistep_triton, F.izhikevich_multistep, F.IzhikevichParameters(), 20.0)):
+            x16 = (x_ref.detach() * scale).to(dtype)
+            s, state = run(x16, None, p)
+            s_ref, state_ref = ref(x16.float(), None, p)
+            assert s.dtype == dtype and torch.equal(s.float(), s_ref), run.__name__
+            for a, b in zip(state, state_ref):
+                assert a.dtype == torch.float32
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
 @case
