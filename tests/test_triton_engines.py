@@ -281,7 +281,11 @@ def _main():
 
 @pytest.fixture(scope="module")
 def interpreter_results():
-    pytest.importorskip("triton", reason="triton is installed in CI by .ci/requirements-gpu.txt")
+    from snnkit.kernels import triton_engine
+    if not triton_engine.installed():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("triton is missing in CI: .ci/requirements-gpu.txt installs it")
+        pytest.skip("triton is not installed (pip install triton==3.9.0)")
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.run([sys.executable, __file__], capture_output=True, text=True, env=env, timeout=900)
