@@ -97,7 +97,8 @@ def _lif_forward(x: Tensor, v0: Tensor, beta: Tensor, th: Tensor, a0: Tensor, rh
                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     T, N = x.shape
     s, h = torch.empty_like(x), torch.empty((T, N), dtype=torch.float32, device=x.device)
-    a_prev = torch.empty((T, N) if adapt else (0,), dtype=torch.float32, device=x.device)
+    # unused buffers are 1 element, not 0: a launch never gets a null pointer
+    a_prev = torch.empty((T, N) if adapt else (1,), dtype=torch.float32, device=x.device)
     v, a = torch.empty_like(v0), torch.empty_like(a0)
     grid, block = _launch(N, x.device)
     _k().lif_forward[grid](x, v0, beta, th, a0, rho, ba, s, h, a_prev, v, a, T, N, v_reset,
@@ -109,7 +110,7 @@ def _lif_forward(x: Tensor, v0: Tensor, beta: Tensor, th: Tensor, a0: Tensor, rh
 def _(x, v0, beta, th, a0, rho, ba, reset, v_reset, decay_input, adapt):
     T, N = x.shape
     f32 = dict(dtype=torch.float32, device=x.device)
-    return (torch.empty_like(x), x.new_empty((T, N), **f32), x.new_empty((T, N) if adapt else (0,), **f32),
+    return (torch.empty_like(x), x.new_empty((T, N), **f32), x.new_empty((T, N) if adapt else (1,), **f32),
             torch.empty_like(v0), torch.empty_like(a0))
 
 
@@ -208,7 +209,7 @@ def _(gs, gv, gu, w, x, *args):
 
 
 def _grad_or_empty(g: Tensor | None, like: Tensor) -> tuple[Tensor, bool]:
-    return (like.new_empty(0), False) if g is None else (g.reshape(like.shape).contiguous(), True)
+    return (like.new_zeros(1), False) if g is None else (g.reshape(like.shape).contiguous(), True)
 
 
 class _TritonLIF(torch.autograd.Function):
@@ -222,7 +223,7 @@ class _TritonLIF(torch.autograd.Function):
         neuron = shape[1:]
         x2 = xs.reshape(shape[0], -1).contiguous()
         flat = [_flat(t, neuron) for t in (v0, beta, th)]
-        extra = [_flat(t, neuron) for t in (a0, rho, ba)] if adapt else [x2.new_empty(0, dtype=torch.float32)] * 3
+        extra = [_flat(t, neuron) for t in (a0, rho, ba)] if adapt else [x2.new_zeros(1, dtype=torch.float32) for _ in range(3)]
         s, h, a_prev, v, a = _lif_forward(x2, flat[0], flat[1], flat[2], extra[0], extra[1], extra[2],
                                           RESET_IDS[p.reset], float(p.v_reset), p.decay_input, adapt)
         need_beta = ctx.needs_input_grad[3]
@@ -241,7 +242,7 @@ class _TritonLIF(torch.autograd.Function):
         gs, has_gs = _grad_or_empty(g_s, h)
         gv, has_gv = _grad_or_empty(g_v, v0)
         ga, has_ga = _grad_or_empty(g_a if ctx.adapt else None, v0)
-        x_arg = x2 if x2 is not None else h.new_empty(0, dtype=x_dtype)
+        x_arg = x2 if x2 is not None else h.new_zeros(1, dtype=x_dtype)
         gx, gv0, ga0, gbeta, gth, grho = _lif_backward(
             gs, gv, ga, h, a_prev, x_arg, v0, beta, th, rho, ba, RESET_IDS[p.reset], float(p.v_reset),
             p.decay_input, p.detach_reset, SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha), ctx.adapt,

@@ -162,7 +162,7 @@ def lif_backward(gs_ptr, gv_last_ptr, ga_last_ptr, h_ptr, aprev_ptr, x_ptr, v0_p
         else:
             gx = g_h
         if NEED_BETA:   # d h[t] / d beta = v[t-1] (- x[t] with decay_input)
-            tp = t - 1 + (t == 0)      # step t-1, or 0 at t=0 (loaded, then replaced by v0)
+            tp = tl.maximum(t, 1) - 1   # step t-1, or 0 at t=0 (loaded, then replaced by v0)
             h_p = tl.load(h_ptr + tp * N + offs, mask=mask, other=0.0)
             th_p = th
             if ADAPT:
@@ -214,7 +214,7 @@ def li_backward(g_ptr, out_ptr, x_ptr, v0_ptr, beta_ptr, gx_ptr, gv0_ptr, gbeta_
         else:
             gx = g_h
         if NEED_BETA:
-            tp = t - 1 + (t == 0)
+            tp = tl.maximum(t, 1) - 1
             v_prev = tl.where(t == 0, v0, tl.load(out_ptr + tp * N + offs, mask=mask, other=0.0).to(tl.float32))
             if DECAY_INPUT:
                 v_prev = v_prev - tl.load(x_ptr + t * N + offs, mask=mask, other=0.0).to(tl.float32)
@@ -276,7 +276,7 @@ def izhikevich_backward(gs_ptr, gv_last_ptr, gu_last_ptr, w_ptr, v0_ptr, dta_ptr
         w = tl.load(w_ptr + t * N + offs, mask=mask, other=0.0)
         s = (w > v_peak).to(tl.float32)
         sg = surrogate_derivative(w - v_peak, alpha, SURROGATE)
-        tp = t - 1 + (t == 0)
+        tp = tl.maximum(t, 1) - 1
         w_p = tl.load(w_ptr + tp * N + offs, mask=mask, other=0.0)
         s_p = (w_p > v_peak).to(tl.float32)
         v_prev = tl.where(t == 0, v0, w_p * (1 - s_p) + c * s_p)
