@@ -20,7 +20,7 @@ from .errors import InvalidFileError, SizeLimitError, SnnkitError
 __version__ = "0.1.0"
 _LAZY = ("functional", "kernels", "neurons", "surrogate", "synapses",
          "analysis", "conversion", "data", "encoding", "hardware", "ir", "models", "plasticity", "training")
-__all__ = [*_LAZY, "set_engine", "use_engine",
+__all__ = [*_LAZY, "set_engine", "use_engine", "set_debug",
            "atomic_path", "SnnkitError", "InvalidFileError", "SizeLimitError", "__version__"]
 
 
@@ -29,4 +29,6 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"{__name__}.{name}")
     if name in ("set_engine", "use_engine"):
         return getattr(importlib.import_module(f"{__name__}.kernels"), name)
+    if name == "set_debug":  # lives beside the checks it switches; importing it would import torch
+        return importlib.import_module(f"{__name__}._checks").set_debug
     raise AttributeError(f"module 'snnkit' has no attribute {name!r}")

@@ -34,6 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark against peer libraries (JSON lines)",
                        description="Run benchmarks/NAME.py; options after NAME go to the benchmark "
                                    "(e.g. snnkit bench core --json).")
-    p.add_argument("name", help="benchmark name: core, delays, plasticity, loihi, crossbar, conversion")
+    p.add_argument("name", help="benchmark name: core, delays, plasticity, loihi, crossbar, conversion, gpu")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
     p.set_defaults(func=_run)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .discretize import decay
+from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
 
 
@@ -31,8 +31,8 @@ class ALIFParameters:
     lif: LIFParameters = field(default_factory=_subtract_lif)
 
     def __post_init__(self) -> None:
-        _checks.positive("tau_adapt", self.tau_adapt.detach() if isinstance(self.tau_adapt, Tensor)
-                         else self.tau_adapt)
+        check_tau(self.tau_adapt, self.lif.dt, self.lif.method, "tau_adapt")
+        _checks.param_finite("beta_adapt", self.beta_adapt)
 
 
 def alif_step(x: Tensor, state: tuple[Tensor, Tensor], p: ALIFParameters

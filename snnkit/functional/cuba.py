@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .discretize import decay
+from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
 
 
@@ -26,7 +26,7 @@ class CubaLIFParameters:
     lif: LIFParameters = field(default_factory=LIFParameters)
 
     def __post_init__(self) -> None:
-        _checks.positive("tau_syn", self.tau_syn.detach() if isinstance(self.tau_syn, Tensor) else self.tau_syn)
+        check_tau(self.tau_syn, self.lif.dt, self.lif.method, "tau_syn")
 
     def alpha(self, like: Tensor) -> Tensor:
         return decay(self.tau_syn, self.lif.dt, self.lif.method, "tau_syn").to(like.device, like.dtype)

@@ -22,21 +22,31 @@ Method = Literal["exp", "euler"]
 METHODS = ("exp", "euler")
 
 
-def decay(tau: float | Tensor, dt: float = 1.0, method: Method = "exp", name: str = "tau") -> Tensor:
-    """Decay factor per step for time constant ``tau`` (same unit as ``dt``). Differentiable in ``tau``."""
+def check_tau(tau: float | Tensor, dt: float = 1.0, method: Method = "exp", name: str = "tau") -> None:
+    """Validate a time constant for :func:`decay`: positive, and ``dt <= tau`` for ``"euler"``.
+
+    Numbers are always checked; tensors only in debug mode (:func:`snnkit.set_debug`), because reading
+    a tensor's values is a device sync. The neuron layers check their tensors once, when they are set."""
     _checks.one_of("method", method, METHODS)
     _checks.positive("dt", dt)
-    _checks.positive(name, tau)
-    tau_t = tau if isinstance(tau, Tensor) else torch.tensor(float(tau))
-    if method == "exp":
-        return torch.exp(-dt / tau_t)
+    _checks.param_positive(name, tau)
+    if method != "euler":
+        return
     if isinstance(tau, Tensor):
-        if bool((dt > tau.detach()).any()):
+        if _checks.debug_enabled() and _checks.readable(tau) and bool((dt > tau.detach()).any()):
             raise ValueError(f"dt={dt} exceeds {name}={float(tau.detach().min())} with method='euler': unstable; "
                              "allowed: dt <= tau, or method='exp'")
     elif dt > tau:
         raise ValueError(f"dt={dt} exceeds {name}={tau} with method='euler': unstable; allowed: dt <= tau, "
                          "or method='exp'")
+
+
+def decay(tau: float | Tensor, dt: float = 1.0, method: Method = "exp", name: str = "tau") -> Tensor:
+    """Decay factor per step for time constant ``tau`` (same unit as ``dt``). Differentiable in ``tau``."""
+    check_tau(tau, dt, method, name)
+    tau_t = tau if isinstance(tau, Tensor) else torch.tensor(float(tau))
+    if method == "exp":
+        return torch.exp(-dt / tau_t)
     return 1 - dt / tau_t
 
 
@@ -54,5 +64,5 @@ def decay_float(tau: float, dt: float = 1.0, method: Method = "exp") -> float:
     return float(decay(float(tau), dt, method).to(torch.float32))
 
 
-__all__ = ["decay", "tau_from_decay", "decay_float", "METHODS", "Method"]
+__all__ = ["check_tau", "decay", "tau_from_decay", "decay_float", "METHODS", "Method"]
 _ = math

@@ -47,6 +47,8 @@ class IzhikevichParameters:
         if self.dt > MAX_DT:
             raise ValueError(f"dt={self.dt} ms is too large for Euler integration of the Izhikevich model; "
                              f"allowed: 0 < dt <= {MAX_DT}")
+        for name in ("a", "b", "c", "d", "input_scale", "v_peak"):
+            _checks.param_finite(name, getattr(self, name))
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> "IzhikevichParameters":

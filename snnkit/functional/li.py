@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .discretize import Method, decay
+from .discretize import Method, check_tau, decay
 from .lif import integrate
 
 
@@ -22,8 +22,7 @@ class LIParameters:
     method: Method = "exp"
 
     def __post_init__(self) -> None:
-        _checks.positive("dt", self.dt)
-        _checks.positive("tau_mem", self.tau_mem.detach() if isinstance(self.tau_mem, Tensor) else self.tau_mem)
+        check_tau(self.tau_mem, self.dt, self.method, "tau_mem")
 
     def beta(self, like: Tensor) -> Tensor:
         return decay(self.tau_mem, self.dt, self.method, "tau_mem").to(like.device, like.dtype)

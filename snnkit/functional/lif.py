@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .. import _checks
 from ..surrogate import Surrogate, get as get_surrogate
-from .discretize import Method, decay
+from .discretize import Method, check_tau, decay
 
 ResetMode = Literal["hard", "subtract", "none"]
 RESET_MODES = ("hard", "subtract", "none")
@@ -52,9 +52,10 @@ class LIFParameters:
     def __post_init__(self) -> None:
         _checks.one_of("reset", self.reset, RESET_MODES)
         _checks.positive("dt", self.dt)
-        if self.tau_mem is not None:  # validates tau_mem, dt and the stability of the discretisation
-            decay(self.tau_mem.detach() if isinstance(self.tau_mem, Tensor) else self.tau_mem, self.dt,
-                  self.method, "tau_mem")
+        if self.tau_mem is not None:  # tau_mem > 0 and a stable discretisation (tensors: debug mode only)
+            check_tau(self.tau_mem, self.dt, self.method, "tau_mem")
+        _checks.param_finite("v_th", self.v_th)
+        _checks.param_finite("v_reset", self.v_reset)
         if not isinstance(self.surrogate, Surrogate):
             object.__setattr__(self, "surrogate", get_surrogate(self.surrogate))
 

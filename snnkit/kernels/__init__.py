@@ -1,10 +1,14 @@
 """Engines: fused multi-step implementations of the dynamics in :mod:`snnkit.functional`, and the
 dispatcher that picks one.
 
-Engines for LIF/IF: ``"cpp"`` (C++ CPU kernel, JIT-compiled at first use), ``"fused"`` (pure PyTorch,
-one autograd node, any device), ``"reference"`` (the definition in :mod:`snnkit.functional`).
-``"auto"`` (default) picks ``cpp`` on CPU when it builds, ``fused`` otherwise; models without a fused
-engine always run the reference path. Force a choice globally with :func:`set_engine` or locally with :func:`use_engine`::
+Engines: ``"triton"`` (GPU kernels for every model, one launch per layer and sequence; on CPU only
+through Triton's interpreter), ``"cpp"`` (C++ CPU kernel for LIF/IF, JIT-compiled at first use),
+``"fused"`` (pure PyTorch, one autograd node per layer and sequence, any device, every model),
+``"reference"`` (the definition in :mod:`snnkit.functional`). ``"auto"`` (default) picks ``triton`` on
+CUDA, ``cpp`` for LIF/IF on CPU when it builds (``fused`` inside a torch.compile trace), ``fused``
+otherwise. A forced engine that a model lacks falls back to the next one (triton -> fused -> reference);
+parameters an engine does not differentiate (a learnable ALIF ``beta_adapt`` or Izhikevich ``a..d``)
+take the reference path. Force a choice globally with :func:`set_engine` or locally with :func:`use_engine`::
 
     with snnkit.kernels.use_engine("reference"):
         out = model(x)
@@ -14,22 +18,26 @@ Nothing is compiled at install time; if no compiler is present the C++ engine is
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
+import torch
 from torch import Tensor
 
 from .. import _checks
-from ..functional.lif import LIFParameters, lif_multistep
-from . import lif_cpu
+from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters, LIParameters,
+                          alif_multistep, cuba_lif_multistep, izhikevich_multistep, li_multistep, lif_multistep)
+from . import alif_fused, izhikevich_fused, lif_cpu, triton_engine
+from .cuba_fused import cuba_lif_multistep_fused
+from .li_fused import li_multistep_fused
 from .lif_fused import lif_multistep_fused
 
-Engine = Literal["auto", "cpp", "fused", "reference"]
-ENGINES = ("auto", "cpp", "fused", "reference")
+Engine = Literal["auto", "cpp", "triton", "fused", "reference"]
+ENGINES = ("auto", "cpp", "triton", "fused", "reference")
 _engine: Engine = "auto"
 
 
 def set_engine(name: Engine) -> None:
-    """Choose the engine for every multi-step call: ``"auto"``, ``"fused"`` or ``"reference"``."""
+    """Choose the engine for every multi-step call: one of ``ENGINES``."""
     global _engine
     _checks.one_of("engine", name, ENGINES)
     _engine = name
@@ -52,23 +60,92 @@ def use_engine(name: Engine) -> Iterator[None]:
 
 def available() -> dict[str, list[str]]:
     """Which engines exist for which model (for ``snnkit info``)."""
-    lif = ["reference", "fused"] + (["cpp"] if lif_cpu.load() is not None else [])
-    return {"lif": lif, "if": lif, "cuba_lif": ["reference"],
-            "alif": ["reference"], "li": ["reference"], "izhikevich": ["reference"]}
+    gpu = ["triton"] if triton_engine.installed() else []
+    lif = ["reference", "fused"] + (["cpp"] if lif_cpu.load() is not None else []) + gpu
+    other = ["reference", "fused"] + gpu
+    return {"lif": lif, "if": lif, "cuba_lif": other, "alif": other, "li": other, "izhikevich": other}
+
+
+def _pick(xs: Tensor, triton_ok: bool = True, fused_ok: bool = True) -> str:
+    """The engine that runs a model on ``xs``: ``"reference"``, ``"fused"`` or ``"triton"`` (the
+    caller handles ``"cpp"``). ``*_ok``: whether the model's parameters suit that engine (else the
+    next one down: triton -> fused -> reference)."""
+    if _engine == "reference" or not fused_ok:
+        return "reference"
+    if _engine == "triton":
+        reason = triton_engine.why_not(xs)
+        if reason is not None:
+            raise RuntimeError(f"engine 'triton' was forced but cannot run here: {reason}")
+        return "triton" if triton_ok else "fused"
+    if _engine == "auto" and triton_ok and xs.device.type == "cuda" and triton_engine.usable(xs):
+        return "triton"
+    return "fused"
 
 
 def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool = False
         ) -> tuple[Tensor, Tensor]:
     """Multi-step LIF through the selected engine. See :func:`snnkit.functional.lif_multistep`."""
-    if _engine == "reference" or record_membrane:
+    if record_membrane:
         return lif_multistep(xs, v0, p, record_membrane)
-    if _engine == "cpp" or (_engine == "auto" and lif_cpu.supports(xs, p)):
+    # inside a torch.compile trace "auto" takes the pure-torch engine, which the compiler can trace
+    if _engine == "cpp" or (_engine == "auto" and lif_cpu.supports(xs, p) and not torch.compiler.is_compiling()):
         if lif_cpu.load() is not None:
             return lif_cpu.lif_multistep_cpp(xs, v0, p)
         if _engine == "cpp":
             raise RuntimeError(f"engine 'cpp' was forced but cannot be built: {lif_cpu.build_error()}")
-    return lif_multistep_fused(xs, v0, p)
+    engine = _pick(xs, triton_engine.supports_lif(p))
+    if engine == "triton":
+        return triton_engine.lif_multistep_triton(xs, v0, p)
+    if engine == "fused":
+        return lif_multistep_fused(xs, v0, p)
+    return lif_multistep(xs, v0, p)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "ENGINES", "lif_multistep_fused"]
-_ = lif_multistep
+def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
+             ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""
+    engine = _pick(xs, triton_engine.supports_lif(p.lif))
+    if engine == "triton":
+        return triton_engine.cuba_lif_multistep_triton(xs, state, p)
+    if engine == "fused":
+        return cuba_lif_multistep_fused(xs, state, p)
+    return cuba_lif_multistep(xs, state, p)
+
+
+def alif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
+         ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Multi-step adaptive LIF. See :func:`snnkit.functional.alif_multistep`."""
+    engine = _pick(xs, triton_engine.supports_lif(p.lif), alif_fused.supports(p))
+    if engine == "triton":
+        return triton_engine.alif_multistep_triton(xs, state, p)
+    if engine == "fused":
+        return alif_fused.alif_multistep_fused(xs, state, p)
+    return alif_multistep(xs, state, p)
+
+
+def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
+    """Multi-step leaky integrator. See :func:`snnkit.functional.li_multistep`."""
+    engine = _pick(xs)
+    if engine == "triton":
+        return triton_engine.li_multistep_triton(xs, v0, p)
+    if engine == "fused":
+        return li_multistep_fused(xs, v0, p)
+    return li_multistep(xs, v0, p)
+
+
+def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichParameters,
+               record_membrane: bool = False) -> tuple[Tensor, Any]:
+    """Multi-step Izhikevich. See :func:`snnkit.functional.izhikevich_multistep`."""
+    if record_membrane:
+        return izhikevich_multistep(xs, state, p, record_membrane)
+    engine = _pick(xs, p.surrogate.name in triton_engine.SURROGATE_IDS, izhikevich_fused.supports(p))
+    if engine == "triton":
+        return triton_engine.izhikevich_multistep_triton(xs, state, p)
+    if engine == "fused":
+        return izhikevich_fused.izhikevich_multistep_fused(xs, state, p)
+    return izhikevich_multistep(xs, state, p)
+
+
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",
+           "ENGINES",
+           "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

@@ -24,18 +24,19 @@ def _reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
     return (g.sum(dim=dims, keepdim=True) if dims else g).reshape(shape)
 
 
+def integrate_into(out: Tensor, x: Tensor, v: Tensor, beta: Tensor, decay_input: bool) -> Tensor:
+    """:func:`snnkit.functional.lif.integrate` written into ``out`` (no temporary per step)."""
+    torch.mul(v, beta, out=out)
+    return out.addcmul_(x, 1 - beta) if decay_input else out.add_(x)
+
+
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xs: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters):  # type: ignore[override]
         h_all = torch.empty_like(xs)
         v = v0
         for t, x in enumerate(xs.unbind(0)):
-            h = h_all[t]
-            torch.mul(v, beta, out=h)
-            if p.decay_input:
-                h.addcmul_(x, 1 - beta)
-            else:
-                h.add_(x)
+            h = integrate_into(h_all[t], x, v, beta, p.decay_input)
             if p.reset == "hard":
                 v = h.masked_fill(h > th, p.v_reset)
             elif p.reset == "subtract":

@@ -1,5 +1,9 @@
 """Neuron modules. Each owns its parameters (optionally learnable, shared or per neuron) and builds
-the frozen parameter dataclass of :mod:`snnkit.functional` on every call."""
+the frozen parameter dataclass of :mod:`snnkit.functional` on every call.
+
+Parameter values are checked when they are set (constructor, attribute assignment, ``load_state_dict``),
+never per call: reading a tensor's values is a device sync on CUDA and a graph break for
+``torch.compile``. :func:`snnkit.set_debug` adds per-call checks (NaN/inf inputs, parameter ranges)."""
 from __future__ import annotations
 
 import math
@@ -10,9 +14,8 @@ from torch import Tensor, nn
 
 from .. import _checks, kernels
 from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters,
-                          LIParameters, alif_multistep, alif_step, cuba_lif_multistep, cuba_lif_step,
-                          izhikevich_multistep, izhikevich_step, li_multistep, li_step, lif_step)
-from ..functional.discretize import Method
+                          LIParameters, alif_step, cuba_lif_step, izhikevich_step, li_step, lif_step)
+from ..functional.discretize import Method, check_tau
 from ..functional.lif import ResetMode
 from ..surrogate import get as get_surrogate
 
@@ -25,8 +28,28 @@ def _param_tensor(name: str, value: float, shape: Shape) -> Tensor:
     return torch.full(size, float(value))
 
 
+def _validate_after_load(module: nn.Module, incompatible_keys: Any) -> None:
+    module.validate()  # type: ignore[operator]
+
+
 class SpikingLayer(nn.Module):
-    """Base class: multi-step ``forward``, explicit-state ``step`` and ``run``."""
+    """Base class: multi-step ``forward``, explicit-state ``step`` and ``run``.
+
+    Subclasses list in ``_checked`` the attributes whose assignment re-runs :meth:`validate`."""
+
+    _checked: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_load_state_dict_post_hook(_validate_after_load)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in self._checked and getattr(self, "_ready", False):
+            self.validate()
+
+    def validate(self) -> None:
+        """Check the current parameter values (one host read per tensor; called when they are set)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.run(x)[0]
@@ -38,7 +61,19 @@ class SpikingLayer(nn.Module):
         raise NotImplementedError
 
     def _check(self, x: Tensor) -> None:
-        _checks.time_major("x", x)
+        """Multi-step input: a floating tensor ``[T, B, ...]`` with T >= 1 (NaN scan in debug mode)."""
+        if isinstance(x, Tensor) and x.dim() == 2:
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}, but {type(self).__name__}(x) is multi-step and needs time-major "
+                "input [T, B, features...] (rank >= 3); for one time step of shape [B, features] call "
+                f"{type(self).__name__.lower()}.step(x, state), or add a time dim with x.unsqueeze(0)")
+        _checks.time_major("x", x, min_rank=3)
+        if x.shape[0] == 0:
+            raise ValueError(f"x has shape {tuple(x.shape)}: T=0 time steps; allowed: T >= 1")
+
+    def _check_step(self, x: Tensor) -> None:
+        """Single-step input: a floating tensor ``[B, ...]`` (NaN scan in debug mode)."""
+        _checks.time_major("x", x, min_rank=1)
 
 
 class _LeakyMixin:
@@ -49,6 +84,7 @@ class _LeakyMixin:
         if tau is None:
             setattr(self, "_log_" + name, None)
             return
+        _checks.param_finite(name, tau)
         t = _param_tensor(name, tau, shape).log()
         if learn:
             setattr(self, "_log_" + name, nn.Parameter(t))
@@ -59,7 +95,15 @@ class _LeakyMixin:
         t = getattr(self, "_log_" + name)
         return None if t is None else t.exp()
 
+    def _check_tau(self, name: str, dt: float, method: Method) -> None:
+        t = getattr(self, "_log_" + name, None)
+        if t is not None:
+            _checks.all_finite("log " + name, t)  # log(tau) finite <=> 0 < tau < inf
+            if method == "euler" and _checks.readable(t):
+                check_tau(float(t.detach().exp().min()), dt, method, name)
+
     def _init_threshold(self, v_th: float, shape: Shape, learn: bool) -> None:
+        _checks.param_finite("v_th", v_th)
         t = _param_tensor("v_th", v_th, shape)
         if learn:
             self.v_th = nn.Parameter(t)
@@ -83,6 +127,8 @@ class LIF(SpikingLayer, _LeakyMixin):
         method: ``"exp"`` or ``"euler"`` discretisation.
     """
 
+    _checked = ("_log_tau_mem", "v_th", "dt", "method")
+
     def __init__(self, tau_mem: float | None = 10.0, dt: float = 1.0, v_th: float = 1.0, v_reset: float = 0.0,
                  reset: ResetMode = "hard", decay_input: bool = False, surrogate: str = "atan",
                  alpha: float | None = None, detach_reset: bool = False, learn_tau: bool = False,
@@ -90,12 +136,20 @@ class LIF(SpikingLayer, _LeakyMixin):
         super().__init__()
         _checks.one_of("reset", reset, ("hard", "subtract", "none"))
         _checks.positive("dt", dt)
+        _checks.param_finite("v_reset", v_reset)
+        if tau_mem is not None:
+            check_tau(tau_mem, dt, method, "tau_mem")
         self.dt, self.v_reset, self.reset, self.decay_input = dt, float(v_reset), reset, decay_input
         self.detach_reset, self.method = detach_reset, method
         self.surrogate = get_surrogate(surrogate, alpha)
         self._init_tau("tau_mem", tau_mem, shape, learn_tau)
         self._init_threshold(v_th, shape, learn_threshold)
-        self.params()  # validate now, not at the first forward
+        self._ready = True
+        self.validate()
+
+    def validate(self) -> None:
+        self._check_tau("tau_mem", self.dt, self.method)
+        _checks.all_finite("v_th", self.v_th)
 
     @property
     def tau_mem(self) -> Tensor | None:
@@ -109,17 +163,19 @@ class LIF(SpikingLayer, _LeakyMixin):
     def run(self, x: Tensor, state: Tensor | None = None, record_membrane: bool = False) -> tuple[Tensor, Tensor]:
         """``(spikes [T, B, ...], last membrane)``, or ``(spikes, membranes [T, B, ...])`` when recording."""
         self._check(x)
-        if state is not None:
-            _checks.same_device_dtype("state", state, "x", x)
+        if state is not None and not (state.dtype == torch.float32 and x.dtype in (torch.float16, torch.bfloat16)):
+            _checks.same_device_dtype("state", state, "x", x)   # (float32 state with half inputs: mixed precision)
         return kernels.lif(x, state, self.params(), record_membrane)
 
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self._check_step(x)
         v = torch.zeros_like(x) if state is None else state
         return lif_step(x, v, self.params())
 
     def extra_repr(self) -> str:
         tau = self.tau_mem
-        return (f"tau_mem={None if tau is None else tau.flatten()[0].item():.4g}, dt={self.dt}, "
+        shown = "None" if tau is None else (f"{tau.flatten()[0].item():.4g}" if _checks.readable(tau) else "?")
+        return (f"tau_mem={shown}, dt={self.dt}, "
                 f"reset={self.reset!r}, surrogate={self.surrogate.name!r}")
 
 
@@ -144,7 +200,15 @@ class CubaLIF(SpikingLayer, _LeakyMixin):
         super().__init__()
         self.lif = LIF(tau_mem, dt, v_th, v_reset, reset, decay_input, surrogate, alpha, detach_reset,
                        learn_tau, learn_threshold, shape, method)
+        check_tau(tau_syn, dt, method, "tau_syn")
         self._init_tau("tau_syn", tau_syn, shape, learn_tau)
+        self._ready = True
+        self.validate()
+
+    _checked = ("_log_tau_syn",)
+
+    def validate(self) -> None:
+        self._check_tau("tau_syn", self.lif.dt, self.lif.method)
 
     @property
     def tau_syn(self) -> Tensor:
@@ -155,9 +219,10 @@ class CubaLIF(SpikingLayer, _LeakyMixin):
 
     def run(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         self._check(x)
-        return cuba_lif_multistep(x, state, self.params())
+        return kernels.cuba_lif(x, state, self.params())
 
     def step(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
+        self._check_step(x)
         state = (torch.zeros_like(x), torch.zeros_like(x)) if state is None else state
         return cuba_lif_step(x, state, self.params())
 
@@ -172,8 +237,18 @@ class ALIF(SpikingLayer, _LeakyMixin):
         super().__init__()
         self.lif = LIF(tau_mem, dt, v_th, reset=reset, surrogate=surrogate, alpha=alpha,
                        detach_reset=detach_reset, learn_tau=learn_tau, shape=shape)
+        check_tau(tau_adapt, dt, "exp", "tau_adapt")
+        _checks.param_finite("beta_adapt", beta_adapt)
         self._init_tau("tau_adapt", tau_adapt, shape, learn_tau)
         self.beta_adapt = float(beta_adapt)
+        self._ready = True
+        self.validate()
+
+    _checked = ("_log_tau_adapt", "beta_adapt")
+
+    def validate(self) -> None:
+        self._check_tau("tau_adapt", self.lif.dt, self.lif.method)
+        _checks.param_finite("beta_adapt", self.beta_adapt)
 
     def params(self) -> ALIFParameters:
         return ALIFParameters(tau_adapt=self._tau("tau_adapt"), beta_adapt=self.beta_adapt,  # type: ignore[arg-type]
@@ -181,9 +256,10 @@ class ALIF(SpikingLayer, _LeakyMixin):
 
     def run(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
         self._check(x)
-        return alif_multistep(x, state, self.params())
+        return kernels.alif(x, state, self.params())
 
     def step(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
+        self._check_step(x)
         state = (torch.zeros_like(x), torch.zeros_like(x)) if state is None else state
         return alif_step(x, state, self.params())
 
@@ -194,9 +270,16 @@ class LI(SpikingLayer, _LeakyMixin):
     def __init__(self, tau_mem: float = 10.0, dt: float = 1.0, decay_input: bool = False,
                  learn_tau: bool = False, shape: Shape = None, method: Method = "exp") -> None:
         super().__init__()
-        _checks.positive("dt", dt)
+        check_tau(tau_mem, dt, method, "tau_mem")
         self.dt, self.decay_input, self.method = dt, decay_input, method
         self._init_tau("tau_mem", tau_mem, shape, learn_tau)
+        self._ready = True
+        self.validate()
+
+    _checked = ("_log_tau_mem", "dt", "method")
+
+    def validate(self) -> None:
+        self._check_tau("tau_mem", self.dt, self.method)
 
     @property
     def tau_mem(self) -> Tensor:
@@ -207,10 +290,11 @@ class LI(SpikingLayer, _LeakyMixin):
 
     def run(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(x)
-        vs = li_multistep(x, state, self.params())
+        vs = kernels.li(x, state, self.params())
         return vs, vs[-1]
 
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self._check_step(x)
         v = li_step(x, torch.zeros_like(x) if state is None else state, self.params())
         return v, v
 
@@ -232,9 +316,10 @@ class Izhikevich(SpikingLayer):
 
     def run(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None, record_membrane: bool = False):
         self._check(x)
-        return izhikevich_multistep(x, state, self.p, record_membrane)
+        return kernels.izhikevich(x, state, self.p, record_membrane)
 
     def step(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
+        self._check_step(x)
         return izhikevich_step(x, self.p.initial_state(x) if state is None else state, self.p)
 
 

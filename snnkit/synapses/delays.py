@@ -446,7 +446,8 @@ class DelayedLinear(nn.Module):
     # ---- delays ------------------------------------------------------------------------------
     @property
     def is_frozen(self) -> bool:
-        return bool(self.frozen)
+        # a meta tensor has no value to read: shape-only runs take the (shape-identical) learned path
+        return self.frozen.device.type != "meta" and bool(self.frozen)
 
     def clamp_delays(self) -> None:
         """Keep delays inside ``[0, D - 1]``; call after every optimiser step (see ``delay_training``)."""

@@ -16,12 +16,11 @@ def fake_quantize_weights(w: Tensor) -> Tensor:
     """Round ``w`` to Loihi's 8-bit grid for its sign mode (values stay in float); gradient passes through."""
     wd = w.detach()
     mx = wd.abs().max().clamp_min(1e-12)
-    if bool((wd.min() < 0) & (wd.max() > 0)):
-        k = 254.0 / mx
-        q = 2 * torch.clamp(torch.round(wd * k / 2), -128, 127) / k
-    else:
-        k = 255.0 / mx
-        q = torch.clamp(torch.round(wd * k), -255, 255) / k
+    # both sign modes computed and one selected on the device: no host read (sync) per forward
+    k_mixed, k_single = 254.0 / mx, 255.0 / mx
+    q_mixed = 2 * torch.clamp(torch.round(wd * k_mixed / 2), -128, 127) / k_mixed
+    q_single = torch.clamp(torch.round(wd * k_single), -255, 255) / k_single
+    q = torch.where((wd.min() < 0) & (wd.max() > 0), q_mixed, q_single)
     return w + (q - wd)
 
 
