@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import operator
-import re
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -14,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from ..ir.trace import TracingError, describe, op_name
+from ..ir.trace import trace as leaf_trace
 from ..neurons import SpikingLayer
 from ..synapses import TimeDistributed
 from .modules import QCFS, ChannelScale, SpikeMaxPool
@@ -36,60 +37,24 @@ class UnsupportedOperationError(TypeError):
     """The ANN uses an operation the converter has no spiking equivalent for."""
 
 
-class _Tracer(fx.Tracer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.record_stack_traces = True
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, (QCFS, ChannelScale, SpikeMaxPool, TimeDistributed, SpikingLayer)):
-            return True
-        return super().is_leaf_module(m, qualname)
+def _conversion_leaf(m: nn.Module) -> bool:
+    return isinstance(m, (QCFS, ChannelScale, SpikeMaxPool, TimeDistributed, SpikingLayer))
 
 
 def trace(model: nn.Module) -> fx.GraphModule:
-    """Symbolically trace ``model`` (QCFS and snnkit modules stay leaves)."""
+    """Symbolically trace ``model`` (QCFS and snnkit modules stay leaves) with the tracer shared with
+    :mod:`snnkit.ir`."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"ann must be a torch.nn.Module; got {type(model).__name__}")
-    tracer = _Tracer()
     try:
-        graph = tracer.trace(model)
-    except Exception as err:  # data-dependent control flow and the like
+        return leaf_trace(model, _conversion_leaf)
+    except TracingError as err:  # data-dependent control flow and the like
         raise UnsupportedOperationError(
             f"torch.fx could not trace {type(model).__name__}: {err}. The converter needs a model without "
             "data-dependent Python control flow") from err
-    return fx.GraphModule(tracer.root, graph)
 
 
-def describe(gm: fx.GraphModule, node: fx.Node) -> str:
-    """Where ``node`` is: its fx name, the module it belongs to and, when known, the source line."""
-    if node.op == "call_module":
-        where = f"module '{node.target}' ({type(gm.get_submodule(node.target)).__name__})"
-    else:
-        where = f"fx node '{node.name}'"
-        stack = node.meta.get("nn_module_stack")
-        if stack:
-            qual, cls = list(stack.values())[-1]
-            where += f" inside module '{qual}' ({getattr(cls, '__name__', cls)})"
-    trace_text = node.meta.get("stack_trace") or ""
-    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)\n\s+(.*)', trace_text)
-    user = [f for f in frames if "/torch/" not in f[0]]
-    if user:
-        file, line, func, code = user[-1]
-        where += f", at {file}:{line} in {func}: {code.strip()}"
-    return where
-
-
-def _target_name(node: fx.Node) -> str:
-    t = node.target
-    if node.op == "call_module":
-        return f"module {t}"
-    if node.op == "call_method":
-        return f"method Tensor.{t}"
-    if node.op == "get_attr":
-        return f"parameter/attribute access '{t}' (parameters used functionally)"
-    mod = getattr(t, "__module__", None) or ""
-    return f"function {mod + '.' if mod else ''}{getattr(t, '__name__', t)}"
+_target_name = op_name
 
 
 def unsupported(gm: fx.GraphModule, node: fx.Node, what: str | None = None) -> UnsupportedOperationError:
