@@ -259,6 +259,19 @@ def _pool(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
     return Piece.one(site.name, cls(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p)))
 
 
+@register_converter(nn.AvgPool1d)
+def _avg_pool1d(ctx: ExportContext, m: nn.AvgPool1d, site: Site) -> Piece:
+    # NIR has no 1-D pooling node; average pooling is exactly a depthwise convolution with weights 1/k
+    if m.ceil_mode or (not m.count_include_pad and m.padding[0]):
+        raise ValueError("AvgPool1d with ceil_mode or count_include_pad=False and padding has no NIR node")
+    # (a full channel-diagonal kernel, not groups=C: nir 1.0.8's type inference ignores groups)
+    channels, k = site.in_shape[0], m.kernel_size[0]
+    weight = np.zeros((channels, channels, k))
+    weight[np.arange(channels), np.arange(channels), :] = 1.0 / k
+    return Piece.one(site.name, nir.Conv1d(input_shape=site.in_shape[-1], weight=weight, stride=m.stride[0],
+                                           padding=m.padding[0], dilation=1, groups=1, bias=np.zeros(channels)))
+
+
 @register_converter(nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
 def _max_pool(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
     raise ValueError("max pooling has no NIR node; use AvgPool2d or SumPool2d")
@@ -326,6 +339,8 @@ class _Walk:
         self.nodes: dict[str, nir.NIRNode] = {}
         self.edges: list[tuple[str, str]] = []
         self.values: dict[fx.Node, list[str]] = {}
+        self.input_shape: tuple[int, ...] = ()
+        self.flat_input: tuple[int, ...] | None = None
 
     def fail(self, node: fx.Node, reason: str) -> ExportError:
         what = type(self.gm.get_submodule(node.target)).__name__ if node.op == "call_module" else op_name(node)
@@ -360,6 +375,15 @@ class _Walk:
         if len(node.args) != 1 or node.kwargs:
             raise self.fail(node, "modules must be called with one tensor (no state or extra arguments)")
         inputs = self.source(node, node.args[0])
+        inner = m.module if isinstance(m, TimeDistributed) else m
+        if isinstance(inner, nn.Unflatten):
+            # NIR has no reshape node; an Unflatten of the graph input becomes the Input node's shape
+            # (metadata snnkit.flat_input tells snnkit's importer to accept the flat input again)
+            if inputs != ["input"] or len(node.args[0].users) != 1:
+                raise self.fail(node, "Unflatten has no NIR node (only one applied to the model input exports)")
+            self.input_shape, self.flat_input = self.shape(node), self.shape(node.args[0])
+            self.values[node] = inputs
+            return
         site = Site(str(node.target), self.shape(node.args[0]), self.shape(node))
         try:
             piece = conv(self.ctx, m, site)
@@ -411,7 +435,7 @@ class _Walk:
                               "tensor * number, flatten)")
 
     def run(self, shape: tuple[int, ...]) -> nir.NIRGraph:
-        self.nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
+        self.input_shape = shape
         out_shape: tuple[int, ...] = ()
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
@@ -429,10 +453,14 @@ class _Walk:
                 out_shape = self.shape(result)
             elif node.op == "get_attr" or not _shape_only(node):
                 self.function(node)
-        self.nodes["output"] = nir.Output(output_type={"output": np.array(out_shape)})
+        self.nodes = {"input": nir.Input(input_type={"input": np.array(self.input_shape)}), **self.nodes,
+                      "output": nir.Output(output_type={"output": np.array(out_shape)})}
+        meta = dict(self.ctx.meta)
+        if self.flat_input is not None:
+            meta["snnkit.flat_input"] = np.array(self.flat_input)
         # nir's type inference cannot see through extension subgraphs (their body is a placeholder)
         plain = not any(isinstance(n, nir.NIRGraph) for n in self.nodes.values())
-        return nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=dict(self.ctx.meta), type_check=plain)
+        return nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=meta, type_check=plain)
 
 
 def fold_input_resistance(graph: nir.NIRGraph) -> nir.NIRGraph:

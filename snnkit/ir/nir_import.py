@@ -568,7 +568,11 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
         if method not in METHODS:
             raise InvalidFileError(path, "metadata.snnkit.method", method, f"one of {list(METHODS)}")
     try:
-        return from_graph(graph, dt, method)
+        model = from_graph(graph, dt, method)
+        if "snnkit.flat_input" in meta:  # the exporter moved an Unflatten of the input into the Input node
+            shape = tuple(int(s) for s in np.asarray(graph.nodes["input"].input_type["input"]).reshape(-1))
+            model = Sequential(TimeDistributed(nn.Unflatten(1, shape)), model)
+        return model
     except InvalidFileError:
         raise
     except ValueError as err:
