@@ -464,9 +464,9 @@ class _Walk:
 
 
 def fold_input_resistance(graph: nir.NIRGraph) -> nir.NIRGraph:
-    """Move each LIF/LI/IF node's input resistance ``r`` into the Linear/Affine nodes feeding it (rows
-    scaled by ``r``), leaving ``r = 1``. Same dynamics; needed for tools that ignore ``r`` (norse's
-    LIFBoxCell, spikingjelly). Neurons fed by anything but weight nodes used only by them are left alone."""
+    """Move each LIF/LI/IF node's input resistance ``r`` into the Linear/Affine/Conv nodes feeding it
+    (output rows or channels scaled by ``r``), leaving ``r = 1``. Same dynamics; needed for tools that
+    ignore ``r`` (norse). Neurons fed by anything but weight nodes used only by them are left alone."""
     preds: dict[str, list[str]] = {k: [] for k in graph.nodes}
     succs: dict[str, list[str]] = {k: [] for k in graph.nodes}
     for a, b in graph.edges:
@@ -476,18 +476,86 @@ def fold_input_resistance(graph: nir.NIRGraph) -> nir.NIRGraph:
         if not isinstance(node, (nir.LIF, nir.LI, nir.IF)):
             continue
         r = np.asarray(node.r, np.float64)
-        if np.allclose(r, 1) or r.ndim != 1:
+        if np.allclose(r, 1) or r.ndim == 0:
             continue
+        per_row = r.reshape(r.shape[0], -1)  # rows (Linear) or channels (Conv): r must be one value each
+        if not np.allclose(per_row, per_row[:, :1]):
+            continue
+        factor = per_row[:, 0]
         feeders = [graph.nodes[p] for p in preds[name]]
-        if not feeders or not all(isinstance(f, (nir.Linear, nir.Affine)) and succs[p] == [name]
-                                  for f, p in zip(feeders, preds[name])):
+        ok = (nir.Linear, nir.Affine, nir.Conv1d, nir.Conv2d)
+        if not feeders or not all(isinstance(f, ok) and succs[p] == [name] for f, p in zip(feeders, preds[name])):
             continue
         for f in feeders:
-            f.weight = np.asarray(f.weight, np.float64) * r[:, None]
-            if isinstance(f, nir.Affine):
-                f.bias = np.asarray(f.bias, np.float64) * r
+            w = np.asarray(f.weight, np.float64)
+            f.weight = w * factor.reshape((-1,) + (1,) * (w.ndim - 1))
+            if getattr(f, "bias", None) is not None:
+                f.bias = np.asarray(f.bias, np.float64) * factor
         node.r = np.ones_like(r)
     return graph
+
+
+@dataclass(frozen=True)
+class PeerTarget:
+    """How one peer library reads NIR (measured against the installed versions, see tests/test_ir_peers.py).
+
+    ``dt``: the step the peer discretises with (forward Euler); ``unit_r``: the peer ignores ``r`` (it is
+    folded into the weights); ``nodes``: node kinds its importer runs correctly."""
+
+    dt: float
+    unit_r: bool
+    nodes: tuple[type, ...]
+    note: str
+
+
+_COMMON = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.LIF, nir.Conv2d, nir.Flatten)
+PEERS: dict[str, PeerTarget] = {
+    "snntorch": PeerTarget(1e-4, False, _COMMON + (nir.CubaLIF, nir.AvgPool2d),
+                           "snntorch 1.0: Euler at a fixed dt = 1e-4 s; reads IF as a leaky neuron (beta 0.9)"),
+    "norse": PeerTarget(1e-3, True, _COMMON + (nir.CubaLIF, nir.SumPool2d),
+                        "norse 1.1: Euler at dt = 1e-3 s (from_nir's default); ignores r"),
+    "spikingjelly": PeerTarget(1e-4, False, _COMMON + (nir.IF, nir.CubaLIF, nir.AvgPool2d),
+                               "spikingjelly 2.0: Euler at the dt given to import_from_nir (write and read 1e-4 s)"),
+}
+UNREACHABLE_THRESHOLD = 1e30  # an LI readout becomes a LIF that never fires: its membrane is the readout
+
+
+def for_peer(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
+    """``graph`` (written with the target's ``dt`` and ``method="euler"``) rewritten for one peer: LI
+    readouts become LIF nodes with an unreachable threshold (none of the peers runs ``nir.LI``; read the
+    peer neuron's membrane), ``r`` folded where the peer ignores it, Flatten dims written as negative
+    indices (peers apply them to batched tensors, NIR counts per sample: negative ones mean the same).
+    Node kinds the peer cannot run raise ``ValueError`` naming the node."""
+    peer = PEERS[target]
+    if any(isinstance(n, nir.NIRGraph) or (getattr(n, "metadata", None) or {}).get("snnkit.reset")
+           for n in graph.nodes.values()):
+        raise ValueError(f"target={target!r}: the graph uses snnkit extensions (soft reset or extension nodes), "
+                         "which peers would run differently; use reset='hard' and standard layers")
+    for name, node in list(graph.nodes.items()):
+        if isinstance(node, nir.LI):
+            shape = np.asarray(node.tau).shape
+            graph.nodes[name] = nir.LIF(tau=node.tau, r=node.r, v_leak=node.v_leak,
+                                        v_threshold=np.full(shape, UNREACHABLE_THRESHOLD), v_reset=np.zeros(shape),
+                                        metadata={**node.metadata, "snnkit.readout": "LI"})
+        elif not isinstance(graph.nodes[name], peer.nodes):
+            raise ValueError(f"target={target!r}: node {name!r} ({type(node).__name__}) is not read correctly by "
+                             f"{target}'s NIR importer ({peer.note}); supported: "
+                             f"{sorted(c.__name__ for c in peer.nodes)} and LI (as a never-firing LIF)")
+        if isinstance(node, nir.Flatten):  # negative dims mean the same with or without a batch dimension
+            rank = len(np.asarray(node.input_type["input"]).reshape(-1))
+            node.start_dim -= rank if node.start_dim >= 0 else 0
+            node.end_dim -= rank if node.end_dim >= 0 else 0
+    if any(a == b or (b, a) in graph.edges for a, b in graph.edges):
+        raise ValueError(f"target={target!r}: recurrent connections (a neuron <-> Linear cycle) are read as "
+                         "feed-forward by the peer importers; not exported for peers")
+    graph = fold_input_resistance(graph) if peer.unit_r else graph
+    if peer.unit_r:
+        left = [k for k, n in graph.nodes.items() if isinstance(n, nir.LIF) and not np.allclose(n.r, 1)]
+        if left:
+            raise ValueError(f"target={target!r}: nodes {left} need an input resistance r != 1, which {target} "
+                             "ignores, and are not fed by weights that could absorb it")
+    return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata={**graph.metadata, "snnkit.target": target},
+                        type_check=False)
 
 
 @torch.no_grad()
@@ -531,13 +599,29 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
     return fold_input_resistance(graph) if unit_r else graph
 
 
-def export_nir(model: nn.Module, path: str, dt: float = 1e-3, method: str = "euler",
+def export_nir(model: nn.Module, path: str, dt: float | None = None, method: str = "euler",
                input_shape: tuple[int, ...] | None = None, extensions: bool = False,
-               unit_r: bool = False) -> nir.NIRGraph:
-    """Write ``model`` as a NIR HDF5 file at ``path`` (atomically) and return the graph."""
+               unit_r: bool = False, target: str | None = None) -> nir.NIRGraph:
+    """Write ``model`` as a NIR HDF5 file at ``path`` (atomically) and return the graph.
+
+    ``target`` (``"snntorch"``, ``"norse"``, ``"spikingjelly"``) writes the file so that this peer's
+    ``import_from_nir``/``from_nir`` runs the same spikes as snnkit (see :data:`PEERS` and
+    :func:`for_peer`); ``dt`` is then the peer's (leave it ``None``) and ``method`` is ``"euler"``.
+    ``dt=None`` without a target means 1e-3 s."""
     from .._atomic import atomic_path
 
-    graph = to_graph(model, dt, method, input_shape, extensions, unit_r)
+    if target is not None:
+        if target not in PEERS:
+            raise ValueError(f"target={target!r}; allowed: {sorted(PEERS)} or None")
+        peer = PEERS[target]
+        if dt is not None and dt != peer.dt:
+            raise ValueError(f"dt={dt!r}: {target} discretises NIR with dt = {peer.dt} s; leave dt=None")
+        if method != "euler" or extensions or unit_r:
+            raise ValueError(f"target={target!r} fixes method='euler', extensions=False, unit_r=False "
+                             f"(got {method!r}, {extensions}, {unit_r})")
+        graph = for_peer(to_graph(model, peer.dt, "euler", input_shape), target)
+    else:
+        graph = to_graph(model, 1e-3 if dt is None else dt, method, input_shape, extensions, unit_r)
     with atomic_path(path, suffix=".nir") as tmp:
         nir.write(str(tmp), graph)
     return graph
