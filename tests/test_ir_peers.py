@@ -225,3 +225,20 @@ def test_peer_targets_refuse_what_the_peer_would_run_differently(target):
         export_nir(N.Sequential(nn.Linear(4, 2), N.LIF(reset="subtract")), "unused.nir", target=target)
     with pytest.raises(ValueError, match="dt"):
         export_nir(N.Sequential(nn.Linear(4, 2), N.LIF(reset="hard")), "unused.nir", dt=0.5, target=target)
+
+
+def test_spikingjelly_conv_net_to_snnkit_same_spikes():
+    sj = pytest.importorskip("spikingjelly.activation_based.nir_exchange")
+    from spikingjelly.activation_based import functional, layer, neuron
+    torch.manual_seed(2)
+    peer = nn.Sequential(layer.Conv2d(2, 4, 3, padding=1), neuron.LIFNode(tau=4.0, decay_input=False),
+                         layer.AvgPool2d(2), layer.Flatten(), layer.Linear(64, 5), neuron.LIFNode(tau=3.0))
+    with torch.no_grad():
+        for p in peer.parameters():
+            p.mul_(10)
+    ours = import_nir(sj.export_to_nir(peer, torch.zeros(1, 2, 8, 8), dt=1e-4), dt=1e-4)
+    x = (torch.rand(40, 3, 2, 8, 8, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    functional.reset_net(peer)
+    ref = torch.stack([peer(x_t) for x_t in x.unbind(0)])
+    assert ref.sum() >= 5
+    assert torch.equal(ours(x), ref)
