@@ -216,11 +216,29 @@ def test_conv_net_same_spikes_in_every_peer(tmp_path, target):
     assert torch.equal(_run_stepwise(net, x), ref)
 
 
+@pytest.mark.parametrize("target", ["norse", "spikingjelly"])
+def test_recurrent_net_same_spikes_in_peers(tmp_path, target):
+    pytest.importorskip({"norse": "norse.torch", "spikingjelly": "spikingjelly.activation_based.nir_exchange"}[target])
+    torch.manual_seed(0)
+    model = N.Sequential(nn.Linear(10, 12), RecurrentCell(N.LIF(tau_mem=5.0, reset="hard"), nn.Linear(12, 12, bias=False)),
+                         nn.Linear(12, 4), N.LIF(tau_mem=3.0, reset="hard"))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.5)
+    x = _spikes(12)
+    export_nir(model, str(tmp_path / "rec.nir"), target=target)
+    net = _peer_module(target, tmp_path / "rec.nir")
+    ref = model(x)
+    assert ref.sum() > 10 and model[:2](x).sum() > 10
+    assert torch.equal(_run_stepwise(net, x), ref)
+
+
 @pytest.mark.parametrize("target", PEERS)
 def test_peer_targets_refuse_what_the_peer_would_run_differently(target):
     recurrent = N.Sequential(nn.Linear(4, 6), RecurrentCell(N.LIF(reset="hard"), nn.Linear(6, 6, bias=False)))
-    with pytest.raises(ValueError, match="recurrent"):
-        export_nir(recurrent, "unused.nir", target=target)
+    if target == "snntorch":  # snntorch 1.0's importer fails on a neuron <-> Linear cycle
+        with pytest.raises(ValueError, match="recurrent"):
+            export_nir(recurrent, "unused.nir", target=target)
     with pytest.raises(ValueError, match="extensions"):
         export_nir(N.Sequential(nn.Linear(4, 2), N.LIF(reset="subtract")), "unused.nir", target=target)
     with pytest.raises(ValueError, match="dt"):

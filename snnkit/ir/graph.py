@@ -500,21 +500,23 @@ class PeerTarget:
     """How one peer library reads NIR (measured against the installed versions, see tests/test_ir_peers.py).
 
     ``dt``: the step the peer discretises with (forward Euler); ``unit_r``: the peer ignores ``r`` (it is
-    folded into the weights); ``nodes``: node kinds its importer runs correctly."""
+    folded into the weights); ``recurrent``: its importer runs a neuron <-> Linear cycle; ``nodes``: node
+    kinds its importer runs correctly."""
 
     dt: float
     unit_r: bool
+    recurrent: bool
     nodes: tuple[type, ...]
     note: str
 
 
 _COMMON = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.LIF, nir.Conv2d, nir.Flatten)
 PEERS: dict[str, PeerTarget] = {
-    "snntorch": PeerTarget(1e-4, False, _COMMON + (nir.CubaLIF, nir.AvgPool2d),
+    "snntorch": PeerTarget(1e-4, False, False, _COMMON + (nir.CubaLIF, nir.AvgPool2d),
                            "snntorch 1.0: Euler at a fixed dt = 1e-4 s; reads IF as a leaky neuron (beta 0.9)"),
-    "norse": PeerTarget(1e-3, True, _COMMON + (nir.CubaLIF, nir.SumPool2d),
+    "norse": PeerTarget(1e-3, True, True, _COMMON + (nir.CubaLIF, nir.SumPool2d),
                         "norse 1.1: Euler at dt = 1e-3 s (from_nir's default); ignores r"),
-    "spikingjelly": PeerTarget(1e-4, False, _COMMON + (nir.IF, nir.CubaLIF, nir.AvgPool2d),
+    "spikingjelly": PeerTarget(1e-4, False, True, _COMMON + (nir.IF, nir.CubaLIF, nir.AvgPool2d),
                                "spikingjelly 2.0: Euler at the dt given to import_from_nir (write and read 1e-4 s)"),
 }
 UNREACHABLE_THRESHOLD = 1e30  # an LI readout becomes a LIF that never fires: its membrane is the readout
@@ -545,9 +547,9 @@ def for_peer(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
             rank = len(np.asarray(node.input_type["input"]).reshape(-1))
             node.start_dim -= rank if node.start_dim >= 0 else 0
             node.end_dim -= rank if node.end_dim >= 0 else 0
-    if any(a == b or (b, a) in graph.edges for a, b in graph.edges):
-        raise ValueError(f"target={target!r}: recurrent connections (a neuron <-> Linear cycle) are read as "
-                         "feed-forward by the peer importers; not exported for peers")
+    if not peer.recurrent and any(a == b or (b, a) in graph.edges for a, b in graph.edges):
+        raise ValueError(f"target={target!r}: recurrent connections (a neuron <-> Linear cycle) fail in "
+                         f"{target}'s NIR importer; export them for norse or spikingjelly, or without a target")
     graph = fold_input_resistance(graph) if peer.unit_r else graph
     if peer.unit_r:
         left = [k for k, n in graph.nodes.items() if isinstance(n, nir.LIF) and not np.allclose(n.r, 1)]
