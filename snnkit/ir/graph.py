@@ -217,6 +217,9 @@ def _delayed(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
         dname, lname = f"{site.name}.delay{int(d)}", f"{site.name}.w{int(d)}"
         piece.nodes[dname] = nir.Delay(delay=np.full(w.shape[1], d * ctx.dt), metadata={"snnkit.steps": int(d)})
         piece.nodes[lname] = _weights(wd, bias if k == 0 else None)
+        if isinstance(m, DelayedLinear):  # read back as the same class (metadata only: same dynamics)
+            piece.nodes[lname].metadata = {"snnkit.module": "DelayedLinear", "snnkit.max_delay": int(m.max_delay),
+                                           "snnkit.mode": m.mode}
         piece.edges.append((dname, lname))
         piece.entries.append(dname)
         piece.exits.append(lname)

@@ -531,8 +531,36 @@ def _delay_group(imp: _Importer, nodes: dict[str, Any], branches: list[tuple[str
         if getattr(nodes[lname], "bias", None) is not None:
             b = _arr(nodes[lname].bias)
             bias = b if bias is None else bias + b
-    return IntegerDelayLinear(torch.as_tensor(weight, dtype=torch.float32), torch.as_tensor(delays),
-                              None if bias is None else torch.as_tensor(bias, dtype=torch.float32))
+    weight_t = torch.as_tensor(weight, dtype=torch.float32)
+    delays_t = torch.as_tensor(delays)
+    bias_t = None if bias is None else torch.as_tensor(bias, dtype=torch.float32)
+    meta = _meta(nodes[branches[0][1]])
+    if _kind(nodes[branches[0][1]]) == "DelayedLinear":
+        return _delayed_linear(branches[0][1], meta, weight_t, delays_t, bias_t)
+    return IntegerDelayLinear(weight_t, delays_t, bias_t)
+
+
+def _delayed_linear(name: str, meta: dict[str, Any], weight: torch.Tensor, delays: torch.Tensor,
+                    bias: torch.Tensor | None) -> nn.Module:
+    """A frozen :class:`~snnkit.synapses.DelayedLinear` (what snnkit exported) with these weights/delays."""
+    from ..synapses import DelayedLinear
+
+    max_delay = int(np.asarray(meta.get("snnkit.max_delay", -1)))
+    mode = _text(meta.get("snnkit.mode", ""))
+    if mode not in ("learned", "random", "none"):
+        raise InvalidFileError(None, f"nodes.{name}.metadata.snnkit.mode", mode, "'learned', 'random' or 'none'")
+    if not 1 <= max_delay <= LIMITS["max_delay_steps"] or int(delays.max()) >= max_delay:
+        raise InvalidFileError(None, f"nodes.{name}.metadata.snnkit.max_delay", max_delay,
+                               f"an int in [max delay + 1 = {int(delays.max()) + 1}, {LIMITS['max_delay_steps']}]")
+    layer = DelayedLinear(weight.shape[1], weight.shape[0], max_delay, mode=mode, bias=bias is not None,
+                          init_delays="zero")
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.delays.copy_(delays.to(layer.delays.dtype))
+        if bias is not None:
+            layer.bias.copy_(bias)
+    layer.freeze_delays()
+    return layer
 
 
 def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None, method: str | None = None,
