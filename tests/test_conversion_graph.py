@@ -180,8 +180,9 @@ def test_converted_mlp_is_a_plain_sequential_the_nir_exporter_walks():
     assert isinstance(conv.snn[1], IF) and conv.snn[1].reset == "subtract"
     graph = to_graph(conv.snn, extensions=True)  # soft reset is an snnkit extension of NIR
     kinds = {k: type(v).__name__ for k, v in graph.nodes.items()}
-    assert kinds == {"input": "Input", "0": "Affine", "1": "IF", "2": "Affine", "output": "Output"}
-    assert graph.nodes["1"].v_threshold.flatten().tolist() == pytest.approx(conv.thresholds["2"].flatten().tolist())
+    # NIR nodes are named after the modules, so the neuron node carries its conversion site's name
+    assert kinds == {"input": "Input", "0": "Affine", "2": "IF", "4": "Affine", "output": "Output"}
+    assert graph.nodes["2"].v_threshold.flatten().tolist() == pytest.approx(conv.thresholds["2"].flatten().tolist())
 
 
 @pytest.mark.parametrize("options", [

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import copy
 import operator
-import re
 from collections import OrderedDict
 from typing import Any, Callable
 
+import nir
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..neurons import SpikingLayer
+from ..errors import InvalidFileError
+from ..ir.graph import ExportContext, Piece, Site, register_converter
+from ..ir.nir_import import register_extension
+from ..ir.trace import TracingError, describe, op_name
+from ..ir.trace import trace as leaf_trace
+from ..neurons import LIF, SpikingLayer
 from ..synapses import TimeDistributed
-from .modules import QCFS, ChannelScale, SpikeMaxPool
+from .modules import QCFS, ChannelScale, ConvertedIF, ConvertedLIF, SpikeMaxPool
 
 SUPPORTED = ("Linear, Conv1d, Conv2d, BatchNorm1d/2d (after a Linear/Conv), ReLU, ReLU6, Hardtanh(0, a), "
              "clamp(min=0), QCFS, AvgPool1d/2d, AdaptiveAvgPool1d/2d, MaxPool1d/2d, Flatten, Unflatten, "
@@ -36,60 +42,24 @@ class UnsupportedOperationError(TypeError):
     """The ANN uses an operation the converter has no spiking equivalent for."""
 
 
-class _Tracer(fx.Tracer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.record_stack_traces = True
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, (QCFS, ChannelScale, SpikeMaxPool, TimeDistributed, SpikingLayer)):
-            return True
-        return super().is_leaf_module(m, qualname)
+def _conversion_leaf(m: nn.Module) -> bool:
+    return isinstance(m, (QCFS, ChannelScale, SpikeMaxPool, TimeDistributed, SpikingLayer))
 
 
 def trace(model: nn.Module) -> fx.GraphModule:
-    """Symbolically trace ``model`` (QCFS and snnkit modules stay leaves)."""
+    """Symbolically trace ``model`` (QCFS and snnkit modules stay leaves) with the tracer shared with
+    :mod:`snnkit.ir`."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"ann must be a torch.nn.Module; got {type(model).__name__}")
-    tracer = _Tracer()
     try:
-        graph = tracer.trace(model)
-    except Exception as err:  # data-dependent control flow and the like
+        return leaf_trace(model, _conversion_leaf)
+    except TracingError as err:  # data-dependent control flow and the like
         raise UnsupportedOperationError(
             f"torch.fx could not trace {type(model).__name__}: {err}. The converter needs a model without "
             "data-dependent Python control flow") from err
-    return fx.GraphModule(tracer.root, graph)
 
 
-def describe(gm: fx.GraphModule, node: fx.Node) -> str:
-    """Where ``node`` is: its fx name, the module it belongs to and, when known, the source line."""
-    if node.op == "call_module":
-        where = f"module '{node.target}' ({type(gm.get_submodule(node.target)).__name__})"
-    else:
-        where = f"fx node '{node.name}'"
-        stack = node.meta.get("nn_module_stack")
-        if stack:
-            qual, cls = list(stack.values())[-1]
-            where += f" inside module '{qual}' ({getattr(cls, '__name__', cls)})"
-    trace_text = node.meta.get("stack_trace") or ""
-    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)\n\s+(.*)', trace_text)
-    user = [f for f in frames if "/torch/" not in f[0]]
-    if user:
-        file, line, func, code = user[-1]
-        where += f", at {file}:{line} in {func}: {code.strip()}"
-    return where
-
-
-def _target_name(node: fx.Node) -> str:
-    t = node.target
-    if node.op == "call_module":
-        return f"module {t}"
-    if node.op == "call_method":
-        return f"method Tensor.{t}"
-    if node.op == "get_attr":
-        return f"parameter/attribute access '{t}' (parameters used functionally)"
-    mod = getattr(t, "__module__", None) or ""
-    return f"function {mod + '.' if mod else ''}{getattr(t, '__name__', t)}"
+_target_name = op_name
 
 
 def unsupported(gm: fx.GraphModule, node: fx.Node, what: str | None = None) -> UnsupportedOperationError:
@@ -335,3 +305,70 @@ def as_sequential(gm: fx.GraphModule, cls: type[nn.Sequential] = nn.Sequential) 
     if nodes is None:
         return gm
     return cls(OrderedDict((sequential_name(n.target), gm.get_submodule(n.target)) for n in nodes))
+
+
+# --- how converted networks are written to (and read from) the network graph ---------------------
+# The converter's own modules register their NIR mapping here, in the package that defines them
+# (snnkit.ir's importer loads this module when a file names one of these kinds).
+
+@register_converter(ChannelScale)
+def _channel_scale_to_nir(ctx: ExportContext, m: ChannelScale, site: Site) -> Piece:
+    return Piece.one(site.name, nir.Scale(scale=np.broadcast_to(m.scale.double().numpy(), site.out_shape).copy()))
+
+
+@register_converter(ConvertedIF, ConvertedLIF)
+def _converted_neuron_to_nir(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    extra: dict[str, Any] = {"snnkit.module": type(m).__name__}
+    if m.v_init:
+        extra.update(ctx.extension(f"the initial membrane v_init={m.v_init} (a fraction of the threshold)",
+                                   "snnkit.v_init", float(m.v_init)))
+    return Piece.one(site.name, ctx.neuron(m, site.out_shape, extra))
+
+
+@register_converter(SpikeMaxPool)
+def _spike_max_pool_to_nir(ctx: ExportContext, m: SpikeMaxPool, site: Site) -> Piece:
+    pool = m.pool
+    if not isinstance(pool, POOLS_MAX) or pool.ceil_mode or pool.return_indices:
+        raise ValueError(f"SpikeMaxPool({type(pool).__name__}) with ceil_mode/return_indices has no graph form")
+    meta = ctx.extension("spike max pooling (NIR has no max-pool node)", "snnkit.module", "SpikeMaxPool")
+    dims = 1 if isinstance(pool, nn.MaxPool1d) else 2
+    for key in ("kernel_size", "stride", "padding", "dilation"):
+        value = getattr(pool, key)
+        meta[f"snnkit.{key}"] = np.broadcast_to(np.asarray(value, np.int64), (dims,)).copy()
+    # The body is deliberately unconnected: a tool that does not know the extension fails loudly
+    # instead of running it as an identity.
+    body = {"input": nir.Input(input_type={"input": np.array(site.in_shape)}),
+            "output": nir.Output(output_type={"output": np.array(site.out_shape)})}
+    return Piece.one(site.name, nir.NIRGraph(nodes=body, edges=[], metadata=meta, type_check=False))
+
+
+@register_extension("ConvertedIF")
+@register_extension("ConvertedLIF")
+def _converted_neuron_from_nir(name: str, node: Any, modules: list[nn.Module]) -> list[nn.Module]:
+    layer = modules[-1]
+    meta = node.metadata or {}
+    v_init = float(np.asarray(meta.get("snnkit.v_init", 0.0)))
+    if not 0.0 <= v_init < 1.0:
+        raise InvalidFileError(None, f"nodes.{name}.metadata.snnkit.v_init", v_init, "a fraction in [0, 1)")
+    if not isinstance(node, (nir.IF, nir.LIF)) or not isinstance(layer, LIF) or layer.reset != "subtract":
+        raise InvalidFileError(None, f"nodes.{name}", type(node).__name__, "an IF/LIF node reset by subtraction")
+    if isinstance(node, nir.IF):
+        neuron: nn.Module = ConvertedIF(layer.v_th.detach().clone(), v_init=v_init)
+    else:
+        neuron = ConvertedLIF(layer.v_th.detach().clone(), v_init=v_init)
+        neuron.method = layer.method
+        neuron._buffers["_log_tau_mem"] = layer._log_tau_mem.detach().clone()
+    return modules[:-1] + [neuron]
+
+
+@register_extension("SpikeMaxPool")
+def _spike_max_pool_from_nir(name: str, node: Any, modules: list[nn.Module]) -> list[nn.Module]:
+    meta = node.metadata or {}
+    values = {}
+    for key, low in (("kernel_size", 1), ("stride", 1), ("padding", 0), ("dilation", 1)):
+        a = np.atleast_1d(np.asarray(meta.get(f"snnkit.{key}", -1)))
+        if a.dtype.kind not in "iu" or a.size not in (1, 2) or a.min() < low or a.max() > 64:
+            raise InvalidFileError(None, f"nodes.{name}.metadata.snnkit.{key}", a.tolist(), f"1 or 2 integers in [{low}, 64]")
+        values[key] = tuple(int(v) for v in a)
+    pool = nn.MaxPool1d if len(values["kernel_size"]) == 1 else nn.MaxPool2d
+    return [SpikeMaxPool(pool(**values))]

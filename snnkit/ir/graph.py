@@ -1,5 +1,16 @@
 """snnkit model -> network graph (a ``nir.NIRGraph``): the pivot every exporter and backend reads.
 
+How a model becomes a graph
+---------------------------
+:func:`to_graph` traces the model with ``torch.fx`` (the tracer shared with :mod:`snnkit.conversion`,
+:mod:`snnkit.ir.trace`), keeping every module that has a *converter* whole, and walks the traced
+graph: each module call is turned into NIR nodes by the converter registered for its type
+(:func:`register_converter`, looked up along the class hierarchy), a tensor ``+`` becomes two edges
+into the same node (NIR sums a node's inputs), ``x * c`` becomes ``Scale``, ``flatten`` becomes
+``Flatten``, and argument checks disappear. So branches, residual additions, recurrence, delays,
+pooling and scaling export, not only chains. Anything else raises :class:`ExportError` naming the
+module, the operation and the source line.
+
 Time step and the continuous/discrete mapping
 --------------------------------------------
 NIR describes neurons in continuous time (seconds, no ``dt``). snnkit neurons are discrete: a decay
@@ -18,30 +29,89 @@ snnkit's ``v[t] = beta v + x`` (``decay_input=False``) is therefore written with
 snnkit's ``i``. IF (``dv/dt = r I``) uses ``r = 1 / dt``. Every node also carries ``snnkit.dt`` and
 ``snnkit.method`` in its metadata.
 
-What NIR cannot express raises ``ValueError`` naming the layer: max pooling, soft/no reset (unless
-``extensions=True``, which writes the reset mode as node metadata ``snnkit.reset``; tools other than
-snnkit ignore it and hard-reset), ALIF and Izhikevich neurons. Integer per-synapse delays have no NIR
-node but are expressed exactly with standard nodes: one ``Delay`` (``d * dt`` seconds) -> ``Linear``
-(the weights with that delay) branch per distinct delay, all summed at the target. Recurrent
-connections are an ordinary cycle neuron -> Linear -> neuron (NIR sums a node's inputs).
-Flatten's ``start_dim``/``end_dim`` follow the NIR specification (per-sample, no batch dimension).
+Extensions (``extensions=True``): what NIR has no field for is stored as node metadata that snnkit
+reads back and other tools ignore: the reset mode (``snnkit.reset``: "subtract"/"none"; NIR neurons
+reset to ``v_reset``), and, through converters that other packages register, e.g. the converted
+neurons' initial membrane. Without ``extensions`` these raise. Max pooling (incl. the converter's
+``SpikeMaxPool``) has no NIR node and raises. Integer per-synapse delays are expressed exactly with
+standard nodes: one ``Delay`` (``d * dt`` seconds) -> ``Linear`` branch per distinct delay, all summed
+at the target. Recurrent connections are an ordinary cycle neuron -> Linear -> neuron. Flatten's
+``start_dim``/``end_dim`` follow the NIR specification (per-sample, no batch dimension).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import nir
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
 from ..functional import tau_from_decay
 from ..functional.discretize import METHODS
-from ..neurons import IF, LI, LIF, CubaLIF, SpikingLayer
-from ..synapses import TimeDistributed
-from .modules import InputScale, IntegerDelayLinear, RecurrentCell, SumPool2d
+from ..neurons import LI, LIF, CubaLIF, SpikingLayer
+from ..synapses import DelayedLinear, TimeDistributed
+from ..synapses.elementwise import InputScale, SumPool2d
+from ..synapses.integer_delays import IntegerDelayLinear
+from ..synapses.recurrent import RecurrentCell
+from .trace import TracingError, _shape_only, describe, op_name, trace
 
-_Piece = tuple[dict[str, Any], list[tuple[str, str]], list[str], list[str]]
+
+class ExportError(ValueError):
+    """A part of the model has no NIR expression; the message names the module, the op and the line."""
+
+
+@dataclass
+class Site:
+    """Where a module is called: its NIR node name and per-sample input/output shapes (no time, batch).
+
+    ``batch_dims`` is how many leading dimensions the module sees beyond the sample (2 for
+    time-major ``[T, B, ...]``, 1 inside ``TimeDistributed``)."""
+
+    name: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    batch_dims: int = 2
+
+
+@dataclass
+class Piece:
+    """NIR nodes for one module: the graph feeds ``entries``; ``exits`` feed what follows."""
+
+    nodes: dict[str, nir.NIRNode]
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)
+    exits: list[str] = field(default_factory=list)
+
+    @classmethod
+    def one(cls, name: str, node: nir.NIRNode) -> "Piece":
+        return cls({name: node}, [], [name], [name])
+
+
+PASS = Piece({})  # what an identity module returns: its input flows on unchanged
+
+Converter = Callable[["ExportContext", nn.Module, Site], Piece]
+_CONVERTERS: dict[type, Converter] = {}
+
+
+def register_converter(*types: type) -> Callable[[Converter], Converter]:
+    """Decorator: ``converter(ctx, module, site) -> Piece`` turns modules of ``types`` (and subclasses,
+    unless a subclass has its own) into NIR nodes. The one place to add a node kind."""
+    def deco(fn: Converter) -> Converter:
+        for t in types:
+            _CONVERTERS[t] = fn
+        return fn
+    return deco
+
+
+def converter_for(module: nn.Module) -> Converter | None:
+    """The converter registered for ``module``'s class or its nearest base class."""
+    for cls in type(module).__mro__:
+        if cls in _CONVERTERS:
+            return _CONVERTERS[cls]
+    return None
 
 
 def _np(x: Tensor | float, shape: tuple[int, ...]) -> np.ndarray:
@@ -49,25 +119,9 @@ def _np(x: Tensor | float, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(t.numpy(), shape).astype(np.float64).copy()
 
 
-def leaves(model: nn.Module) -> Iterator[nn.Module]:
-    """The layers of a (nested) ``nn.Sequential`` / ``snnkit.neurons.Sequential`` in order."""
-    if isinstance(model, nn.Sequential):
-        for m in model:
-            yield from leaves(m)
-    else:
-        yield model
+class ExportContext:
+    """Settings of one export (time step, discretisation, extensions) and the neuron mapping."""
 
-
-def _is_recurrent(m: nn.Module) -> bool:
-    return isinstance(m, RecurrentCell) or (isinstance(getattr(m, "neuron", None), SpikingLayer)
-                                            and isinstance(getattr(m, "recurrent", None), nn.Linear))
-
-
-def _is_delayed(m: nn.Module) -> bool:
-    return callable(getattr(m, "integer_delays", None)) and isinstance(getattr(m, "weight", None), Tensor)
-
-
-class _Exporter:
     def __init__(self, dt: float, method: str, extensions: bool) -> None:
         if not (isinstance(dt, (int, float)) and dt > 0):
             raise ValueError(f"dt={dt!r} must be a positive number of seconds per step")
@@ -76,128 +130,346 @@ class _Exporter:
         self.dt, self.method, self.extensions = float(dt), method, extensions
         self.meta = {"snnkit.dt": self.dt, "snnkit.method": method}
 
-    def tau(self, beta: Tensor, name: str) -> Tensor:
+    def tau(self, beta: Tensor) -> Tensor:
         if bool((beta >= 1).any()) or bool((beta <= 0).any()):
-            raise ValueError(f"layer {name}: decay {beta.flatten()[:4].tolist()} has no finite time constant")
+            raise ValueError(f"decay {beta.flatten()[:4].tolist()} has no finite time constant")
         return tau_from_decay(beta.double(), self.dt, self.method)
 
-    def reset_meta(self, layer: LIF, name: str) -> dict[str, Any]:
+    def extension(self, what: str, key: str, value: Any) -> dict[str, Any]:
+        """Node metadata ``{key: value}`` when extensions are allowed; otherwise raise naming ``what``."""
+        if not self.extensions:
+            raise ValueError(f"{what} has no NIR equivalent; pass extensions=True to store it as node "
+                             f"metadata {key!r} (read back by snnkit, ignored by other tools)")
+        return {key: value}
+
+    def reset_meta(self, layer: LIF) -> dict[str, Any]:
         if layer.reset == "hard":
             return {}
-        if not self.extensions:
-            raise ValueError(f"layer {name}: reset={layer.reset!r} has no NIR equivalent (NIR neurons reset to "
-                             "v_reset); use reset='hard', or extensions=True to store it as metadata 'snnkit.reset'")
-        return {"snnkit.reset": layer.reset}
+        return self.extension(f"reset={layer.reset!r} (NIR neurons reset to v_reset; use reset='hard')",
+                              "snnkit.reset", layer.reset)
 
-    def neuron(self, layer: nn.Module, name: str, shape: tuple[int, ...]) -> nir.NIRNode:
+    def neuron(self, layer: nn.Module, shape: tuple[int, ...], extra_meta: dict[str, Any] | None = None) -> nir.NIRNode:
         like = torch.zeros(())
+        meta = {**self.meta, **(extra_meta or {})}
         if isinstance(layer, CubaLIF):
             lif, p = layer.lif, layer.params()
             alpha, beta = p.alpha(like.double()), p.lif.beta(like.double())
             r = torch.ones(()) if lif.decay_input else 1 / (1 - beta)
-            return nir.CubaLIF(tau_syn=_np(self.tau(alpha, name), shape), tau_mem=_np(self.tau(beta, name), shape),
+            return nir.CubaLIF(tau_syn=_np(self.tau(alpha), shape), tau_mem=_np(self.tau(beta), shape),
                                r=_np(r, shape), v_leak=np.zeros(shape), v_threshold=_np(lif.v_th, shape),
                                v_reset=np.full(shape, lif.v_reset), w_in=_np(1 / (1 - alpha), shape),
-                               metadata={**self.meta, **self.reset_meta(lif, name)})
+                               metadata={**meta, **self.reset_meta(lif)})
         if isinstance(layer, LIF):  # IF is a LIF without leak
             if layer.tau_mem is None:
                 return nir.IF(r=np.full(shape, 1 / self.dt), v_threshold=_np(layer.v_th, shape),
-                              v_reset=np.full(shape, layer.v_reset),
-                              metadata={**self.meta, **self.reset_meta(layer, name)})
+                              v_reset=np.full(shape, layer.v_reset), metadata={**meta, **self.reset_meta(layer)})
             beta = layer.params().beta(like.double())
             r = torch.ones(()) if layer.decay_input else 1 / (1 - beta)
-            return nir.LIF(tau=_np(self.tau(beta, name), shape), r=_np(r, shape), v_leak=np.zeros(shape),
+            return nir.LIF(tau=_np(self.tau(beta), shape), r=_np(r, shape), v_leak=np.zeros(shape),
                            v_threshold=_np(layer.v_th, shape), v_reset=np.full(shape, layer.v_reset),
-                           metadata={**self.meta, **self.reset_meta(layer, name)})
+                           metadata={**meta, **self.reset_meta(layer)})
         if isinstance(layer, LI):
             beta = layer.params().beta(like.double())
             r = torch.ones(()) if layer.decay_input else 1 / (1 - beta)
-            return nir.LI(tau=_np(self.tau(beta, name), shape), r=_np(r, shape), v_leak=np.zeros(shape),
-                          metadata=dict(self.meta))
-        raise ValueError(f"layer {name}: {type(layer).__name__} has no NIR node; supported neurons: LIF, IF, "
-                         "CubaLIF, LI")
+            return nir.LI(tau=_np(self.tau(beta), shape), r=_np(r, shape), v_leak=np.zeros(shape), metadata=meta)
+        raise ValueError(f"{type(layer).__name__} has no NIR node; supported neurons: LIF, IF, CubaLIF, LI")
 
-    def piece(self, m: nn.Module, name: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> _Piece:
-        one = lambda node: ({name: node}, [], [name], [name])  # noqa: E731
+
+# --- converters: one per module kind ------------------------------------------------------------
+
+def _weights(w: Tensor, bias: Tensor | None) -> nir.NIRNode:
+    w_np = w.detach().double().numpy()
+    return nir.Linear(weight=w_np) if bias is None else nir.Affine(weight=w_np, bias=bias.detach().double().numpy())
+
+
+@register_converter(nn.Linear)
+def _linear(ctx: ExportContext, m: nn.Linear, site: Site) -> Piece:
+    return Piece.one(site.name, _weights(m.weight, m.bias))
+
+
+@register_converter(SpikingLayer)
+def _neuron(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    return Piece.one(site.name, ctx.neuron(m, site.out_shape))
+
+
+@register_converter(RecurrentCell)
+def _recurrent(ctx: ExportContext, m: RecurrentCell, site: Site) -> Piece:
+    name, rec = site.name, f"{site.name}.rec"
+    return Piece({name: ctx.neuron(m.neuron, site.out_shape), rec: _weights(m.recurrent.weight, m.recurrent.bias)},
+                 [(name, rec), (rec, name)], [name], [name])
+
+
+@register_converter(IntegerDelayLinear, DelayedLinear)
+def _delayed(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    if not getattr(m, "is_frozen", True):
+        raise ValueError(f"{type(m).__name__} has interpolated (trainable) delays; call freeze_delays() first so "
+                         "that the integer delays exported are the ones it applies")
+    if getattr(m, "extra_steps", 0):
+        raise ValueError(f"extra_steps={m.extra_steps} lengthens the output sequence, which a NIR graph cannot "
+                         "express; use extra_steps=0 (pad the input instead)")
+    w, delays = m.weight.detach().double(), m.integer_delays().detach()
+    if not torch.equal(delays.double(), delays.double().round()) or bool((delays < 0).any()):
+        raise ValueError("integer_delays() must return non-negative integers")
+    piece = Piece({})
+    bias = getattr(m, "bias", None)
+    for k, d in enumerate(sorted(torch.unique(delays).tolist())):
+        wd = torch.where(delays == d, w, torch.zeros_like(w))
+        dname, lname = f"{site.name}.delay{int(d)}", f"{site.name}.w{int(d)}"
+        piece.nodes[dname] = nir.Delay(delay=np.full(w.shape[1], d * ctx.dt), metadata={"snnkit.steps": int(d)})
+        piece.nodes[lname] = _weights(wd, bias if k == 0 else None)
+        if isinstance(m, DelayedLinear):  # read back as the same class (metadata only: same dynamics)
+            piece.nodes[lname].metadata = {"snnkit.module": "DelayedLinear", "snnkit.max_delay": int(m.max_delay),
+                                           "snnkit.mode": m.mode}
+        piece.edges.append((dname, lname))
+        piece.entries.append(dname)
+        piece.exits.append(lname)
+    return piece
+
+
+@register_converter(TimeDistributed)
+def _time_distributed(ctx: ExportContext, m: TimeDistributed, site: Site) -> Piece:
+    inner = converter_for(m.module)
+    if inner is None:
+        raise ValueError(f"TimeDistributed({type(m.module).__name__}) has no NIR mapping")
+    return inner(ctx, m.module, Site(site.name, site.in_shape, site.out_shape, batch_dims=1))
+
+
+@register_converter(nn.Conv1d, nn.Conv2d)
+def _conv(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    if isinstance(m.padding, str):
+        raise ValueError(f"string padding {m.padding!r} is not exported; use integers")
+    bias = np.zeros(m.out_channels) if m.bias is None else m.bias.detach().double().numpy()
+    w = m.weight.detach().double().numpy()
+    if isinstance(m, nn.Conv1d):
+        node = nir.Conv1d(input_shape=site.in_shape[-1], weight=w, stride=m.stride[0], padding=m.padding[0],
+                          dilation=m.dilation[0], groups=m.groups, bias=bias)
+    else:
+        node = nir.Conv2d(input_shape=tuple(site.in_shape[-2:]), weight=w, stride=m.stride, padding=m.padding,
+                          dilation=m.dilation, groups=m.groups, bias=bias)
+    return Piece.one(site.name, node)
+
+
+@register_converter(nn.AvgPool2d, SumPool2d)
+def _pool(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    if isinstance(m, nn.AvgPool2d) and (m.ceil_mode or not m.count_include_pad and m.padding
+                                        or m.divisor_override is not None):
+        raise ValueError("AvgPool2d with ceil_mode, count_include_pad=False and padding, or divisor_override "
+                         "has no NIR node")
+    k = nn.modules.utils._pair(m.kernel_size)
+    s = nn.modules.utils._pair(m.stride if m.stride is not None else k)
+    p = nn.modules.utils._pair(m.padding)
+    cls = nir.SumPool2d if isinstance(m, SumPool2d) else nir.AvgPool2d
+    return Piece.one(site.name, cls(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p)))
+
+
+@register_converter(nn.AvgPool1d)
+def _avg_pool1d(ctx: ExportContext, m: nn.AvgPool1d, site: Site) -> Piece:
+    # NIR has no 1-D pooling node; average pooling is exactly a depthwise convolution with weights 1/k
+    if m.ceil_mode or (not m.count_include_pad and m.padding[0]):
+        raise ValueError("AvgPool1d with ceil_mode or count_include_pad=False and padding has no NIR node")
+    # (a full channel-diagonal kernel, not groups=C: nir 1.0.8's type inference ignores groups)
+    channels, k = site.in_shape[0], m.kernel_size[0]
+    weight = np.zeros((channels, channels, k))
+    weight[np.arange(channels), np.arange(channels), :] = 1.0 / k
+    return Piece.one(site.name, nir.Conv1d(input_shape=site.in_shape[-1], weight=weight, stride=m.stride[0],
+                                           padding=m.padding[0], dilation=1, groups=1, bias=np.zeros(channels)))
+
+
+@register_converter(nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
+def _max_pool(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    raise ValueError("max pooling has no NIR node; use AvgPool2d or SumPool2d")
+
+
+def _flatten(name: str, in_shape: tuple[int, ...], start: int, end: int, batch_dims: int) -> Piece:
+    rank = len(in_shape) + batch_dims
+    start, end = start % rank, end % rank
+    if start < batch_dims:
+        raise ValueError(f"flatten(start_dim={start}) would merge the time/batch dimensions")
+    return Piece.one(name, nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start - batch_dims,
+                                       end_dim=end - batch_dims))
+
+
+@register_converter(nn.Flatten)
+def _flatten_module(ctx: ExportContext, m: nn.Flatten, site: Site) -> Piece:
+    return _flatten(site.name, site.in_shape, m.start_dim, m.end_dim, site.batch_dims)
+
+
+@register_converter(InputScale)
+def _scale(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    return Piece.one(site.name, nir.Scale(scale=_np(m.scale, site.out_shape)))
+
+
+@register_converter(nn.Identity, nn.Dropout)
+def _identity(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
+    return PASS
+
+
+# --- the walk over the traced graph -------------------------------------------------------------
+
+_ADD = (operator.add, operator.iadd, torch.add)
+_MUL = (operator.mul, operator.imul, torch.mul)
+_DIV = (operator.truediv, operator.itruediv, torch.div)
+
+
+def _is_leaf(m: nn.Module) -> bool:
+    return converter_for(m) is not None or isinstance(m, (SpikingLayer, TimeDistributed))
+
+
+def _infer_input_shape(model: nn.Module) -> tuple[int, ...]:
+    n = getattr(model, "in_features", None)
+    if isinstance(n, int):
+        return (n,)
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, IntegerDelayLinear, DelayedLinear)):
+            return (int(m.weight.shape[1]),)
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, TimeDistributed)):
+            break
+    raise ValueError("input_shape is required (per-sample shape, e.g. (2, 34, 34)) when the model does not "
+                     f"start with a Linear layer ({type(model).__name__})")
+
+
+class _ShapeRecorder(fx.Interpreter):
+    def run_node(self, n: fx.Node) -> Any:
+        out = super().run_node(n)
+        if isinstance(out, Tensor):
+            n.meta["snnkit.shape"] = tuple(out.shape)
+        return out
+
+
+class _Walk:
+    def __init__(self, gm: fx.GraphModule, ctx: ExportContext) -> None:
+        self.gm, self.ctx = gm, ctx
+        self.nodes: dict[str, nir.NIRNode] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.values: dict[fx.Node, list[str]] = {}
+        self.input_shape: tuple[int, ...] = ()
+        self.flat_input: tuple[int, ...] | None = None
+
+    def fail(self, node: fx.Node, reason: str) -> ExportError:
+        what = type(self.gm.get_submodule(node.target)).__name__ if node.op == "call_module" else op_name(node)
+        return ExportError(f"cannot export {what} at {describe(self.gm, node)}: {reason}")
+
+    def shape(self, node: fx.Node) -> tuple[int, ...]:
+        return tuple(node.meta.get("snnkit.shape", ()))[2:]
+
+    def source(self, node: fx.Node, arg: Any) -> list[str]:
+        if not isinstance(arg, fx.Node) or arg not in self.values:
+            raise self.fail(node, f"its input {arg!r} is not a tensor the graph carries")
+        return self.values[arg]
+
+    def attach(self, node: fx.Node, piece: Piece, inputs: list[str]) -> None:
+        if piece is PASS:
+            self.values[node] = inputs
+            return
+        clash = [k for k in piece.nodes if k in self.nodes]
+        if clash:
+            raise self.fail(node, f"NIR node names {clash} are used twice (a module called twice shares no "
+                                  "state in NIR; give each call its own module)")
+        self.nodes.update(piece.nodes)
+        self.edges += piece.edges + [(a, b) for a in inputs for b in piece.entries]
+        self.values[node] = piece.exits
+
+    def module(self, node: fx.Node) -> None:
+        m = self.gm.get_submodule(node.target)
+        conv = converter_for(m)
+        if conv is None:
+            raise self.fail(node, f"no NIR converter is registered for {type(m).__name__} "
+                                  "(snnkit.ir.register_converter adds one)")
+        if len(node.args) != 1 or node.kwargs:
+            raise self.fail(node, "modules must be called with one tensor (no state or extra arguments)")
+        inputs = self.source(node, node.args[0])
         inner = m.module if isinstance(m, TimeDistributed) else m
-        if _is_recurrent(m):
-            neuron_node = self.neuron(m.neuron, name, out_shape)
-            rec = m.recurrent
-            w = rec.weight.detach().double().numpy()
-            rec_node = nir.Linear(weight=w) if rec.bias is None else nir.Affine(weight=w, bias=rec.bias.detach().double().numpy())
-            return ({name: neuron_node, f"{name}.rec": rec_node}, [(name, f"{name}.rec"), (f"{name}.rec", name)],
-                    [name], [name])
-        if _is_delayed(m):
-            if not getattr(m, "is_frozen", True):
-                raise ValueError(f"layer {name}: {type(m).__name__} has interpolated (trainable) delays; call "
-                                 "freeze_delays() first so that the integer delays exported are the ones it applies")
-            if getattr(m, "extra_steps", 0):
-                raise ValueError(f"layer {name}: extra_steps={m.extra_steps} lengthens the output sequence, which "
-                                 "a NIR graph cannot express; use extra_steps=0 (pad the input instead)")
-            w, delays = m.weight.detach().double(), m.integer_delays().detach()
-            if not torch.equal(delays.double(), delays.double().round()) or bool((delays < 0).any()):
-                raise ValueError(f"layer {name}: integer_delays() must return non-negative integers")
-            nodes, edges, entries, exits = {}, [], [], []
-            bias = getattr(m, "bias", None)
-            for k, d in enumerate(sorted(torch.unique(delays).tolist())):
-                wd = torch.where(delays == d, w, torch.zeros_like(w)).numpy()
-                dname, lname = f"{name}.delay{int(d)}", f"{name}.w{int(d)}"
-                nodes[dname] = nir.Delay(delay=np.full(w.shape[1], d * self.dt), metadata={"snnkit.steps": int(d)})
-                nodes[lname] = (nir.Affine(weight=wd, bias=bias.detach().double().numpy()) if (k == 0 and bias is not None)
-                                else nir.Linear(weight=wd))
-                edges.append((dname, lname))
-                entries.append(dname)
-                exits.append(lname)
-            return nodes, edges, entries, exits
-        if isinstance(m, nn.Linear):
-            w = m.weight.detach().double().numpy()
-            return one(nir.Linear(weight=w) if m.bias is None else nir.Affine(weight=w, bias=m.bias.detach().double().numpy()))
-        if isinstance(inner, (nn.Conv1d, nn.Conv2d)):
-            if isinstance(inner.padding, str):
-                raise ValueError(f"layer {name}: string padding {inner.padding!r} is not exported; use integers")
-            bias = np.zeros(inner.out_channels) if inner.bias is None else inner.bias.detach().double().numpy()
-            w = inner.weight.detach().double().numpy()
-            if isinstance(inner, nn.Conv1d):
-                return one(nir.Conv1d(input_shape=in_shape[-1], weight=w, stride=inner.stride[0], padding=inner.padding[0],
-                                      dilation=inner.dilation[0], groups=inner.groups, bias=bias))
-            return one(nir.Conv2d(input_shape=tuple(in_shape[-2:]), weight=w, stride=inner.stride, padding=inner.padding,
-                                  dilation=inner.dilation, groups=inner.groups, bias=bias))
-        if isinstance(inner, (nn.AvgPool2d, SumPool2d)):
-            k = nn.modules.utils._pair(inner.kernel_size)
-            s = nn.modules.utils._pair(inner.stride if inner.stride is not None else k)
-            p = nn.modules.utils._pair(inner.padding)
-            cls = nir.SumPool2d if isinstance(inner, SumPool2d) else nir.AvgPool2d
-            return one(cls(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p)))
-        if isinstance(inner, (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
-            raise ValueError(f"layer {name}: max pooling has no NIR node; use AvgPool2d or SumPool2d")
-        if isinstance(inner, nn.Flatten):
-            offset = 1 if isinstance(m, TimeDistributed) else 2  # batch (and time) dims are not part of NIR shapes
-            start = inner.start_dim - offset if inner.start_dim >= 0 else inner.start_dim
-            end = inner.end_dim - offset if inner.end_dim >= 0 else inner.end_dim
-            if start < 0 <= inner.start_dim:
-                raise ValueError(f"layer {name}: Flatten(start_dim={inner.start_dim}) would merge time/batch dims")
-            return one(nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end))
-        if isinstance(m, InputScale):
-            return one(nir.Scale(scale=_np(m.scale, out_shape)))
-        if isinstance(m, SpikingLayer):
-            return one(self.neuron(m, name, out_shape))
-        raise ValueError(f"layer {name}: {type(m).__name__} has no NIR mapping; supported: Linear, TimeDistributed("
-                         "Conv1d/Conv2d/AvgPool2d/Flatten), SumPool2d, Flatten, LIF, IF, CubaLIF, LI, RecurrentCell, "
-                         "delayed linear layers (integer_delays()), Dropout/Identity")
+        if isinstance(inner, nn.Unflatten):
+            # NIR has no reshape node; an Unflatten of the graph input becomes the Input node's shape
+            # (metadata snnkit.flat_input tells snnkit's importer to accept the flat input again)
+            if inputs != ["input"] or len(node.args[0].users) != 1:
+                raise self.fail(node, "Unflatten has no NIR node (only one applied to the model input exports)")
+            self.input_shape, self.flat_input = self.shape(node), self.shape(node.args[0])
+            self.values[node] = inputs
+            return
+        site = Site(str(node.target), self.shape(node.args[0]), self.shape(node))
+        try:
+            piece = conv(self.ctx, m, site)
+        except ExportError:
+            raise
+        except ValueError as err:
+            raise self.fail(node, str(err)) from err
+        self.attach(node, piece, inputs)
 
+    def function(self, node: fx.Node) -> None:
+        t, args = node.target, node.args
+        if node.op == "call_function" and getattr(t, "__module__", "") == "snnkit._checks":
+            first = next((a for a in args if isinstance(a, fx.Node)), None)  # checks pass their tensor on
+            if first is not None and first in self.values:
+                self.values[node] = self.values[first]
+            return
+        is_add = (node.op == "call_function" and t in _ADD) or (node.op == "call_method" and t in ("add", "__add__"))
+        is_mul = (node.op == "call_function" and t in _MUL) or (node.op == "call_method" and t in ("mul", "__mul__"))
+        is_div = (node.op == "call_function" and t in _DIV) or (node.op == "call_method" and t in ("div", "__truediv__"))
+        if is_add:
+            a, b = args[0], args[1] if len(args) > 1 else node.kwargs.get("other")
+            if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)) or "alpha" in node.kwargs:
+                raise self.fail(node, "only the sum of two tensors exports (NIR sums a node's inputs); adding a "
+                                      "constant has no NIR node")
+            ins = self.source(node, a) + self.source(node, b)
+            if len(set(ins)) != len(ins):
+                raise self.fail(node, "a tensor added to itself (write it as x * 2)")
+            self.values[node] = ins
+            return
+        if is_mul or is_div:
+            tensors = [a for a in args if isinstance(a, fx.Node)]
+            consts = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+            if len(tensors) != 1 or len(consts) != 1 or (is_div and args[0] is not tensors[0]):
+                raise self.fail(node, "only a tensor times (or divided by) a number exports (as NIR Scale)")
+            c = float(consts[0]) if is_mul else 1.0 / float(consts[0])
+            shape = self.shape(node)
+            self.attach(node, Piece.one(node.name, nir.Scale(scale=np.full(shape, c))), self.source(node, tensors[0]))
+            return
+        if (node.op == "call_function" and t is torch.flatten) or (node.op == "call_method" and t == "flatten"):
+            start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
+            end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
+            try:
+                piece = _flatten(node.name, self.shape(args[0]), int(start), int(end), 2)
+            except ValueError as err:
+                raise self.fail(node, str(err)) from err
+            self.attach(node, piece, self.source(node, args[0]))
+            return
+        raise self.fail(node, "this operation has no NIR node (supported between modules: tensor + tensor, "
+                              "tensor * number, flatten)")
 
-def _infer_input_shape(layers: list[nn.Module]) -> tuple[int, ...]:
-    first = layers[0]
-    if isinstance(first, nn.Linear) or _is_delayed(first):
-        return (int(first.weight.shape[1]),)
-    raise ValueError("input_shape is required (per-sample shape, e.g. (2, 34, 34)) when the first layer is "
-                     f"{type(first).__name__}")
+    def run(self, shape: tuple[int, ...]) -> nir.NIRGraph:
+        self.input_shape = shape
+        out_shape: tuple[int, ...] = ()
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                if any(v == ["input"] for v in self.values.values()):
+                    raise self.fail(node, "the model takes more than one input; NIR graphs here have one")
+                self.values[node] = ["input"]
+            elif node.op == "call_module":
+                self.module(node)
+            elif node.op == "output":
+                result = node.args[0]
+                if not isinstance(result, fx.Node):
+                    raise self.fail(node, f"the model returns {type(result).__name__}; one tensor is exported")
+                exits = self.source(node, result)
+                self.edges += [(a, "output") for a in exits]
+                out_shape = self.shape(result)
+            elif node.op == "get_attr" or not _shape_only(node):
+                self.function(node)
+        self.nodes = {"input": nir.Input(input_type={"input": np.array(self.input_shape)}), **self.nodes,
+                      "output": nir.Output(output_type={"output": np.array(out_shape)})}
+        meta = dict(self.ctx.meta)
+        if self.flat_input is not None:
+            meta["snnkit.flat_input"] = np.array(self.flat_input)
+        # nir's type inference cannot see through extension subgraphs (their body is a placeholder)
+        plain = not any(isinstance(n, nir.NIRGraph) for n in self.nodes.values())
+        return nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=meta, type_check=plain)
 
 
 def fold_input_resistance(graph: nir.NIRGraph) -> nir.NIRGraph:
-    """Move each LIF/LI/IF node's input resistance ``r`` into the Linear/Affine nodes feeding it (rows
-    scaled by ``r``), leaving ``r = 1``. Same dynamics; needed for tools that ignore ``r`` (norse's
-    LIFBoxCell, spikingjelly). Neurons fed by anything but weight nodes used only by them are left alone."""
+    """Move each LIF/LI/IF node's input resistance ``r`` into the Linear/Affine/Conv nodes feeding it
+    (output rows or channels scaled by ``r``), leaving ``r = 1``. Same dynamics; needed for tools that
+    ignore ``r`` (norse). Neurons fed by anything but weight nodes used only by them are left alone."""
     preds: dict[str, list[str]] = {k: [] for k in graph.nodes}
     succs: dict[str, list[str]] = {k: [] for k in graph.nodes}
     for a, b in graph.edges:
@@ -207,69 +479,154 @@ def fold_input_resistance(graph: nir.NIRGraph) -> nir.NIRGraph:
         if not isinstance(node, (nir.LIF, nir.LI, nir.IF)):
             continue
         r = np.asarray(node.r, np.float64)
-        if np.allclose(r, 1) or r.ndim != 1:
+        if np.allclose(r, 1) or r.ndim == 0:
             continue
+        per_row = r.reshape(r.shape[0], -1)  # rows (Linear) or channels (Conv): r must be one value each
+        if not np.allclose(per_row, per_row[:, :1]):
+            continue
+        factor = per_row[:, 0]
         feeders = [graph.nodes[p] for p in preds[name]]
-        if not feeders or not all(isinstance(f, (nir.Linear, nir.Affine)) and succs[p] == [name]
-                                  for f, p in zip(feeders, preds[name])):
+        ok = (nir.Linear, nir.Affine, nir.Conv1d, nir.Conv2d)
+        if not feeders or not all(isinstance(f, ok) and succs[p] == [name] for f, p in zip(feeders, preds[name])):
             continue
         for f in feeders:
-            f.weight = np.asarray(f.weight, np.float64) * r[:, None]
-            if isinstance(f, nir.Affine):
-                f.bias = np.asarray(f.bias, np.float64) * r
+            w = np.asarray(f.weight, np.float64)
+            f.weight = w * factor.reshape((-1,) + (1,) * (w.ndim - 1))
+            if getattr(f, "bias", None) is not None:
+                f.bias = np.asarray(f.bias, np.float64) * factor
         node.r = np.ones_like(r)
     return graph
+
+
+@dataclass(frozen=True)
+class PeerTarget:
+    """How one peer library reads NIR (measured against the installed versions, see tests/test_ir_peers.py).
+
+    ``dt``: the step the peer discretises with (forward Euler); ``unit_r``: the peer ignores ``r`` (it is
+    folded into the weights); ``recurrent``: its importer runs a neuron <-> Linear cycle; ``nodes``: node
+    kinds its importer runs correctly."""
+
+    dt: float
+    unit_r: bool
+    recurrent: bool
+    nodes: tuple[type, ...]
+    note: str
+
+
+_COMMON = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.LIF, nir.Conv2d, nir.Flatten)
+PEERS: dict[str, PeerTarget] = {
+    "snntorch": PeerTarget(1e-4, False, False, _COMMON + (nir.CubaLIF, nir.AvgPool2d),
+                           "snntorch 1.0: Euler at a fixed dt = 1e-4 s; reads IF as a leaky neuron (beta 0.9)"),
+    "norse": PeerTarget(1e-3, True, True, _COMMON + (nir.CubaLIF, nir.SumPool2d),
+                        "norse 1.1: Euler at dt = 1e-3 s (from_nir's default); ignores r"),
+    "spikingjelly": PeerTarget(1e-4, False, True, _COMMON + (nir.IF, nir.CubaLIF, nir.AvgPool2d),
+                               "spikingjelly 2.0: Euler at the dt given to import_from_nir (write and read 1e-4 s)"),
+}
+UNREACHABLE_THRESHOLD = 1e30  # an LI readout becomes a LIF that never fires: its membrane is the readout
+
+
+def for_peer(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
+    """``graph`` (written with the target's ``dt`` and ``method="euler"``) rewritten for one peer: LI
+    readouts become LIF nodes with an unreachable threshold (none of the peers runs ``nir.LI``; read the
+    peer neuron's membrane), ``r`` folded where the peer ignores it, Flatten dims written as negative
+    indices (peers apply them to batched tensors, NIR counts per sample: negative ones mean the same).
+    Node kinds the peer cannot run raise ``ValueError`` naming the node."""
+    peer = PEERS[target]
+    if any(isinstance(n, nir.NIRGraph) or (getattr(n, "metadata", None) or {}).get("snnkit.reset")
+           for n in graph.nodes.values()):
+        raise ValueError(f"target={target!r}: the graph uses snnkit extensions (soft reset or extension nodes), "
+                         "which peers would run differently; use reset='hard' and standard layers")
+    for name, node in list(graph.nodes.items()):
+        if isinstance(node, nir.LI):
+            shape = np.asarray(node.tau).shape
+            graph.nodes[name] = nir.LIF(tau=node.tau, r=node.r, v_leak=node.v_leak,
+                                        v_threshold=np.full(shape, UNREACHABLE_THRESHOLD), v_reset=np.zeros(shape),
+                                        metadata={**node.metadata, "snnkit.readout": "LI"})
+        elif not isinstance(graph.nodes[name], peer.nodes):
+            raise ValueError(f"target={target!r}: node {name!r} ({type(node).__name__}) is not read correctly by "
+                             f"{target}'s NIR importer ({peer.note}); supported: "
+                             f"{sorted(c.__name__ for c in peer.nodes)} and LI (as a never-firing LIF)")
+        if isinstance(node, nir.Flatten):  # negative dims mean the same with or without a batch dimension
+            rank = len(np.asarray(node.input_type["input"]).reshape(-1))
+            node.start_dim -= rank if node.start_dim >= 0 else 0
+            node.end_dim -= rank if node.end_dim >= 0 else 0
+    if not peer.recurrent and any(a == b or (b, a) in graph.edges for a, b in graph.edges):
+        raise ValueError(f"target={target!r}: recurrent connections (a neuron <-> Linear cycle) fail in "
+                         f"{target}'s NIR importer; export them for norse or spikingjelly, or without a target")
+    graph = fold_input_resistance(graph) if peer.unit_r else graph
+    if peer.unit_r:
+        left = [k for k, n in graph.nodes.items() if isinstance(n, nir.LIF) and not np.allclose(n.r, 1)]
+        if left:
+            raise ValueError(f"target={target!r}: nodes {left} need an input resistance r != 1, which {target} "
+                             "ignores, and are not fed by weights that could absorb it")
+    return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata={**graph.metadata, "snnkit.target": target},
+                        type_check=False)
 
 
 @torch.no_grad()
 def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
              input_shape: tuple[int, ...] | None = None, extensions: bool = False,
              unit_r: bool = False) -> nir.NIRGraph:
-    """The NIR graph of a sequential snnkit model (see the module docstring for the time mapping).
+    """The NIR graph of a snnkit model (see the module docstring for the tracing and the time mapping).
 
     Args:
-        model: ``snnkit.neurons.Sequential`` / ``nn.Sequential`` (nesting allowed) or a single layer.
+        model: any ``nn.Module`` built from snnkit parts (chains, branches, residual sums, recurrence).
         dt: seconds per simulation step.
         method: ``"euler"`` or ``"exp"``: how decays become time constants.
-        input_shape: per-sample input shape (without time and batch); inferred for a first Linear.
-        extensions: allow snnkit-only features as node metadata (soft reset) instead of raising.
+        input_shape: per-sample input shape (without time and batch); inferred when the model starts with
+            a Linear / delayed linear layer or has an ``in_features`` attribute.
+        extensions: allow snnkit-only features as node metadata (soft reset...) instead of raising.
         unit_r: fold every input resistance into the preceding weights (:func:`fold_input_resistance`),
-            for tools that ignore NIR's ``r`` (norse).
+            for tools that ignore NIR's ``r``.
+    Raises:
+        ExportError (a ``ValueError``) naming the module, the operation and the source line.
     """
-    ex = _Exporter(dt, method, extensions)
-    layers = [m for m in leaves(model) if not isinstance(m, (nn.Identity, nn.Dropout))]
-    if not layers:
-        raise ValueError("model has no layers to export")
-    shape = tuple(int(s) for s in (input_shape or _infer_input_shape(layers)))
-    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
-    edges: list[tuple[str, str]] = []
-    exits = ["input"]
+    ctx = ExportContext(dt, method, extensions)
+    shape = tuple(int(s) for s in (input_shape or _infer_input_shape(model)))
+    steps = getattr(model, "steps", 2)  # models built for a fixed sequence length say so
+    example = torch.zeros(steps if isinstance(steps, int) and 0 < steps <= 4096 else 2, 1, *shape)
     was_training = model.training
     model.eval()
     try:
-        x = torch.zeros(1, 1, *shape)
-        for i, m in enumerate(layers):
-            y = m(x)
-            y = y[0] if isinstance(y, tuple) else y
-            piece_nodes, piece_edges, entries, new_exits = ex.piece(m, str(i), tuple(x.shape[2:]), tuple(y.shape[2:]))
-            nodes.update(piece_nodes)
-            edges += piece_edges + [(a, b) for a in exits for b in entries]
-            exits, x = new_exits, y
+        try:
+            gm = trace(model, _is_leaf, example=(example,))
+        except TracingError as err:
+            raise ExportError(f"cannot export {type(model).__name__}: {err}") from err
+        gm.graph.eliminate_dead_code()
+        try:
+            _ShapeRecorder(gm).run(example)
+        except Exception as err:
+            raise ExportError(f"{type(model).__name__} does not run on input of per-sample shape {shape} "
+                              f"(pass input_shape): {err}") from err
+        graph = _Walk(gm, ctx).run(shape)
     finally:
         model.train(was_training)
-    nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[2:])})
-    edges += [(a, "output") for a in exits]
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(ex.meta))
     return fold_input_resistance(graph) if unit_r else graph
 
 
-def export_nir(model: nn.Module, path: str, dt: float = 1e-3, method: str = "euler",
+def export_nir(model: nn.Module, path: str, dt: float | None = None, method: str = "euler",
                input_shape: tuple[int, ...] | None = None, extensions: bool = False,
-               unit_r: bool = False) -> nir.NIRGraph:
-    """Write ``model`` as a NIR HDF5 file at ``path`` (atomically) and return the graph."""
+               unit_r: bool = False, target: str | None = None) -> nir.NIRGraph:
+    """Write ``model`` as a NIR HDF5 file at ``path`` (atomically) and return the graph.
+
+    ``target`` (``"snntorch"``, ``"norse"``, ``"spikingjelly"``) writes the file so that this peer's
+    ``import_from_nir``/``from_nir`` runs the same spikes as snnkit (see :data:`PEERS` and
+    :func:`for_peer`); ``dt`` is then the peer's (leave it ``None``) and ``method`` is ``"euler"``.
+    ``dt=None`` without a target means 1e-3 s."""
     from .._atomic import atomic_path
 
-    graph = to_graph(model, dt, method, input_shape, extensions, unit_r)
+    if target is not None:
+        if target not in PEERS:
+            raise ValueError(f"target={target!r}; allowed: {sorted(PEERS)} or None")
+        peer = PEERS[target]
+        if dt is not None and dt != peer.dt:
+            raise ValueError(f"dt={dt!r}: {target} discretises NIR with dt = {peer.dt} s; leave dt=None")
+        if method != "euler" or extensions or unit_r:
+            raise ValueError(f"target={target!r} fixes method='euler', extensions=False, unit_r=False "
+                             f"(got {method!r}, {extensions}, {unit_r})")
+        graph = for_peer(to_graph(model, peer.dt, "euler", input_shape), target)
+    else:
+        graph = to_graph(model, 1e-3 if dt is None else dt, method, input_shape, extensions, unit_r)
     with atomic_path(path, suffix=".nir") as tmp:
         nir.write(str(tmp), graph)
     return graph
