@@ -11,7 +11,7 @@
 # input current (`encoding="current"`) or as Poisson spikes (`encoding="rate"`).
 #
 # **Size:** `FULL = False` trains on 2000 digits for 2 epochs (about 30 s; about 90 % test accuracy
-# with BPTT). `FULL = True` uses all 8000 training and 2000 test digits, T = 16 and 10 epochs:
+# with BPTT). `FULL = True` uses all 7200 training and 2000 test digits, T = 16 and 10 epochs:
 # not measured here.
 
 # %%
