@@ -28,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"snnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:  # an optional dependency: say which extra provides it, in one line
+        from .._extras import install_hint
+        hint = install_hint(err)
+        if hint is None:
+            raise
+        print(f"snnkit {args.command}: {hint}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
