@@ -9,12 +9,15 @@ on the same global batch.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 from typing import Sequence
 
 import torch
 import torch.distributed as dist
 
+
+_log = logging.getLogger(__name__)
 
 def world() -> tuple[int, int]:
     """``(rank, world_size)``; ``(0, 1)`` outside a process group."""
@@ -56,6 +59,6 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     try:
         torchrun.main(args)
     except ChildFailedError as err:
-        print(f"snnkit: a training process failed: {err}")
+        _log.error("a training process failed: %s", err)
         return 1
     return 0
