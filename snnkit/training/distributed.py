@@ -16,8 +16,8 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
-
 _log = logging.getLogger(__name__)
+
 
 def world() -> tuple[int, int]:
     """``(rank, world_size)``; ``(0, 1)`` outside a process group."""
