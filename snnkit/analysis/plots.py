@@ -8,33 +8,26 @@ else the Figure).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from torch import Tensor
 
+from .._atomic import atomic_path
+
 
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
-    """Save ``fig`` to ``path`` atomically (temp file in the same folder, then ``os.replace``); the file
-    gets the user's normal permissions (umask), not the 0600 of a temp file."""
+    """Save ``fig`` to ``path`` atomically (:func:`snnkit.atomic_path`: the file gets the user's normal
+    permissions); a pyplot figure is then closed so it does not pile up in pyplot's registry."""
     path = Path(path)
     if path.suffix == "":
         raise ValueError(f"path={str(path)!r} needs a file extension such as .png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=110, bbox_inches="tight")
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if hasattr(fig, "number"):  # a pyplot figure: release it from pyplot's registry
+        if hasattr(fig, "number"):
             import matplotlib.pyplot as plt
             plt.close(fig)
     return path
