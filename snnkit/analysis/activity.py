@@ -1,4 +1,8 @@
-"""Firing rates per layer, recorded with forward hooks on every :class:`snnkit.neurons.SpikingLayer`."""
+"""Firing rates per layer, recorded with forward hooks on every :class:`snnkit.neurons.SpikingLayer`.
+
+Layers are reported by name: a named submodule keeps its attribute path (``"encoder.lif"``); a layer
+known only by its position in a ``Sequential`` gets its type appended (``"1:LIF"``), so reports say
+what the layer is, not just where it sits."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -10,6 +14,15 @@ from torch import Tensor, nn
 from ..neurons import LI, SpikingLayer
 
 
+def layer_name(path: str, module: nn.Module) -> str:
+    """A readable name for ``module`` found at ``path`` in ``model.named_modules()``."""
+    if not path:
+        return type(module).__name__
+    if all(part.isdigit() for part in path.split(".")):
+        return f"{path}:{type(module).__name__}"
+    return path
+
+
 class SpikeRecorder:
     """Records the output spikes of every spiking layer (``LI`` readouts are skipped: they do not spike).
 
@@ -17,7 +30,7 @@ class SpikeRecorder:
 
         with SpikeRecorder(model) as rec:
             model(x)
-        rec.rates()       # {layer name: mean spikes per neuron per step}
+        rec.rates()       # {layer name ("1:LIF", "encoder.lif"): mean spikes per neuron per step}
         rec.spikes[name]  # list of recorded output tensors [T, B, ...]
     """
 
@@ -45,7 +58,7 @@ class SpikeRecorder:
     def __enter__(self) -> "SpikeRecorder":
         for name, mod in self.model.named_modules():
             if isinstance(mod, SpikingLayer) and not isinstance(mod, LI):
-                self._handles.append(mod.register_forward_hook(self._hook(name or type(mod).__name__)))
+                self._handles.append(mod.register_forward_hook(self._hook(layer_name(name, mod))))
         return self
 
     def __exit__(self, *exc: object) -> None:

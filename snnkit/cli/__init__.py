@@ -78,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         if not quiet:  # with --nproc the launcher says it once, not every worker
             print(f"snnkit {args.command}: {str(err) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as err:  # an optional dependency: say which extra provides it, in one line
+        from .._extras import install_hint
+        hint = install_hint(err)
+        if hint is None or args.debug:
+            raise
+        print(f"snnkit {args.command}: {hint}", file=sys.stderr)
+        return EXIT_ERROR
     except (ValueError, TypeError, LookupError, OSError, RuntimeError, ImportError) as err:
         # the documented failures of a command: bad input, missing or unwritable files, busy folders
         if args.debug:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 from pathlib import Path
 
@@ -12,11 +13,16 @@ except ModuleNotFoundError:  # Python < 3.11
 
 
 def catalog_path() -> Path:
-    """``$SNNKIT_CATALOG`` if set, else ``datasets/catalog.toml`` of the source tree."""
+    """``$SNNKIT_CATALOG`` if set, else ``datasets/catalog.toml`` of the source tree (checkouts, editable
+    installs), else the copy shipped inside the package (wheel installs; in the repository
+    ``snnkit/data/catalog.toml`` is a symbolic link to ``datasets/catalog.toml``, so there is one source)."""
     env = os.environ.get("SNNKIT_CATALOG")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "datasets" / "catalog.toml"
+    in_tree = Path(__file__).resolve().parents[2] / "datasets" / "catalog.toml"
+    if in_tree.is_file():
+        return in_tree
+    return Path(str(importlib.resources.files(__package__).joinpath("catalog.toml")))
 
 
 def load_catalog() -> dict[str, dict]:

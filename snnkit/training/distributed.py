@@ -9,6 +9,7 @@ on the same global batch.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 import threading
@@ -17,6 +18,8 @@ from typing import Sequence
 
 import torch
 import torch.distributed as dist
+
+_log = logging.getLogger(__name__)
 
 
 def world() -> tuple[int, int]:
@@ -80,7 +83,7 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     try:
         torchrun.main(args)
     except ChildFailedError as err:
-        print(f"snnkit: a training process failed: {err}")
+        _log.error("a training process failed: %s", err)
         return 1
     except SignalException as err:  # Ctrl-C / SIGTERM reached the launcher: the workers were stopped
         raise KeyboardInterrupt(f"interrupted ({err.sigval.name})") from None
