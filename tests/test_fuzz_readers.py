@@ -364,11 +364,6 @@ def interchange_files(tmp_path_factory):
     return folder
 
 
-OTHER_HELPER = pytest.mark.xfail(strict=False, reason="reader owned by another helper (snnkit/ir, "
-                                 "snnkit/hardware/loihi), hardened in parallel: non-snnkit errors remain today")
-
-
-@OTHER_HELPER
 @FUZZ
 @given(spec=damage)
 def test_fuzz_nir_bytes(tmp_path_factory, interchange_files, spec):
@@ -378,7 +373,6 @@ def test_fuzz_nir_bytes(tmp_path_factory, interchange_files, spec):
     attack("nir", path, lambda p: ir.import_nir(str(p)))
 
 
-@OTHER_HELPER
 @FUZZ
 @given(spec=st.one_of(st.none(), damage), vth=st.one_of(st.integers(-2**40, 2**40), st.floats(allow_nan=True)),
        delay=st.one_of(st.none(), st.floats(-10, 100), st.just(math.nan)), weight=st.floats(allow_nan=True))

@@ -307,11 +307,16 @@ def read_netx(path: str | os.PathLike, max_layers: int = MAX_LAYERS,
     :class:`~snnkit.errors.InvalidFileError` naming the file, the field, the value and what is allowed;
     layer counts above ``max_layers`` and arrays above ``max_elements`` raise
     :class:`~snnkit.errors.SizeLimitError` before they are read."""
-    r = _Reader(path, max_elements)
     try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise InvalidFileError(path, "file", type(exc).__name__, "an HDF5 file (lava-dl netx format)") from None
+        return _read_netx(path, max_layers, max_elements)
+    except (OSError, RuntimeError, KeyError) as exc:  # h5py's errors on a damaged container
+        raise InvalidFileError(path, "file", f"{type(exc).__name__}: {exc}",
+                               "an undamaged HDF5 file (lava-dl netx format)") from None
+
+
+def _read_netx(path: str | os.PathLike, max_layers: int, max_elements: int) -> list[LoihiLayer]:
+    r = _Reader(path, max_elements)
+    f = h5py.File(path, "r")
     layers: list[LoihiLayer] = []
     with f:
         if not isinstance(f.get("layer"), h5py.Group):
