@@ -21,13 +21,13 @@ def digits(n_train: int = 4000, n_test: int = 1000, flatten: bool = True):
 
 
 def mnist1d(n_train: int | None = None, n_test: int | None = None):
-    """MNIST-1D as ``(x_train [N, 40], y_train, x_test, y_test)`` (one channel, 40 samples)."""
+    """MNIST-1D as ``(x_train [N, 40], y_train, x_test, y_test)``: the standardised 40-sample signals."""
     from snnkit.data import load
     out = []
     for split, n in (("train", n_train), ("test", n_test)):
-        ds = load("mnist1d", split)
+        ds = load("mnist1d", split, steps=1)
         n = len(ds) if n is None else min(n, len(ds))
-        xs = torch.stack([ds[i][0] for i in range(n)])  # [N, T, F]
+        xs = torch.stack([ds[i][0][0] for i in range(n)])  # current encoding: [T, 40], the same at every step
         ys = torch.tensor([int(ds[i][1]) for i in range(n)])
         out += [xs, ys]
     return tuple(out)
