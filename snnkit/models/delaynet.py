@@ -2,7 +2,8 @@
 2024): ``[DelayedLinear -> BatchNorm -> LIF -> Dropout] x layers -> DelayedLinear -> LI`` readout, every
 synapse with a learnable delay (:class:`snnkit.synapses.DelayedLinear`), the output layer's included, and
 LIF neurons with hard reset to 0 (the paper's spikingjelly neurons: ``v_reset=0``, reset detached), as
-published. ``output_delays=False`` gives a plain ``Linear`` readout, ``reset="subtract"`` soft reset. ANN
+published. ``output_delays=False`` gives a plain ``Linear`` readout, ``reset="subtract"`` soft reset,
+``delay_mode="random"`` / ``"none"`` the paper's controls (fixed random integer delays / no delays). ANN
 twin: the same layers with ReLU and the readout averaged over time (identical parameters).
 
 Registered lazily: ``create("delay_net", ...)`` works when :mod:`snnkit.synapses.delays` imports.
@@ -58,7 +59,8 @@ class DelayedReadout(nn.Module):
 class DelayNet(nn.Module):
     def __init__(self, in_features: int, num_classes: int, spiking: bool, hidden: int = 64, layers: int = 2,
                  max_delay: int = 9, dropout: float = 0.1, tau_mem: float = 10.05, tau_out: float = 10.0,
-                 interpolation: str = "gaussian", output_delays: bool = True, reset: str = "hard") -> None:
+                 interpolation: str = "gaussian", output_delays: bool = True, reset: str = "hard",
+                 delay_mode: str = "learned") -> None:
         super().__init__()
         _checks.one_of("reset", reset, ("hard", "subtract"))
         self.in_features = in_features
@@ -66,14 +68,14 @@ class DelayNet(nn.Module):
         width = in_features
         extra = (max_delay - 1) // 2
         for _ in range(layers):
-            dl = DelayedLinear(width, hidden, max_delay, interpolation=interpolation, extra_steps=extra)
+            dl = DelayedLinear(width, hidden, max_delay, delay_mode, interpolation, extra_steps=extra)  # type: ignore[arg-type]
             act = LIF(tau_mem=tau_mem, reset=reset, detach_reset=True) if spiking else nn.ReLU()
             mods += [CountedDelayedLinear(dl), SeqBatchNorm(hidden), act, nn.Dropout(dropout)]
             width = hidden
         self.features = nn.Sequential(*mods)
         if output_delays:
-            out = DelayedLinear(hidden, num_classes, max_delay, interpolation=interpolation, extra_steps=extra,
-                                bias=True)
+            out = DelayedLinear(hidden, num_classes, max_delay, delay_mode, interpolation,  # type: ignore[arg-type]
+                                extra_steps=extra, bias=True)
             self.head: nn.Module = DelayedReadout(out, spiking, tau_out)
         else:
             self.head = readout(spiking, hidden, num_classes, tau_out)
