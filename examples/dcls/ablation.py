@@ -43,9 +43,12 @@ def run(task: str, data, classes: int, args) -> None:
             trainer.callbacks.append(recipe)
         trainer.fit((xtr, ytr))
         n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        soft = trainer.evaluate((xte, yte))["accuracy"] if mode == "learned" else None
         freeze_delays(model)
         acc = trainer.evaluate((xte, yte))["accuracy"]
-        print(f"{task:8s} {mode:8s} test accuracy {100 * acc:5.1f} %  ({n} trainable parameters)", flush=True)
+        extra = "" if soft is None else f", as trained (interpolated, sigma 0.5) {100 * soft:5.1f} %"
+        print(f"{task:8s} {mode:8s} seed {args.seed} test accuracy, integer delays {100 * acc:5.1f} %{extra}  "
+              f"({n} trainable parameters)", flush=True)
 
 
 def main() -> None:
