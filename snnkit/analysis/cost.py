@@ -4,7 +4,8 @@ actual spikes of an SNN, memory, and an energy estimate from per-operation energ
 Counting rules (per sample, summed over all time steps of one forward pass):
 
 * ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d``: if the input is **event-like** (every value an
-  integer: binary spikes, or graded counts such as sums of spikes in residual paths), each non-zero
+  integer: binary spikes, or graded counts such as sums of spikes in residual paths; or the output of an
+  average pool whose input was event-like: a pool of spikes still sends events), each non-zero
   input element triggers one accumulate (AC) per outgoing synapse: its exact fan-out (for a convolution
   computed with the layer's stride / padding / dilation / groups, so border elements count fewer).
   Otherwise the layer is dense: MACs = output elements x inputs per output (``in/groups x kernel``).
@@ -57,6 +58,34 @@ def is_event_like(x: Tensor) -> bool:
     return bool(torch.equal(x, x.round()))
 
 
+AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
+
+
+class PooledEvents:
+    """While alive, remembers the outputs of ``model``'s average pools whose input was event-like:
+    ``x in pooled`` is True for such an output (or a view of it, e.g. after Flatten). Spikes averaged by
+    a pool are graded events (values ``k / window``), not dense activations."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._marked: dict[int, Any] = {}
+        self._handles = [m.register_forward_hook(self._hook) for m in model.modules() if isinstance(m, AVG_POOLS)]
+
+    def _hook(self, _m: nn.Module, inputs: tuple[Any, ...], out: Any) -> None:
+        x = inputs[0]
+        if isinstance(out, Tensor) and isinstance(x, Tensor) and (is_event_like(x) or x in self):
+            self._marked[out.data_ptr()] = out  # held until remove(): its memory cannot be reused meanwhile
+
+    def __contains__(self, x: object) -> bool:
+        if not isinstance(x, Tensor) or not x.numel():
+            return False
+        return x.data_ptr() in self._marked
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._marked.clear()
+
+
 class MatMul(CountedOp):
     """``a @ b`` as a module so cost hooks see it (attention products)."""
 
@@ -73,15 +102,15 @@ class MatMul(CountedOp):
         return batch * a.shape[-2] * a.shape[-1] * b.shape[-1], 0.0
 
 
-def _linear_ops(m: nn.Linear, x: Tensor, y: Tensor) -> tuple[float, float]:
-    if is_event_like(x):
+def _linear_ops(m: nn.Linear, x: Tensor, y: Tensor, events: bool | None = None) -> tuple[float, float]:
+    if is_event_like(x) if events is None else events:
         return 0.0, float((x != 0).sum()) * m.out_features
     return float(y.numel()) * m.in_features, 0.0
 
 
-def _conv_ops(m: nn.Conv1d | nn.Conv2d, x: Tensor, y: Tensor) -> tuple[float, float]:
+def _conv_ops(m: nn.Conv1d | nn.Conv2d, x: Tensor, y: Tensor, events: bool | None = None) -> tuple[float, float]:
     per_output = (m.in_channels // m.groups) * int(torch.tensor(m.kernel_size).prod())
-    if not is_event_like(x):
+    if not (is_event_like(x) if events is None else events):
         return float(y.numel()) * per_output, 0.0
     # Exact fan-out: each output element receives one AC per non-zero input in its receptive field.
     conv = F.conv1d if isinstance(m, nn.Conv1d) else F.conv2d
@@ -174,9 +203,9 @@ def count_costs(model: nn.Module, x: Tensor, e_mac_pj: float = E_MAC_PJ, e_ac_pj
             if isinstance(m, CountedOp):
                 add(name, *m.ops(inputs, out))
             elif isinstance(m, nn.Linear):
-                add(name, *_linear_ops(m, inputs[0], out))
+                add(name, *_linear_ops(m, inputs[0], out, _events(inputs[0])))
             elif isinstance(m, (nn.Conv1d, nn.Conv2d)):
-                add(name, *_conv_ops(m, inputs[0], out))
+                add(name, *_conv_ops(m, inputs[0], out, _events(inputs[0])))
             elif isinstance(m, nn.RNNBase):
                 add(name, *_rnn_ops(m, inputs[0]))
             elif isinstance(m, SpikingLayer):
@@ -187,6 +216,11 @@ def count_costs(model: nn.Module, x: Tensor, e_mac_pj: float = E_MAC_PJ, e_ac_pj
                 if not isinstance(m, LI):
                     totals["spikes"] += float((y != 0).sum())
         return fn
+
+    pooled = PooledEvents(model) if event_driven else None
+
+    def _events(x: Tensor) -> bool | None:
+        return True if pooled is not None and x in pooled else None
 
     handles = [mod.register_forward_hook(hook_for(name or type(mod).__name__, mod))
                for name, mod in model.named_modules()
@@ -199,6 +233,8 @@ def count_costs(model: nn.Module, x: Tensor, e_mac_pj: float = E_MAC_PJ, e_ac_pj
         model.train(was_training)
         for h in handles:
             h.remove()
+        if pooled is not None:
+            pooled.remove()
     macs, acs = totals["macs"] / batch, totals["acs"] / batch
     neurons = totals["neurons"] / batch
     energy = macs * e_mac_pj + acs * e_ac_pj + (neurons * e_mac_pj if include_neurons else 0.0)

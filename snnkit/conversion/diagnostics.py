@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..analysis.cost import PooledEvents
 from ..synapses import TimeDistributed
 from .convert import encode
 from .modules import ConvertedIF, ConvertedLIF
@@ -119,7 +120,8 @@ def _fanout(layer: nn.Module, in_shape: tuple[int, ...]) -> Tensor:
 
 
 def synaptic_operations(snn: nn.Module, x: Tensor, T: int, encoding: str = "direct") -> dict[str, dict]:
-    """Per weight layer: ``sops`` (accumulates triggered by 0/1 spikes: events x fan-out) or ``macs``
+    """Per weight layer: ``sops`` (accumulates triggered by 0/1 spikes, or by spikes averaged by a pool
+    (graded events): non-zero inputs x fan-out) or ``macs``
     (multiply-accumulates for non-binary input, e.g. the direct-encoded first layer) per inference over
     ``T`` steps, plus ``ann_macs`` (the same layer in the ANN, once). Key ``"total"`` sums them."""
     layers = {n: m for n, m in snn.named_modules()
@@ -138,7 +140,7 @@ def synaptic_operations(snn: nn.Module, x: Tensor, T: int, encoding: str = "dire
             fan = _fanout(layer, tuple(inp.shape[2:]))
             events = (inp != 0).float().sum((0, 1))
             ops = float((events * fan).sum()) / B
-            binary = bool(((inp == 0) | (inp == 1)).all())
+            binary = bool(((inp == 0) | (inp == 1)).all()) or inp in pooled
             ann_ops = float(fan.sum())
             report[name] = {"sops" if binary else "macs": ops, "ann_macs": ann_ops,
                             "binary_input": binary}
@@ -147,10 +149,12 @@ def synaptic_operations(snn: nn.Module, x: Tensor, T: int, encoding: str = "dire
     for name, m in layers.items():
         layer = m.module if isinstance(m, TimeDistributed) else m
         handles.append(m.register_forward_hook(hook(name, layer)))
+    pooled = PooledEvents(snn)
     try:
         with torch.no_grad():
             snn(encode(x, T, encoding))
     finally:
+        pooled.remove()
         for h in handles:
             h.remove()
     report["total"] = {k: sum(r.get(k, 0.0) for r in report.values()) for k in ("sops", "macs", "ann_macs")}

@@ -521,6 +521,70 @@ class DelayedLinear(nn.Module):
                 f"extra_steps={self.extra_steps}, frozen={self.is_frozen}")
 
 
+class DelayedConv1d(nn.Module):
+    """A 1-D convolution over a feature axis whose every synapse (output channel ``o``, input channel
+    ``i``, kernel tap ``k``) also has its own learnable delay, on time-major ``[T, B, C_in, L]``::
+
+        y[t, b, o, l] = sum_{i, k} w[o, i, k] * x[t - d[o, i, k], b, i, l * stride + k - padding]
+
+    (DCLS with learnable positions along time and a dense kernel along the feature axis, e.g. the
+    frequency channels of audio). It is a :class:`DelayedLinear` from the ``C_in * kernel_size`` values of
+    each receptive field to ``C_out`` (shared over positions), so every delay tool (sigma schedule,
+    clamping, freezing, straight-through rounding, ``integer_delays``) applies to ``self.synapses``;
+    ``weight`` and ``delays`` are views ``[C_out, C_in, kernel_size]``. Output ``[T + extra_steps, B,
+    C_out, L_out]``. Remaining arguments as for :class:`DelayedLinear`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, max_delay: int, stride: int = 1,
+                 padding: int = 0, mode: DelayMode = "learned", interpolation: Interpolation = "gaussian",
+                 sigma: float | None = None, extra_steps: int = 0, bias: bool = False,
+                 init_delays: str = "uniform", method: str = "auto") -> None:
+        super().__init__()
+        for name, v, low in (("in_channels", in_channels, 1), ("kernel_size", kernel_size, 1),
+                             ("stride", stride, 1), ("padding", padding, 0)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise ValueError(f"{name}={v!r} must be an int >= {low}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.synapses = DelayedLinear(in_channels * kernel_size, out_channels, max_delay, mode, interpolation,
+                                      sigma, extra_steps, bias, init_delays, method)
+
+    @property
+    def weight(self) -> Tensor:
+        return self.synapses.weight.view(self.out_channels, self.in_channels, self.kernel_size)
+
+    @property
+    def delays(self) -> Tensor:
+        return self.synapses.delays.view(self.out_channels, self.in_channels, self.kernel_size)
+
+    def integer_delays(self) -> Tensor:
+        """Integer delay per synapse ``[C_out, C_in, kernel_size]``."""
+        return self.synapses.integer_delays().view(self.out_channels, self.in_channels, self.kernel_size)
+
+    def freeze_delays(self) -> None:
+        self.synapses.freeze_delays()
+
+    def forward(self, x: Tensor) -> Tensor:
+        _checks.time_major("x", x, min_rank=4)
+        if x.dim() != 4 or x.shape[2] != self.in_channels:
+            raise ValueError(f"x must be [T, B, {self.in_channels}, L]; got shape {tuple(x.shape)}")
+        T, B = x.shape[:2]
+        if self.padding:
+            x = torch.nn.functional.pad(x, (self.padding, self.padding))
+        if x.shape[3] < self.kernel_size:
+            raise ValueError(f"x has {x.shape[3] - 2 * self.padding} positions; kernel_size={self.kernel_size} "
+                             f"with padding={self.padding} needs at least {self.kernel_size - 2 * self.padding}")
+        fields = x.unfold(3, self.kernel_size, self.stride)  # [T, B, C, L_out, K]
+        L_out = fields.shape[3]
+        rows = fields.permute(0, 1, 3, 2, 4).reshape(T, B * L_out, self.in_channels * self.kernel_size)
+        y = self.synapses(rows)  # [T', B * L_out, C_out]
+        return y.reshape(y.shape[0], B, L_out, self.out_channels).permute(0, 1, 3, 2)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, " \
+               f"padding={self.padding}"
+
+
 def delayed_layers(model: nn.Module) -> list[DelayedLinear]:
     """All :class:`DelayedLinear` modules inside ``model`` (in module order)."""
     return [m for m in model.modules() if isinstance(m, DelayedLinear)]
@@ -539,7 +603,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["DelayedLinear", "delay_kernel", "one_hot_kernel", "delayed_linear", "shift_reference",
+__all__ = ["DelayedLinear", "DelayedConv1d", "delay_kernel", "one_hot_kernel", "delayed_linear", "shift_reference",
            "dcls_position", "check_delay_range", "DelayRangeReport", "delayed_layers", "freeze_delays",
            "count_parameters", "LOIHI2_MAX_DELAY", "SIGMA_FINAL"]
 

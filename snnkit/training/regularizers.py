@@ -91,3 +91,13 @@ def regularizer_from_config(cfg: Mapping[str, Mapping[str, float]] | None) -> Fi
             _checks.one_of(f"rate_reg.{layer} key", k, allowed)
         out[layer] = RateBound(**{k: float(v) for k, v in spec.items()})
     return FiringRateRegularizer(out)
+
+
+def delta_l1(deltas: Mapping[str, Tensor] | list[Tensor], weight: float = 1.0) -> Tensor:
+    """Temporal-sparsity penalty: ``weight`` times the sum over layers of the mean absolute change
+    ``|d|`` (the outputs of :class:`snnkit.synapses.delta.Delta`): an L1 push towards fewer, smaller
+    changes, so more of them fall below the delta threshold (Neil et al. 2017)."""
+    values = list(deltas.values()) if isinstance(deltas, Mapping) else list(deltas)
+    if not values:
+        raise ValueError("deltas is empty: record the outputs of the Delta layers first")
+    return weight * sum(d.abs().mean() for d in values)

@@ -39,7 +39,7 @@ from .distributed import init_distributed, world
 from .losses import get_loss, predict
 from .monitor import FiringRateMonitor
 from .regularizers import regularizer_from_config
-from .schedules import STEPS_PER_BATCH, make_scheduler
+from .schedules import STEPS_PER_BATCH, TimestepCurriculum, make_scheduler
 from .seeding import rng_state, seed_everything, set_rng_state
 
 Callback = Callable[[str, "Trainer", dict], None]
@@ -81,6 +81,8 @@ class Trainer:
         config: a :class:`TrainerConfig` or a mapping of its fields.
         out_dir: where ``last.pt`` / ``best.pt`` checkpoints go (``None``: nothing written).
         extra: more entries stored in every checkpoint (e.g. ``{"data": {...}}`` so a tool can reload the data).
+        timesteps: a :class:`~snnkit.training.schedules.TimestepCurriculum`: each epoch trains and
+            evaluates on the first ``timesteps.steps_at(epoch)`` steps of every batch.
         callbacks: ``fn(event, trainer, info)`` for events ``"step"``, ``"checkpoint"``, ``"epoch"``.
 
     ``fit`` returns the history (one dict per epoch). Checkpoints are written on rank 0 every
@@ -90,7 +92,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, config: TrainerConfig | dict | None = None,
                  out_dir: str | Path | None = None, callbacks: Iterable[Callback] = (),
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, timesteps: TimestepCurriculum | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         if config is None:
@@ -101,6 +103,7 @@ class Trainer:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.callbacks = list(callbacks)
         self.extra = dict(extra or {})
+        self.timesteps = timesteps
         self.device = torch.device(config.device)
         self.rank, self.world_size = init_distributed()
         self.model = model.to(self.device)
@@ -193,6 +196,8 @@ class Trainer:
             yield b, x, y
 
     def _to(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if self.timesteps is not None:
+            x = x[:self.timesteps.steps_at(self.position["epoch"])]
         return x.to(self.device, non_blocking=True).float(), y.to(self.device, non_blocking=True).long()
 
     # ------------------------------------------------------------------ one step
@@ -336,6 +341,8 @@ class Trainer:
                                   "train_accuracy": float(totals[1] / max(totals[2], 1)),
                                   "lr": float(self.optimizer.param_groups[0]["lr"]),
                                   "rates": monitor.rates()}
+        if self.timesteps is not None:
+            record["timesteps"] = self.timesteps.steps_at(epoch)
         if val_data is not None:
             ev = self.evaluate(val_data)
             record.update(val_loss=ev["loss"], val_accuracy=ev["accuracy"])
