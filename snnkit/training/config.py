@@ -11,7 +11,7 @@ from .losses import LOSSES
 from .schedules import SCHEDULES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-MODES = ("bptt", "tbptt", "online")
+MODES = ("bptt", "tbptt", "online", "sltt", "sltt_k", "ottt")
 METRICS = ("val_loss", "val_accuracy", "train_loss")
 
 
@@ -20,7 +20,9 @@ class TrainerConfig:
     """Everything :class:`snnkit.training.Trainer` needs besides the model and the data.
 
     ``mode``: ``"bptt"`` (whole sequence), ``"tbptt"`` (chunks of ``tbptt_steps`` with the state
-    detached between chunks) or ``"online"`` (chunks of one step: memory does not grow with T).
+    detached between chunks), ``"online"`` / ``"sltt"`` (the spatial-only gradient of SLTT: memory does
+    not grow with T), ``"sltt_k"`` (SLTT through ``sltt_steps`` random steps, 0: T // 10) or ``"ottt"``
+    (presynaptic traces); see :mod:`snnkit.training.online`.
     ``batch_size`` is the GLOBAL batch (split over data-parallel workers). ``checkpoint_every``: also
     checkpoint every N optimiser steps (0: only at epoch ends and on interrupt).
     ``rate_reg``: ``{layer or "*": {target=, lower=, upper=, weight=}}``.
@@ -39,6 +41,7 @@ class TrainerConfig:
     grad_clip: float | None = None
     mode: str = "bptt"
     tbptt_steps: int = 10
+    sltt_steps: int = 0
     early_stopping_patience: int | None = None
     early_stopping_metric: str = "val_loss"
     seed: int = 0
@@ -57,6 +60,7 @@ class TrainerConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "tbptt_steps"):
             _int(f"trainer.{name}", getattr(self, name), 1)
         _int("trainer.seed", self.seed, 0)
+        _int("trainer.sltt_steps", self.sltt_steps, 0)
         _int("trainer.checkpoint_every", self.checkpoint_every, 0)
         if self.early_stopping_patience is not None:
             _int("trainer.early_stopping_patience", self.early_stopping_patience, 1)
