@@ -128,3 +128,12 @@ def lif_forward_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Ten
     s, v_last, h = load().lif_forward(xs.detach().reshape(shape[0], -1).contiguous(), *flat,  # type: ignore[union-attr]
                                       _RESET_IDS[p.reset], float(p.v_reset), p.decay_input)
     return s.reshape(shape), h.reshape(shape), v_last.reshape(neuron_shape)
+
+
+def lif_spatial_backward(g_s: Tensor, h: Tensor, th: Tensor, p: LIFParameters) -> Tensor:
+    """``g_s * sg(h - v_th)`` in one pass: the backward of the spatial-only (SLTT) gradient."""
+    steps = h.shape[0]
+    tf = th.detach().expand(h.shape[1:]).contiguous().reshape(-1)
+    g_h = load().lif_spatial_backward(g_s.reshape(steps, -1).contiguous(), h.reshape(steps, -1), tf,  # type: ignore[union-attr]
+                                      _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha))
+    return g_h.reshape(h.shape)

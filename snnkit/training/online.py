@@ -38,7 +38,7 @@ from ..kernels.lif_fused import _reduce_to
 from ..neurons import LI, LIF, detach_state
 
 METHODS = ("sltt", "sltt_k", "ottt")
-DEFAULT_CHUNK_STEPS = 32
+DEFAULT_CHUNK_STEPS = 64
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Observer = Callable[[nn.Module, Tensor], None]
 
@@ -50,17 +50,22 @@ def step_loss_sum(loss_fn: LossFn, out: Tensor, y: Tensor) -> Tensor:
     return loss_fn(out.reshape(1, C * B, *out.shape[2:]), y.repeat(C)) * C
 
 
+def _lif_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor, Tensor, bool]:
+    """No-graph LIF forward: ``(spikes, pre-reset membranes h, last membrane, whether C++ ran)``."""
+    with torch.no_grad():
+        if kernels.get_engine() in ("auto", "cpp") and lif_cpu.supports(xs, p) and lif_cpu.load() is not None:
+            return (*lif_cpu.lif_forward_membranes(xs, v0, p), True)
+        s, v_seq = lif_multistep(xs, v0, p, record_membrane=True)  # the reference dynamics
+        h = integrate(xs, torch.cat([v0.expand_as(xs[:1]), v_seq[:-1]]), p.beta(xs), p.decay_input)
+        return s, h, v_seq[-1], False
+
+
 class _SpatialLIF(torch.autograd.Function):
     """Multi-step LIF whose backward has no route through time: ``g_h[t] = g_s[t] * sg(h[t] - v_th)``."""
 
     @staticmethod
     def forward(ctx, xs: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters):  # type: ignore[override]
-        if kernels.get_engine() in ("auto", "cpp") and lif_cpu.supports(xs, p) and lif_cpu.load() is not None:
-            s, h, v_last = lif_cpu.lif_forward_membranes(xs, v0, p)
-        else:  # the reference dynamics, membranes recorded
-            s, v_seq = lif_multistep(xs, v0, p, record_membrane=True)
-            h = integrate(xs, torch.cat([v0.expand_as(xs[:1]), v_seq[:-1]]), beta, p.decay_input)
-            v_last = v_seq[-1]
+        s, h, v_last, ctx.cpp = _lif_membranes(xs, v0, p)
         keep_x = p.decay_input and ctx.needs_input_grad[2]
         ctx.save_for_backward(h, v0, beta, th, xs if keep_x else None)
         ctx.p = p
@@ -71,7 +76,10 @@ class _SpatialLIF(torch.autograd.Function):
     def backward(ctx, g_s: Tensor, _g_vlast: Tensor):  # type: ignore[override]
         h, v0, beta, th, xs = ctx.saved_tensors
         p: LIFParameters = ctx.p
-        g_h = g_s * p.surrogate.derivative(h - th)
+        if ctx.cpp:
+            g_h = lif_cpu.lif_spatial_backward(g_s, h, th, p)
+        else:
+            g_h = g_s * p.surrogate.derivative(h - th)
         g_x = g_h * (1 - beta) if p.decay_input else g_h
         g_beta = g_th = None
         if ctx.needs_input_grad[2]:  # d h[t] / d beta = v[t-1] (- x[t] with decay_input)
@@ -211,19 +219,7 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
     if k > T:
         raise ValueError(f"k={k} must be at most the number of steps T={T}")
     chosen = torch.randperm(T, generator=generator)[:k].sort().values.tolist()
-    with torch.no_grad():  # the whole sequence without a graph, keeping the state before each chosen step
-        state: list[Any] | None = None
-        outs, before = [], []
-        start = 0
-        for t in chosen:
-            if t > start:
-                out, state = model.run(x[start:t], state)  # type: ignore[operator]
-                outs.append(out)
-            before.append(state)
-            start = t
-        out, _ = model.run(x[start:], state)  # type: ignore[operator]
-        outs.append(out)
-        output = torch.cat(outs)
+    output, before = _states_before(_layers(model), x, chosen, DEFAULT_CHUNK_STEPS)
     # the chosen steps as one batch of k * B single steps; the step 0 group starts from rest
     groups = [[i for i, t in enumerate(chosen) if t == 0], [i for i, t in enumerate(chosen) if t > 0]]
     for group in (g for g in groups if g):
@@ -235,6 +231,46 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         out = out.reshape(len(group), B, *out.shape[2:])
         (step_loss_sum(loss_fn, out, y) / k).backward()
     return output
+
+
+@torch.no_grad()
+def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_steps: int
+                   ) -> tuple[Tensor, list[list[Any]]]:
+    """Run ``x`` without a graph, chunk by chunk and layer by layer; return the output and, for each
+    chosen step, every layer's state just before it (LIF states from the engine's membranes ``h``)."""
+    states: list[Any] = [None] * len(layers)
+    before: list[list[Any]] = [[None] * len(layers) for _ in chosen]
+    outs = []
+    for c0 in range(0, x.shape[0], chunk_steps):
+        xs = x[c0:c0 + chunk_steps]
+        here = [(n, t - c0) for n, t in enumerate(chosen) if c0 <= t < c0 + xs.shape[0]]
+        for i, layer in enumerate(layers):
+            if isinstance(layer, (LIF, LI)):
+                v0 = torch.zeros_like(xs[0]) if states[i] is None else states[i]
+                if isinstance(layer, LIF):
+                    p = layer.params()
+                    spikes, h, v_last, _ = _lif_membranes(xs, v0, p)
+                    for n, j in here:  # the post-reset membrane of the step before
+                        before[n][i] = v0 if j == 0 else reset_membrane(h[j - 1], spikes[j - 1], p.threshold(xs), p)
+                else:
+                    spikes = li_multistep(xs, v0, layer.params())
+                    v_last = spikes[-1]
+                    for n, j in here:
+                        before[n][i] = v0 if j == 0 else spikes[j - 1]
+                xs, states[i] = spikes, v_last
+            elif _stateful(layer):
+                steps = []
+                for j, x_t in enumerate(xs.unbind(0)):
+                    for n, jj in here:
+                        if jj == j:
+                            before[n][i] = states[i]
+                    out, states[i] = layer.run(x_t.unsqueeze(0), states[i])  # type: ignore[operator]
+                    steps.append(out)
+                xs = torch.cat(steps)
+            else:
+                xs = layer(xs)
+        outs.append(xs)
+    return torch.cat(outs), before
 
 
 def _cat_states(entries: list[Any]) -> Any:
