@@ -81,8 +81,21 @@ def build(impl: str, layers: list) -> Built:
 
 
 class _Neurons:
-    def __init__(self, multi: Callable, single: Callable) -> None:
-        self.multi, self.single = multi, single
+    """``single(i, current_t, state) -> (spikes_t, state)`` for LIF layer ``i``; ``multi(i, current)``
+    runs a whole sequence (by default: ``single`` step by step from rest)."""
+
+    def __init__(self, single: Callable, multi: Callable | None = None) -> None:
+        self.single = single
+        self.multi = multi or self._loop
+
+    def _loop(self, i, cur):
+        import torch
+
+        state, out = None, []
+        for c in cur.unbind(0):
+            s, state = self.single(i, c, state)
+            out.append(s)
+        return torch.stack(out)
 
 
 def _peer_neurons(impl: str, n: int) -> _Neurons:
@@ -97,13 +110,7 @@ def _peer_neurons(impl: str, n: int) -> _Neurons:
             s = snnkit.surrogate.spike(v - 1.0, "atan")
             return s, (v, s)
 
-        def multi(i, cur):
-            state, out = None, []
-            for c in cur.unbind(0):
-                s, state = single(i, c, state)
-                out.append(s)
-            return torch.stack(out)
-        return _Neurons(multi, single)
+        return _Neurons(single)
 
     if impl == "snntorch":
         import snntorch as snn
@@ -115,13 +122,7 @@ def _peer_neurons(impl: str, n: int) -> _Neurons:
         def single(i, c, mem):
             return cells[i](c, cells[i].init_leaky() if mem is None else mem)
 
-        def multi(i, cur):
-            mem, out = None, []
-            for c in cur.unbind(0):
-                spk, mem = single(i, c, mem)
-                out.append(spk)
-            return torch.stack(out)
-        return _Neurons(multi, single)
+        return _Neurons(single)
 
     if impl == "norse-lifbox":
         import norse.torch as norse
@@ -135,13 +136,7 @@ def _peer_neurons(impl: str, n: int) -> _Neurons:
         def single(i, c, state):
             return cells[i](c / (1 - BETA), state)
 
-        def multi(i, cur):
-            state, out = None, []
-            for c in cur.unbind(0):
-                z, state = single(i, c, state)
-                out.append(z)
-            return torch.stack(out)
-        return _Neurons(multi, single)
+        return _Neurons(single)
 
     if impl == "spikingjelly":
         from spikingjelly.activation_based import neuron, surrogate
@@ -161,7 +156,7 @@ def _peer_neurons(impl: str, n: int) -> _Neurons:
             if state is None:
                 single_nodes[i].reset()
             return single_nodes[i](c), True
-        return _Neurons(multi, single)
+        return _Neurons(single, multi)
 
     raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS + ['floor']}")
 
