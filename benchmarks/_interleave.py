@@ -13,9 +13,19 @@ import os
 import statistics
 from typing import Callable, Iterable
 
-from benchmarks._worker import run_worker
+from benchmarks._worker import run_worker, threads
 
 BUSY_LOAD_PER_CORE = 1.5  # a 2-thread worker alone adds about 2 to the load of a 2-core machine
+
+
+def add_threads_option(ap) -> None:
+    """``--threads N``: threads per worker process (sets ``SNNKIT_BENCH_THREADS`` for the workers)."""
+    ap.add_argument("--threads", type=int, default=None, help="threads per worker (default 2)")
+
+
+def apply_threads_option(args) -> None:
+    if getattr(args, "threads", None):
+        os.environ["SNNKIT_BENCH_THREADS"] = str(args.threads)
 
 
 def load_average() -> float:
@@ -70,7 +80,7 @@ class Rounds:
         cores = os.cpu_count() or 1
         busy = max(self.load_start, self.load_end) > BUSY_LOAD_PER_CORE * cores
         return {"load_avg_start": self.load_start, "load_avg_end": self.load_end, "cores": cores,
-                "too_busy_to_trust": busy}
+                "threads_per_worker": threads(), "too_busy_to_trust": busy}
 
 
 def median_ratio(ratios: list[float]) -> float | None:

@@ -219,6 +219,7 @@ def bench_main(argv: list[str] | None, *, module: str, bench: str, description: 
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per process (median)")
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--stream-steps", type=int, default=stream_steps, help="streaming inference steps (0: skip)")
+    il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="train", choices=["train", "stream"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -226,6 +227,7 @@ def bench_main(argv: list[str] | None, *, module: str, bench: str, description: 
         rec = worker(args.worker, args.T, args.batch, args.repeats, args.stream_steps if args.mode == "stream" else 0)
         print(json.dumps(rec), flush=True)
         return 0
+    il.apply_threads_option(args)
     impls = [i for i in args.impls.split(",") if i]
     common = ["--T", str(args.T), "--batch", str(args.batch), "--repeats", str(args.repeats),
               "--stream-steps", str(args.stream_steps)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 
+from benchmarks._worker import threads
 from benchmarks._networks import LIF, bench_main, measure
 
 GAIN = (4.0, 6.0, 6.0)
@@ -35,7 +36,7 @@ def _network(T: int, B: int):
 def worker(impl: str, T: int, B: int, repeats: int, stream_steps: int) -> dict:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads())
     layers, x = _network(T, B)
     return measure("conv-W2", impl, layers, x, repeats, stream_steps)
 

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import sys
 
+from benchmarks._worker import threads
 from benchmarks._networks import BETA, IMPLS, LIF, bench_main, measure
 
 GAIN = 6.0
 __all__ = ["BETA", "IMPLS", "GAIN", "main"]
 
 
-def _data(T: int, B: int):
+def _data(T: int, B: int, width: int = 512):
     import torch
 
     torch.manual_seed(0)
-    l1, l2 = torch.nn.Linear(700, 512), torch.nn.Linear(512, 20)
+    l1, l2 = torch.nn.Linear(700, width), torch.nn.Linear(width, 20)
     with torch.no_grad():
         l1.weight.mul_(GAIN)
         l2.weight.mul_(GAIN)
@@ -33,11 +34,11 @@ def _data(T: int, B: int):
     return x, l1, l2
 
 
-def worker(impl: str, T: int, B: int, repeats: int, stream_steps: int) -> dict:
+def worker(impl: str, T: int, B: int, repeats: int, stream_steps: int, width: int = 512) -> dict:
     import torch
 
-    torch.set_num_threads(2)
-    x, l1, l2 = _data(T, B)
+    torch.set_num_threads(threads())
+    x, l1, l2 = _data(T, B, width)
     return measure("core-W1", impl, [l1, LIF, l2, LIF], x, repeats, stream_steps)
 
 

@@ -19,6 +19,7 @@ import json
 import sys
 
 from benchmarks import _interleave as il
+from benchmarks._worker import threads
 
 METHODS = ("bptt", "online", "sltt_k")
 
@@ -30,7 +31,7 @@ def _spike_mean(out, y):  # per-sample spike count, averaged over the batch
 def worker(method: str, T: int, B: int, repeats: int) -> dict:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads())
     import snnkit
     from benchmarks.core import BETA, _data
     from snnkit.functional import tau_from_decay
@@ -65,7 +66,7 @@ def accuracy(epochs: int) -> dict:
     """MNIST-1D test accuracy of the same MLP trained with BPTT and with online SLTT."""
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads())
     from snnkit import data, models, training
 
     splits = data.load("mnist1d", "train", steps=10), data.load("mnist1d", "test", steps=10)
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="timed steps per process (median)")
     ap.add_argument("--accuracy-epochs", type=int, default=8, help="MNIST-1D epochs (0: skip the accuracy run)")
+    il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             worker(args.worker, args.T, args.batch, args.repeats)
         print(json.dumps(rec), flush=True)
         return 0
+    il.apply_threads_option(args)
     Ts = (args.T, args.long_T)
     cases = {f"{m}@T{T}": [m, "--T", str(T), "--batch", str(args.batch), "--repeats", str(args.repeats)]
              for T in Ts for m in METHODS}
