@@ -83,6 +83,20 @@ class Rounds:
                 "threads_per_worker": threads(), "too_busy_to_trust": busy}
 
 
+def live_peak_mb(module: str, worker_args: list[str]) -> float | None:
+    """``peak_mb`` of one more worker run with ``MALLOC_MMAP_THRESHOLD_=1048576``: large buffers go back
+    to the system when freed, so the peak tracks the memory really held (not what glibc's heap keeps)."""
+    old = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = "1048576"
+    try:
+        return run_worker(module, worker_args, {}).get("peak_mb")
+    finally:
+        if old is None:
+            del os.environ["MALLOC_MMAP_THRESHOLD_"]
+        else:
+            os.environ["MALLOC_MMAP_THRESHOLD_"] = old
+
+
 def median_ratio(ratios: list[float]) -> float | None:
     return round(statistics.median(ratios), 3) if ratios else None
 

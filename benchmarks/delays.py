@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
@@ -131,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     # memory: one more process per case with large buffers returned to the system when freed
     live = {}
     for name, worker_args in cases.items():
-        rec = _live_peak(worker_args)
+        worker_args = list(worker_args)
+        worker_args[worker_args.index("--repeats") + 1] = "1"
+        rec = il.live_peak_mb("benchmarks.delays", worker_args)
         live[name] = rec
         il.emit({"bench": "delays", "case": name, "live_peak_mb": rec})
     pairs = {f"snnkit_vs_dcls_B{B}": (f"snnkit@B{B}", f"dcls@B{B}") for B in args.batch}
@@ -144,18 +145,6 @@ def main(argv: list[str] | None = None) -> int:
                     "met": bool(ratios) and max(ratios) <= 0.5 and bool(mem) and max(mem.values()) <= 1.0})
     il.emit(summary)
     return 0
-
-
-def _live_peak(worker_args: list[str]) -> float | None:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cmd = [sys.executable, "-m", "benchmarks.delays", "--worker", *worker_args]
-    cmd[cmd.index("--repeats") + 1] = "1"
-    out = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
-                         env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "1048576",
-                              "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")})
-    if out.returncode:
-        return None
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
 
 
 if __name__ == "__main__":
