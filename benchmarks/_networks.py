@@ -183,9 +183,10 @@ def measure(bench: str, impl: str, layers: list, x, repeats: int, stream_steps: 
                 total += float(out.sum())
             return total
         spikes = run()
-        ms = il.timed_median_ms(run, repeats)
+        ms, cpu = il.timed(run, repeats)
         return {**rec, "T": stream_steps, "batch": 1, "mode": "stream", "ms_per_step": round(ms / stream_steps, 4),
-                "median_ms": round(ms / stream_steps, 4), "spikes": None if impl == "floor" else spikes}
+                "median_ms": round(ms / stream_steps, 4), "cpu_ms": round(cpu / stream_steps, 4),
+                "spikes": None if impl == "floor" else spikes}
 
     def step(inp):
         for q in params:
@@ -198,8 +199,9 @@ def measure(bench: str, impl: str, layers: list, x, repeats: int, stream_steps: 
     base = il.rss_mb()
     spikes = step(x)
     peak = il.peak_rss_above(base)
-    ms = il.timed_median_ms(lambda: step(x), repeats, warmup=0)
-    return {**rec, "mode": "train", "median_ms": ms, "peak_mb": peak, "spikes": None if impl == "floor" else spikes}
+    ms, cpu = il.timed(lambda: step(x), repeats, warmup=0)
+    return {**rec, "mode": "train", "median_ms": ms, "cpu_ms": cpu, "peak_mb": peak,
+            "spikes": None if impl == "floor" else spikes}
 
 
 def bench_main(argv: list[str] | None, *, module: str, bench: str, description: str, worker, T: int,

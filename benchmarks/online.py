@@ -59,8 +59,8 @@ def worker(method: str, T: int, B: int, repeats: int) -> dict:
     base = il.rss_mb()
     spikes = step(x)
     peak = il.peak_rss_above(base)
-    ms = il.timed_median_ms(lambda: step(x), repeats, warmup=0)
-    return {"bench": "online-W1", "impl": method, "T": T, "batch": B, "median_ms": ms, "peak_mb": peak,
+    ms, cpu = il.timed(lambda: step(x), repeats, warmup=0)
+    return {"bench": "online-W1", "impl": method, "T": T, "batch": B, "median_ms": ms, "cpu_ms": cpu, "peak_mb": peak,
             "spikes": spikes}
 
 
@@ -113,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         pairs[f"sltt_k_vs_bptt_T{T}"] = (f"sltt_k@T{T}", f"bptt@T{T}")
     summary = il.summarise(rounds, pairs)
     for name in ("online", "sltt_k"):
-        vals = [summary[f"{name}_vs_bptt_T{T}"] for T in Ts]
-        summary[f"{name}_vs_bptt"] = max(vals) if None not in vals else None
+        for suffix in ("", "_cpu"):
+            vals = [summary.get(f"{name}_vs_bptt_T{T}{suffix}") for T in Ts]
+            summary[f"{name}_vs_bptt{suffix}"] = max(vals) if None not in vals else None
     # memory: one more process per case, large buffers returned to the system when freed
     live = {name: il.live_peak_mb("benchmarks.online", [*worker_args[:-1], "1"]) for name, worker_args in cases.items()}
     il.emit({"bench": "online-W1", "live_peak_mb": live})

@@ -201,12 +201,13 @@ def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: st
         decays = _trace_decays(layers, x) if method == "ottt" else {}
         states: list[Any] = [None] * len(layers)
         traces: dict[int, Tensor | None] = {}
-        outs = []
-        for xs in x.split(chunk_steps, 0):
+        output = None  # filled chunk by chunk (no list of chunks plus a concatenated copy)
+        for c0, xs in zip(range(0, T, chunk_steps), x.split(chunk_steps, 0)):
             out = _run_chunk(layers, xs, states, traces, decays, observe)
             (step_loss_sum(loss_fn, out, y) / T).backward()
-            outs.append(out.detach())
-        output = torch.cat(outs)
+            if output is None:
+                output = out.new_empty((T, *out.shape[1:]))
+            output[c0:c0 + out.shape[0]] = out.detach()
     _average_over_processes(model)
     with torch.no_grad():
         return output, float(step_loss_sum(loss_fn, output, y) / T)
