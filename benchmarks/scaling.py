@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer", default="spikingjelly", help="the peer implementation (see benchmarks/core.py)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "img" / "scaling_w1.png"))
+    ap.add_argument("--from-json", help="redraw the figure from the JSON lines of an earlier run (no measuring)")
     il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--T", type=int, default=100, help=argparse.SUPPRESS)
@@ -72,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.T, args.batch, args.width, args.repeats)), flush=True)
+        return 0
+    if args.from_json:
+        rows = [json.loads(line) for line in Path(args.from_json).read_text().splitlines()
+                if line.startswith("{") and '"sweep"' in line]
+        scaling_figure(rows).savefig(args.out, dpi=90)
         return 0
     il.apply_threads_option(args)
     load_start = il.load_average()
