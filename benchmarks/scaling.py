@@ -31,21 +31,22 @@ def worker(impl: str, T: int, B: int, width: int, repeats: int) -> dict:
 
 
 def scaling_figure(rows: list[dict]):
-    """Time and peak memory against T, batch and width (one column each), one line per implementation."""
+    """CPU time (the worker's own, robust to load; wall time where absent) and peak memory against T,
+    batch and width (one column each), one line per implementation."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(12, 6.5), constrained_layout=True)
     axes = fig.subplots(2, 3)
     for col, axis in enumerate(SWEEPS):
         for impl in sorted({r["impl"] for r in rows}):
-            pts = sorted((r[axis], r["median_ms"], r["peak_mb"]) for r in rows
+            pts = sorted((r[axis], r.get("cpu_ms") or r["median_ms"], r["peak_mb"]) for r in rows
                          if r.get("sweep") == axis and r["impl"] == impl and "median_ms" in r)
             if not pts:
                 continue
             xs = [p[0] for p in pts]
             axes[0, col].plot(xs, [p[1] for p in pts], "o-", label=impl)
             axes[1, col].plot(xs, [max(p[2], 0.1) for p in pts], "o-", label=impl)
-        for row, label in enumerate(("time per step (ms)", "peak memory above start (MB)")):
+        for row, label in enumerate(("CPU time per step (ms)", "peak memory above start (MB)")):
             ax = axes[row, col]
             ax.set_xscale("log")
             ax.set_yscale("log")
