@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 from typing import Callable
 
 import torch
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="mlp,cnn,mlp-qcfs,cnn-qcfs", help="comma-separated subset")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
+    load_start = os.getloadavg()[0]
     models, (xtr, _, xte, yte) = trained_models(args.epochs, args.quick, args.models.split(","))
     if args.quick:
         xte, yte = xte[:500], yte[:500]
@@ -105,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         emit("snnkit-p99.9-halfv-biascal", name, C.accuracy_vs_T(calibrated, xte, yte, TS), ann_acc)
         emit("spikingjelly-max", name, spikingjelly_curve(ann, x_cal, xte, yte, TS, "Max"), ann_acc)
         emit("spikingjelly-p99.9", name, spikingjelly_curve(ann, x_cal, xte, yte, TS, "99.9%"), ann_acc)
+    # accuracies do not depend on the load; it is recorded like every bench's (no timing here to interleave)
     print(json.dumps({"bench": "conversion", "summary": True, "ann_accuracy": ann_accs,
+                      "load_avg_start": round(load_start, 2), "load_avg_end": round(os.getloadavg()[0], 2),
                       "curves": {m: {i: {str(t): round(a, 4) for t, a in c.items()} for i, c in d.items()}
                                  for m, d in curves.items()}}))
     return 0

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
 
+from benchmarks import _interleave as il
 from benchmarks._worker import run_worker
-from benchmarks.core import _median_ms, _rss_mb  # same timing and memory helpers as the core benchmark
+from benchmarks._interleave import rss_mb as _rss_mb, timed_median_ms as _median_ms  # the shared helpers
 
 IMPLS = ["snnkit", "aihwkit"]
 WORKLOADS = ["analog", "spikes"]
@@ -135,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if i not in IMPLS:
             raise SystemExit(f"--impls: {i!r} is unknown; allowed: {IMPLS}")
     results: dict[tuple[str, str], dict] = {}
+    load_start = il.load_average()
     for workload in WORKLOADS:
         for _ in range(max(1, args.rounds)):
             for impl in impls:
@@ -157,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
                     rec["timing"] = "interleaved"
         for impl in impls:
             print(json.dumps(results[(impl, workload)]), flush=True)
-    summary: dict = {"bench": "crossbar", "summary": True, "batch": args.batch, "T": args.T}
+    cores = os.cpu_count() or 1
+    load_end = il.load_average()
+    summary: dict = {"bench": "crossbar", "summary": True, "batch": args.batch, "T": args.T,
+                     "load_avg_start": load_start, "load_avg_end": load_end,
+                     "too_busy_to_trust": max(load_start, load_end) > il.BUSY_LOAD_PER_CORE * cores}
     for workload in WORKLOADS:
         a, b = results.get(("snnkit", workload), {}), results.get(("aihwkit", workload), {})
         if "median_ms" in a and "median_ms" in b:

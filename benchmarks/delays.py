@@ -13,8 +13,9 @@ process run with ``MALLOC_MMAP_THRESHOLD_=1048576``, where large buffers go back
 freed, so it tracks the memory the implementation really holds at its peak. The summary's memory
 ratio uses ``live_peak_mb``; both are printed.
 
-Prints one JSON line per (impl, batch) and a summary line with ``snnkit_vs_dcls`` = the largest
-snnkit/dcls median-time ratio over the batch sizes (lower is better).
+Cases run in interleaved rounds (benchmarks/_interleave.py). Prints one JSON line per case and round
+and a summary line with the per-round ratios, their median per batch size, ``snnkit_vs_dcls`` = the
+largest of those medians over the batch sizes (lower is better) and the load average.
 """
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from benchmarks import _interleave as il
+from benchmarks._worker import threads
 
 T, IN, OUT, D, P_SPIKE = 100, 140, 256, 25, 0.05
 IMPLS = ["snnkit", "dcls"]
@@ -79,7 +82,7 @@ def _step_fn(impl: str, B: int, input_grad: bool):
 def _worker(impl: str, B: int, repeats: int, input_grad: bool) -> dict:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads())
     step = _step_fn(impl, B, input_grad)
     base = _rss_mb()
     step()  # warm-up (allocator, DFT matrices, oneDNN primitives)
@@ -110,47 +113,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--impl", nargs="+", default=IMPLS, choices=IMPLS)
     ap.add_argument("--no-input-grad", action="store_true", help="input without gradient (first layer)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one process per case each)")
+    il.add_threads_option(ap)
     ap.add_argument("--worker", nargs=2, metavar=("IMPL", "BATCH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     input_grad = not args.no_input_grad
     if args.worker:
         print(json.dumps(_worker(args.worker[0], int(args.worker[1]), args.repeats, input_grad)), flush=True)
         return 0
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    rows: dict[tuple[str, int], dict] = {}
-    for B in args.batch:
-        for impl in args.impl:
-            if not _available(impl):
-                print(json.dumps({"bench": "delays", "impl": impl, "batch": B, "skipped": "not installed"}))
-                continue
-            cmd = [sys.executable, "-m", "benchmarks.delays", "--worker", impl, str(B), "--repeats", str(args.repeats)]
-            if not input_grad:
-                cmd.append("--no-input-grad")
-            out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-            mem_cmd = cmd[:cmd.index("--repeats") + 1] + ["1"] + cmd[cmd.index("--repeats") + 2:]
-            mem = subprocess.run(mem_cmd, cwd=root, capture_output=True, text=True,
-                                 env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "1048576"})
-            if out.returncode != 0 or mem.returncode != 0:
-                err = (out.stderr or mem.stderr).strip()[-500:]
-                print(json.dumps({"bench": "delays", "impl": impl, "batch": B, "error": err}))
-                continue
-            row = json.loads(out.stdout.strip().splitlines()[-1])
-            row["live_peak_mb"] = json.loads(mem.stdout.strip().splitlines()[-1])["peak_mb"]
-            rows[(impl, B)] = row
-            print(json.dumps(row), flush=True)
-    ratios = {B: rows[("snnkit", B)]["median_ms"] / rows[("dcls", B)]["median_ms"]
-              for B in args.batch if ("snnkit", B) in rows and ("dcls", B) in rows}
-    mem = {B: rows[("snnkit", B)]["live_peak_mb"] / max(rows[("dcls", B)]["live_peak_mb"], 1e-9)
-           for B in ratios}
-    rss = {B: rows[("snnkit", B)]["peak_mb"] / max(rows[("dcls", B)]["peak_mb"], 1e-9) for B in ratios}
-    summary = {"bench": "delays", "summary": True,
-               "snnkit_vs_dcls": round(max(ratios.values()), 3) if ratios else None,
-               "time_ratio_per_batch": {str(b): round(r, 3) for b, r in ratios.items()},
-               "memory_ratio_per_batch": {str(b): round(r, 3) for b, r in mem.items()},
-               "rss_memory_ratio_per_batch": {str(b): round(r, 3) for b, r in rss.items()},
-               "target": "time <= 0.5x dcls at equal or lower memory",
-               "met": bool(ratios) and max(ratios.values()) <= 0.5 and max(mem.values()) <= 1.0}
-    print(json.dumps(summary), flush=True)
+    il.apply_threads_option(args)
+    impls = [i for i in args.impl if _available(i) or
+             print(json.dumps({"bench": "delays", "impl": i, "skipped": "not installed"}))]
+    extra_args = ["--repeats", str(args.repeats)] + ([] if input_grad else ["--no-input-grad"])
+    cases = {f"{impl}@B{B}": [impl, str(B), *extra_args] for B in args.batch for impl in impls}
+    rounds = il.Rounds("benchmarks.delays", "delays", cases, args.rounds)
+    # memory: one more process per case with large buffers returned to the system when freed
+    live = {}
+    for name, worker_args in cases.items():
+        worker_args = list(worker_args)
+        worker_args[worker_args.index("--repeats") + 1] = "1"
+        rec = il.live_peak_mb("benchmarks.delays", worker_args)
+        live[name] = rec
+        il.emit({"bench": "delays", "case": name, "live_peak_mb": rec})
+    pairs = {f"snnkit_vs_dcls_B{B}": (f"snnkit@B{B}", f"dcls@B{B}") for B in args.batch}
+    summary = il.summarise(rounds, pairs)
+    ratios = [summary[k] for k in pairs if summary.get(k) is not None]
+    mem = {str(B): round(live[f"snnkit@B{B}"] / max(live[f"dcls@B{B}"], 1e-9), 3) for B in args.batch
+           if live.get(f"snnkit@B{B}") is not None and live.get(f"dcls@B{B}") is not None}
+    summary.update({"snnkit_vs_dcls": max(ratios) if ratios else None, "memory_ratio_per_batch": mem,
+                    "target": "time <= 0.5x dcls at equal or lower memory",
+                    "met": bool(ratios) and max(ratios) <= 0.5 and bool(mem) and max(mem.values()) <= 1.0})
+    il.emit(summary)
     return 0
 
 

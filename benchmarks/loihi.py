@@ -13,12 +13,14 @@ numpy/Python allocation during one run (tracemalloc); Lava's is not measured (nu
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
 import time
 import tracemalloc
 
 import numpy as np
+
+from benchmarks import _interleave as il
 
 
 def _network(rng):
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="snnkit fixed-point simulator vs the Lava runtime")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of snnkit and Lava")
     ap.add_argument("--json", action="store_true", help="accepted for `snnkit bench`; output is always JSON")
     args = ap.parse_args(argv)
     try:
@@ -48,31 +51,41 @@ def main(argv: list[str] | None = None) -> int:
     layers = _network(rng)
     x = rng.random((args.steps, 100)) < 0.1
     simulate(layers, x)  # warm-up
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        ref = simulate(layers, x)
-        times.append((time.perf_counter() - t0) * 1e3)
     tracemalloc.start()
-    simulate(layers, x)
+    ref = simulate(layers, x)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    ours = statistics.median(times)
-    print(json.dumps({"bench": "loihi", "impl": "snnkit-fixed", "median_ms": round(ours, 3), "peak_mb": round(peak, 2),
-                      "steps": args.steps}), flush=True)
-    summary = {"bench": "loihi", "summary": True, "snnkit_vs_lava": None, "bit_exact": None}
-    if not lava_available():
+    load_start = il.load_average()
+    have_lava = lava_available()
+    ratios, exact = [], None
+    # interleaved rounds: snnkit's simulator here, then the Lava runtime in its own process
+    for r in range(args.rounds):
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            simulate(layers, x)
+            times.append((time.perf_counter() - t0) * 1e3)
+        ours = statistics.median(times)
+        il.emit({"bench": "loihi", "impl": "snnkit-fixed", "round": r, "median_ms": round(ours, 3),
+                 "peak_mb": round(peak, 2), "steps": args.steps})
+        if not have_lava:
+            continue
+        res = run_lava([(layers, x)], mode="fixed", warmup=True, timeout=600)[0]
+        lava_ms = res["seconds"] * 1e3 * args.steps / max(res["timed_steps"], 1)  # scaled to the same step count
+        exact = all(np.array_equal(a.astype(np.int64), np.asarray(b).astype(np.int64))
+                    for key in ("spikes", "u", "v") for a, b in zip(ref[key], res[key])) and exact is not False
+        il.emit({"bench": "loihi", "impl": "lava-fixed_pt", "round": r, "median_ms": round(lava_ms, 3),
+                 "peak_mb": None, "steps": args.steps})
+        ratios.append(ours / lava_ms)
+    load_end = il.load_average()
+    cores = os.cpu_count() or 1
+    summary = {"bench": "loihi", "summary": True, "snnkit_vs_lava": il.median_ratio(ratios) if ratios else None,
+               "snnkit_vs_lava_per_round": [round(v, 5) for v in ratios], "bit_exact": exact,
+               "load_avg_start": load_start, "load_avg_end": load_end,
+               "too_busy_to_trust": max(load_start, load_end) > il.BUSY_LOAD_PER_CORE * cores}
+    if not have_lava:
         summary["skipped"] = "Lava environment missing: run .ci/install_lava.sh"
-        print(json.dumps(summary))
-        return 0
-    res = run_lava([(layers, x)], mode="fixed", warmup=True, timeout=600)[0]
-    lava_ms = res["seconds"] * 1e3 * args.steps / max(res["timed_steps"], 1)  # scaled to the same step count
-    exact = all(np.array_equal(a.astype(np.int64), np.asarray(b).astype(np.int64))
-                for key in ("spikes", "u", "v") for a, b in zip(ref[key], res[key]))
-    print(json.dumps({"bench": "loihi", "impl": "lava-fixed_pt", "median_ms": round(lava_ms, 3), "peak_mb": None,
-                      "steps": args.steps}), flush=True)
-    summary.update(snnkit_vs_lava=round(ours / lava_ms, 5), bit_exact=bool(exact))
-    print(json.dumps(summary))
+    il.emit(summary)
     return 0
 
 

@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 
-from benchmarks._worker import run_worker
+from benchmarks import _interleave as il
+from benchmarks._worker import threads
 
 IMPLS = ["snnkit", "snnkit-stepwise", "spikingjelly"]
 TAU_PRE, TAU_POST = 4.0, 6.0
@@ -80,7 +81,7 @@ def _runner(impl: str, pre, post, fc):
 def _worker(impl: str, T: int, B: int, n: int, repeats: int, out_path: str) -> dict:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads())
     pre, post, fc = _data(T, B, n)
     try:
         run = _runner(impl, pre, post, fc)
@@ -102,13 +103,6 @@ def _worker(impl: str, T: int, B: int, n: int, repeats: int, out_path: str) -> d
             "peak_mb": round(peak, 1), "T": T, "batch": B, "synapses": f"{n}x{n}"}
 
 
-def _spawn(impl: str, args, out_path: str) -> dict:
-    worker_args = [impl, "--T", str(args.T), "--batch", str(args.batch), "--n", str(args.n),
-                   "--repeats", str(args.repeats), "--out", out_path]
-    return run_worker("benchmarks.plasticity", worker_args,
-                      {"bench": "plasticity", "impl": impl, "median_ms": None, "peak_mb": None})
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snnkit bench plasticity", description=__doc__.splitlines()[0])
     parser.add_argument("--T", type=int, default=20, help="time steps (default 20)")
@@ -117,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--impl", nargs="*", default=IMPLS, help=f"subset of {IMPLS}")
     parser.add_argument("--json", action="store_true", help="JSON lines (the only output format)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one process per impl each)")
+    il.add_threads_option(parser)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -125,17 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
 
-    results, grads = {}, {}
+    il.apply_threads_option(args)
+    grads = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for impl in args.impl:
-            path = os.path.join(tmp, f"{impl}.pt")
-            res = _spawn(impl, args, path)
-            if os.path.exists(path):
-                grads[impl] = torch.load(path, weights_only=True)
-            results[impl] = res
-            print(json.dumps(res), flush=True)
-    summary: dict = {"bench": "plasticity", "summary": True, "T": args.T, "batch": args.batch,
-                     "synapses": f"{args.n}x{args.n}"}
+        cases = {impl: [impl, "--T", str(args.T), "--batch", str(args.batch), "--n", str(args.n), "--repeats",
+                        str(args.repeats), "--out", os.path.join(tmp, f"{impl}.pt")] for impl in args.impl}
+        rounds = il.Rounds("benchmarks.plasticity", "plasticity", cases, args.rounds)
+        for impl, worker_args in cases.items():
+            if os.path.exists(worker_args[-1]):
+                grads[impl] = torch.load(worker_args[-1], weights_only=True)
+    summary = il.summarise(rounds, {"snnkit_vs_spikingjelly": ("snnkit", "spikingjelly"),
+                                    "snnkit_stepwise_vs_spikingjelly": ("snnkit-stepwise", "spikingjelly")},
+                           extra={"T": args.T, "batch": args.batch, "synapses": f"{args.n}x{args.n}"})
     if "spikingjelly" in grads:
         ref = grads["spikingjelly"]
         scale = float(ref.abs().max()) or 1.0
@@ -143,12 +140,6 @@ def main(argv: list[str] | None = None) -> int:
             if impl != "spikingjelly":
                 summary[f"{impl}_identical_updates"] = bool(torch.allclose(g, ref, rtol=1e-5, atol=1e-5 * scale))
                 summary[f"{impl}_max_abs_diff"] = float((g - ref).abs().max())
-    sj = results.get("spikingjelly", {}).get("median_ms")
-    for impl in ("snnkit", "snnkit-stepwise"):
-        ms = results.get(impl, {}).get("median_ms")
-        if ms and sj:
-            key = "snnkit_vs_spikingjelly" if impl == "snnkit" else "snnkit_stepwise_vs_spikingjelly"
-            summary[key] = round(ms / sj, 4)
     print(json.dumps(summary), flush=True)
     identical = all(v for k, v in summary.items() if k.endswith("_identical_updates"))
     return 0 if identical else 1

@@ -42,7 +42,7 @@ progress = false
     ({"model": {"name": "mlp"}, "data": {"name": "randman"}, "trainer": {"loss": "xent"}},
      r"trainer.loss='xent' is not allowed; allowed: \['ce_count'"),
     ({"model": {"name": "mlp"}, "data": {"name": "randman"}, "trainer": {"mode": "fast"}},
-     r"trainer.mode='fast' is not allowed; allowed: \['bptt', 'tbptt', 'online'\]"),
+     r"trainer.mode='fast' is not allowed; allowed: \['bptt', 'tbptt', 'online', 'sltt', 'sltt_k', 'ottt'\]"),
     ({"model": {"name": "mlp"}, "data": {"name": "randman"}, "trainer": {"epochs": 0}},
      r"trainer.epochs=0 must be an integer >= 1"),
 ])

@@ -76,11 +76,13 @@ def test_tbptt_with_one_chunk_equals_bptt_gradient() -> None:
     assert any(not torch.allclose(a, b) for a, b in zip(grads["bptt"], grads["tbptt_short"]))
 
 
-def test_online_mode_backpropagates_every_step() -> None:
-    """Online = chunks of one step: T backward passes per batch, each through a one-step graph."""
+def test_online_mode_backpropagates_once_per_chunk() -> None:
+    """Online (SLTT) runs the sequence in chunks of steps with the route through time cut: one backward
+    per chunk, not one per step (its gradient is checked in test_training_online.py)."""
+    from snnkit.training import online
     model = models.create("mlp", spiking=True, in_features=10, num_classes=3, hidden=8)
     calls = []
     model[0].weight.register_hook(lambda g: calls.append(1))
     t = training.Trainer(model, {"mode": "online", "progress": False})
-    t.train_step((torch.rand(7, 4, 10) < 0.3).float(), torch.randint(0, 3, (4,)))
-    assert len(calls) == 7
+    t.train_step((torch.rand(online.DEFAULT_CHUNK_STEPS + 7, 4, 10) < 0.3).float(), torch.randint(0, 3, (4,)))
+    assert len(calls) == 2

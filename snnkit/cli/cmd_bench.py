@@ -32,8 +32,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark against peer libraries (JSON lines)",
-                       description="Run benchmarks/NAME.py; options after NAME go to the benchmark "
-                                   "(e.g. snnkit bench core --json).")
-    p.add_argument("name", help="benchmark name: core, delays, plasticity, loihi, crossbar, conversion, gpu")
+                       description="Run benchmarks/NAME.py (every module there is a command; add one by "
+                                   "adding a file); options after NAME go to the benchmark (e.g. snnkit bench "
+                                   "core --json). Benchmarks run their cases in interleaved rounds, one process "
+                                   "each, and report median per-round ratios with the load average.")
+    try:
+        listed = ", ".join(names())
+    except FileNotFoundError:
+        listed = "core, conv, online, delays, ..."
+    p.add_argument("name", help=f"benchmark name (a module of benchmarks/): {listed}")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
     p.set_defaults(func=_run)

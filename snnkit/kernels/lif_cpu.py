@@ -163,3 +163,22 @@ def lif_multistep_cpp(xs: Tensor, v0: Tensor | None, p: LIFParameters) -> tuple[
     """C++ equivalent of :func:`snnkit.functional.lif_multistep` (spikes, last membrane)."""
     v0 = torch.zeros_like(xs[0]) if v0 is None else v0
     return _CppLIF.apply(xs, v0, p.beta(xs), p.threshold(xs), p)
+
+
+def lif_forward_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor, Tensor]:
+    """The C++ forward alone, no autograd: ``(spikes, pre-reset membranes h, last membrane)``
+    (used by :mod:`snnkit.training.online`, whose backward needs ``h`` at every step)."""
+    shape, neuron_shape = xs.shape, xs.shape[1:]
+    flat = [t.detach().expand(neuron_shape).contiguous().reshape(-1) for t in (v0, p.beta(xs), p.threshold(xs))]
+    s, v_last, h = load().lif_forward(xs.detach().reshape(shape[0], -1).contiguous(), *flat,  # type: ignore[union-attr]
+                                      _RESET_IDS[p.reset], float(p.v_reset), p.decay_input)
+    return s.reshape(shape), h.reshape(shape), v_last.reshape(neuron_shape)
+
+
+def lif_spatial_backward(g_s: Tensor, h: Tensor, th: Tensor, p: LIFParameters) -> Tensor:
+    """``g_s * sg(h - v_th)`` in one pass: the backward of the spatial-only (SLTT) gradient."""
+    steps = h.shape[0]
+    tf = th.detach().expand(h.shape[1:]).contiguous().reshape(-1)
+    g_h = load().lif_spatial_backward(g_s.reshape(steps, -1).contiguous(), h.reshape(steps, -1), tf,  # type: ignore[union-attr]
+                                      _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha))
+    return g_h.reshape(h.shape)

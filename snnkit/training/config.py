@@ -12,7 +12,7 @@ from .losses import LOSSES
 from .schedules import SCHEDULES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-MODES = ("bptt", "tbptt", "online")
+MODES = ("bptt", "tbptt", "online", "sltt", "sltt_k", "ottt")
 METRICS = ("val_loss", "val_accuracy", "train_loss")
 MAX_INT = {"epochs": 1_000_000, "batch_size": 1 << 20, "eval_batch_size": 1 << 20, "tbptt_steps": 1_000_000}
 
@@ -22,7 +22,9 @@ class TrainerConfig:
     """Everything :class:`snnkit.training.Trainer` needs besides the model and the data.
 
     ``mode``: ``"bptt"`` (whole sequence), ``"tbptt"`` (chunks of ``tbptt_steps`` with the state
-    detached between chunks) or ``"online"`` (chunks of one step: memory does not grow with T).
+    detached between chunks), ``"online"`` / ``"sltt"`` (the spatial-only gradient of SLTT: memory does
+    not grow with T), ``"sltt_k"`` (SLTT through ``sltt_steps`` random steps, 0: T // 10) or ``"ottt"``
+    (presynaptic traces); see :mod:`snnkit.training.online`.
     ``batch_size`` is the GLOBAL batch (split over data-parallel workers). ``checkpoint_every``: also
     checkpoint every N optimiser steps (0: only at epoch ends and on interrupt).
     ``rate_reg``: ``{layer or "*": {target=, lower=, upper=, weight=}}``.
@@ -41,6 +43,7 @@ class TrainerConfig:
     grad_clip: float | None = None
     mode: str = "bptt"
     tbptt_steps: int = 10
+    sltt_steps: int = 0
     early_stopping_patience: int | None = None
     early_stopping_metric: str = "val_loss"
     seed: int = 0
@@ -59,6 +62,7 @@ class TrainerConfig:
         for name, cap in MAX_INT.items():
             _int(f"trainer.{name}", getattr(self, name), 1, cap)
         _int("trainer.seed", self.seed, 0, 2**63 - 1)
+        _int("trainer.sltt_steps", self.sltt_steps, 0, 1_000_000)
         _int("trainer.checkpoint_every", self.checkpoint_every, 0)
         if self.early_stopping_patience is not None:
             _int("trainer.early_stopping_patience", self.early_stopping_patience, 1)

@@ -15,10 +15,10 @@ Modes (``TrainerConfig.mode``):
   once, so the graph kept in memory spans one chunk. The loss of every chunk is the loss of the whole
   output so far with earlier chunks' outputs detached: the gradients summed over chunks are the
   truncated gradient of the one sequence loss. One optimiser step per batch.
-* ``online``: ``tbptt`` with chunks of one step (a backward per step). Memory does not grow with T.
-  Like SLTT (Meng et al. 2023) it drops the gradient through time (through the membrane state) and
-  keeps each step's local gradient only, so it cannot learn dependencies that need credit assignment
-  across steps beyond what the readout's loss sees; it learns rate and spatial codes well.
+* ``online`` (= ``sltt``), ``sltt_k``, ``ottt``: the instantaneous loss of every step, gradients with the
+  route through time cut (SLTT, Meng et al. 2023; OTTT's presynaptic traces), computed by
+  :mod:`snnkit.training.online`. Memory does not grow with T. They cannot learn dependencies that
+  need credit assignment across steps; they learn rate and spatial codes well.
 """
 from __future__ import annotations
 
@@ -38,11 +38,13 @@ from .config import TrainerConfig
 from .distributed import init_distributed, world
 from .losses import get_loss, predict
 from .monitor import FiringRateMonitor
+from . import online
 from .regularizers import regularizer_from_config
 from .schedules import STEPS_PER_BATCH, TimestepCurriculum, make_scheduler
 from .seeding import rng_state, seed_everything, set_rng_state
 
 Callback = Callable[[str, "Trainer", dict], None]
+_ONLINE_METHODS = {"online": "sltt", "sltt": "sltt", "sltt_k": "sltt_k", "ottt": "ottt"}
 
 
 class _Runner(nn.Module):
@@ -202,12 +204,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _chunk_steps(self, T: int) -> int:
-        return {"bptt": T, "tbptt": self.config.tbptt_steps, "online": 1}[self.config.mode]
+        return {"bptt": T, "tbptt": self.config.tbptt_steps}[self.config.mode]
 
     def train_step(self, x: Tensor, y: Tensor, monitor: FiringRateMonitor | None = None) -> dict[str, float]:
         """One optimiser step on a batch ``x [T, B, ...]``; returns loss and accuracy of the batch."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.config.mode in _ONLINE_METHODS:
+            return self._online_step(x, y, monitor)
         T = x.shape[0]
         k = self._chunk_steps(T)
         chunked = self.config.mode != "bptt"
@@ -233,15 +237,31 @@ class Trainer:
             done.append(out.detach())
             state = detach_state(state)
             loss_value = float(loss.detach())
+        self._update()
+        output = torch.cat(done, 0)
+        correct = int((predict(output, self.config.loss) == y).sum())
+        return {"loss": loss_value + reg_value, "correct": correct, "count": int(y.numel())}
+
+    def _online_step(self, x: Tensor, y: Tensor, monitor: FiringRateMonitor | None) -> dict[str, float]:
+        if self.regularizer is not None:
+            raise ValueError(f"trainer.rate_reg is not supported with trainer.mode={self.config.mode!r}; allowed: "
+                             "bptt, tbptt")
+        output, loss = online.backward(self.model, x, y, self.loss_fn, _ONLINE_METHODS[self.config.mode],
+                                       k=self.config.sltt_steps or None,
+                                       observe=None if monitor is None else monitor.observe)
+        if monitor is not None:
+            monitor.clear()
+        self._update()
+        correct = int((predict(output, self.config.loss) == y).sum())
+        return {"loss": loss, "correct": correct, "count": int(y.numel())}
+
+    def _update(self) -> None:
         if self.config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self._in_update = True
         self.optimizer.step()
         if self.scheduler is not None and self.config.schedule in STEPS_PER_BATCH:
             self.scheduler.step()
-        output = torch.cat(done, 0)
-        correct = int((predict(output, self.config.loss) == y).sum())
-        return {"loss": loss_value + reg_value, "correct": correct, "count": int(y.numel())}
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_data: Any, val_data: Any = None, resume: str | Path | bool | None = None,

@@ -55,58 +55,75 @@ void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __
   }
 }
 
-// The surrogate is a template parameter so the inner loop has no per-element switch.
+// The surrogate is a template parameter so the inner loop has no per-element switch. The reset mode
+// and the flags enter as 0/1 factors (no branch per element), so the loop over the neurons of a block
+// vectorises; the learnable-beta term, which reads the previous step, has a loop of its own.
 template <typename T, int kind>
 void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const T* __restrict__ h,
                    const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
                    const T* __restrict__ th, T* __restrict__ gx, T* __restrict__ gv0, T* __restrict__ gbeta,
                    T* __restrict__ gth, int64_t steps, int64_t m, int reset,
                    T v_reset, bool decay_input, bool detach, T alpha) {
+  const T is_hard = reset == HARD ? T(1) : T(0), is_sub = reset == SUBTRACT ? T(1) : T(0);
+  const T keep = detach ? T(0) : T(1), scale_in = decay_input ? T(1) : T(0);
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
-    const int64_t b1 = std::min(m, b0 + BLOCK);
-    T gv[BLOCK], gb[BLOCK], gt[BLOCK];
-    for (int64_t j = b0; j < b1; ++j) { gv[j - b0] = gvlast ? gvlast[j] : T(0); gb[j - b0] = 0; gt[j - b0] = 0; }
+    const int64_t n = std::min(m, b0 + BLOCK) - b0;
+    const T* __restrict__ bb = beta + b0;
+    const T* __restrict__ tb = th + b0;
+    T gv[BLOCK], gb[BLOCK], gt[BLOCK], ghs[BLOCK];
+    for (int64_t j = 0; j < n; ++j) { gv[j] = gvlast ? gvlast[b0 + j] : T(0); gb[j] = 0; gt[j] = 0; }
     for (int64_t t = steps - 1; t >= 0; --t) {
-      const T* ht = h + t * m;
-      const T* gst = gs + t * m;
-      T* gxt = gx + t * m;
-      for (int64_t j = b0; j < b1; ++j) {
-        const T hv = ht[j], thj = th[j], bj = beta[j];
+      const T* __restrict__ ht = h + t * m + b0;
+      const T* __restrict__ gst = gs + t * m + b0;
+      T* __restrict__ gxt = gx + t * m + b0;
+      for (int64_t j = 0; j < n; ++j) {
+        const T hv = ht[j], thj = tb[j], bj = bb[j];
         const T sp = hv > thj ? T(1) : T(0);
         const T sg = surrogate<T, kind>(hv - thj, alpha);
         const T a = gst[j] * sg;
-        T A = 1, dvdth = 0;
-        if (reset == HARD) {
-          A = detach ? 1 - sp : (1 - sp) + (v_reset - hv) * sg;
-          dvdth = detach ? T(0) : -(v_reset - hv) * sg;
-        } else if (reset == SUBTRACT) {
-          A = detach ? T(1) : 1 - thj * sg;
-          dvdth = detach ? -sp : thj * sg - sp;
-        }
-        const T g = gv[j - b0];
+        // dv/dh and dv/dth of the reset: hard (1 - s) + (v_reset - h) sg, subtract 1 - th sg, none 1
+        const T A = 1 + is_hard * (keep * (v_reset - hv) * sg - sp) - is_sub * keep * thj * sg;
+        const T dvdth = -is_hard * keep * (v_reset - hv) * sg + is_sub * (keep * thj * sg - sp);
+        const T g = gv[j];
         const T gh = a + g * A;
-        gxt[j] = decay_input ? gh * (1 - bj) : gh;
-        gt[j - b0] += -a + g * dvdth;
-        if (gbeta) {
+        gxt[j] = gh * (1 - scale_in * bj);
+        gt[j] += -a + g * dvdth;
+        gv[j] = gh * bj;
+        ghs[j] = gh;
+      }
+      if (gbeta) {  // d h[t] / d beta = v[t-1] (- x[t] with decay_input)
+        for (int64_t j = 0; j < n; ++j) {
           T vprev;
           if (t == 0) {
-            vprev = v0[j];
+            vprev = v0[b0 + j];
           } else {
-            const T hp = h[(t - 1) * m + j];
-            const bool fp = hp > thj;
-            vprev = reset == HARD ? (fp ? v_reset : hp) : (reset == SUBTRACT ? (fp ? hp - thj : hp) : hp);
+            const T hp = h[(t - 1) * m + b0 + j];
+            const bool fp = hp > tb[j];
+            vprev = reset == HARD ? (fp ? v_reset : hp) : (reset == SUBTRACT ? (fp ? hp - tb[j] : hp) : hp);
           }
-          gb[j - b0] += gh * (decay_input ? vprev - x[t * m + j] : vprev);
+          gb[j] += ghs[j] * (decay_input ? vprev - x[t * m + b0 + j] : vprev);
         }
-        gv[j - b0] = gh * bj;
       }
     }
-    for (int64_t j = b0; j < b1; ++j) {
-      gv0[j] = gv[j - b0];
-      if (gbeta) gbeta[j] = gb[j - b0];
-      if (gth) gth[j] = gt[j - b0];
+    for (int64_t j = 0; j < n; ++j) {
+      gv0[b0 + j] = gv[j];
+      if (gbeta) gbeta[b0 + j] = gb[j];
+      if (gth) gth[b0 + j] = gt[j];
     }
+  }
+}
+
+// The backward of the spatial-only (SLTT) gradient: no route through time, g_h = g_s * sg(h - v_th).
+template <typename T, int kind>
+void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, const T* __restrict__ th,
+                           T* __restrict__ gh, int64_t steps, int64_t m, T alpha) {
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < steps; ++t) {
+    const T* __restrict__ ht = h + t * m;
+    const T* __restrict__ gst = gs + t * m;
+    T* __restrict__ ght = gh + t * m;
+    for (int64_t j = 0; j < m; ++j) ght[j] = gst[j] * surrogate<T, kind>(ht[j] - th[j], alpha);
   }
 }
 
@@ -155,9 +172,34 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, 
   return {gx, gv0, gbeta, gth};
 }
 
+#define SNNKIT_SPATIAL(KIND)                                                                                \
+  spatial_backward_impl<scalar_t, KIND>(gs.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(), \
+                                        gh.data_ptr<scalar_t>(), steps, m, (scalar_t)alpha)
+
+// gs, h: [T, M]; th: [M]. Returns g_h [T, M].
+torch::Tensor lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Tensor th, int64_t kind, double alpha) {
+  const int64_t steps = h.size(0), m = h.size(1);
+  auto gh = torch::empty_like(h);
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_spatial_backward", [&] {
+    switch (kind) {
+      case ATAN: SNNKIT_SPATIAL(ATAN); break;
+      case SIGMOID: SNNKIT_SPATIAL(SIGMOID); break;
+      case FAST_SIGMOID: SNNKIT_SPATIAL(FAST_SIGMOID); break;
+      case TRIANGLE: SNNKIT_SPATIAL(TRIANGLE); break;
+      case RECTANGULAR: SNNKIT_SPATIAL(RECTANGULAR); break;
+      case GAUSSIAN: SNNKIT_SPATIAL(GAUSSIAN); break;
+      case PIECEWISE_QUADRATIC: SNNKIT_SPATIAL(PIECEWISE_QUADRATIC); break;
+      case PERIODIC: SNNKIT_SPATIAL(PERIODIC); break;
+      default: TORCH_CHECK(false, "unknown surrogate id ", kind);
+    }
+  });
+  return gh;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("lif_forward", &lif_forward, "fused LIF forward");
   mod.def("lif_backward", &lif_backward, "fused LIF backward");
+  mod.def("lif_spatial_backward", &lif_spatial_backward, "LIF backward without the route through time (SLTT)");
 }

@@ -1,0 +1,141 @@
+"""Online training (SLTT, SLTT-K) against BPTT on workload W1, interleaved rounds, one process per case.
+
+W1 (see ``benchmarks/core.py``): Bernoulli input [T, 32, 700], Linear 700->512, LIF, Linear 512->20, LIF.
+One training step = zero grads, forward, loss (per-step spike sum, batch mean), backward: ``bptt`` through
+the whole sequence, ``online`` = :func:`snnkit.training.online.backward` with ``method="sltt"``,
+``sltt_k`` with ``k = T // 10``. Each runs at ``--T`` and ``--long-T``; ``peak_mb`` is the peak
+resident memory of the step above the process's memory before it (inputs and weights made); the
+memory summary uses ``live_peak_mb``, the same measure in one more process per case run with
+``MALLOC_MMAP_THRESHOLD_=1048576`` (freed buffers go back to the system, see benchmarks/delays.py).
+
+With ``--accuracy`` (default on) it also trains the MNIST-1D MLP (snnkit's ``mlp`` model) with BPTT
+and with online SLTT for a few epochs (same seed, data and schedule) and reports both test accuracies.
+
+Summary keys: ``online_vs_bptt`` (the worse of the two T), ``sltt_k_vs_bptt`` (likewise),
+``online_peak_T1000_vs_T100`` (named after the default T values), per-round ratios, load average.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from benchmarks import _interleave as il
+from benchmarks._worker import threads
+
+METHODS = ("bptt", "online", "sltt_k")
+
+
+def _spike_mean(out, y):  # per-sample spike count, averaged over the batch
+    return out.sum() / out.shape[1]
+
+
+def worker(method: str, T: int, B: int, repeats: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads())
+    import snnkit
+    from benchmarks.core import BETA, _data
+    from snnkit.functional import tau_from_decay
+    from snnkit.training import online
+
+    x, l1, l2 = _data(T, B)
+    tau = float(tau_from_decay(BETA))
+    net = snnkit.neurons.Sequential(l1, snnkit.neurons.LIF(tau_mem=tau), l2, snnkit.neurons.LIF(tau_mem=tau))
+    y = torch.zeros(B, dtype=torch.long)
+    gen = torch.Generator().manual_seed(0)
+
+    def step(xs):
+        net.zero_grad(set_to_none=True)
+        if method == "bptt":
+            out = net(xs)
+            (online.step_loss_sum(_spike_mean, out, y) / xs.shape[0]).backward()
+            return float(out.detach().sum())
+        out, _ = online.backward(net, xs, y, _spike_mean, method="sltt" if method == "online" else "sltt_k",
+                                 k=max(1, xs.shape[0] // 10), generator=gen)
+        return float(out.sum())
+
+    step(x[:2])
+    base = il.rss_mb()
+    spikes = step(x)
+    peak = il.peak_rss_above(base)
+    ms, cpu = il.timed(lambda: step(x), repeats, warmup=0)
+    return {"bench": "online-W1", "impl": method, "T": T, "batch": B, "median_ms": ms, "cpu_ms": cpu, "peak_mb": peak,
+            "spikes": spikes}
+
+
+def accuracy(epochs: int) -> dict:
+    """MNIST-1D test accuracy of the same MLP trained with BPTT and with online SLTT."""
+    import torch
+
+    torch.set_num_threads(threads())
+    from snnkit import data, models, training
+
+    splits = data.load("mnist1d", "train", steps=10), data.load("mnist1d", "test", steps=10)
+    result = {}
+    for mode in ("bptt", "online"):
+        training.seed_everything(0)
+        x, _ = splits[0][0]
+        model = models.create("mlp", spiking=True, in_features=int(x.shape[-1]), num_classes=10, hidden=128)
+        trainer = training.Trainer(model, {"epochs": epochs, "batch_size": 100, "lr": 5e-3, "progress": False,
+                                           "schedule": "cosine", "mode": mode, "loss": "ce_mean_membrane"})
+        trainer.fit(splits[0])
+        result[f"accuracy_{mode}"] = round(trainer.evaluate(splits[1])["accuracy"], 4)
+    result["accuracy_gap_points"] = round(100 * (result["accuracy_bptt"] - result["accuracy_online"]), 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="snnkit bench online", description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print JSON lines (the default output format)")
+    ap.add_argument("--T", type=int, default=100)
+    ap.add_argument("--long-T", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="timed steps per process (median)")
+    ap.add_argument("--accuracy-epochs", type=int, default=8, help="MNIST-1D epochs (0: skip the accuracy run)")
+    il.add_threads_option(ap)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        rec = accuracy(args.accuracy_epochs) if args.worker == "accuracy" else \
+            worker(args.worker, args.T, args.batch, args.repeats)
+        print(json.dumps(rec), flush=True)
+        return 0
+    il.apply_threads_option(args)
+    Ts = (args.T, args.long_T)
+    cases = {f"{m}@T{T}": [m, "--T", str(T), "--batch", str(args.batch), "--repeats", str(args.repeats)]
+             for T in Ts for m in METHODS}
+    rounds = il.Rounds("benchmarks.online", "online-W1", cases, args.rounds)
+    pairs = {}
+    for T in Ts:
+        pairs[f"online_vs_bptt_T{T}"] = (f"online@T{T}", f"bptt@T{T}")
+        pairs[f"sltt_k_vs_bptt_T{T}"] = (f"sltt_k@T{T}", f"bptt@T{T}")
+    summary = il.summarise(rounds, pairs)
+    for name in ("online", "sltt_k"):
+        for suffix in ("", "_cpu"):
+            vals = [summary.get(f"{name}_vs_bptt_T{T}{suffix}") for T in Ts]
+            summary[f"{name}_vs_bptt{suffix}"] = max(vals) if None not in vals else None
+    # memory: one more process per case, large buffers returned to the system when freed
+    live = {name: il.live_peak_mb("benchmarks.online", [*worker_args[:-1], "1"]) for name, worker_args in cases.items()}
+    il.emit({"bench": "online-W1", "live_peak_mb": live})
+    on = [live.get(f"online@T{T}") for T in Ts]
+    if None not in on:
+        summary[f"online_peak_T{Ts[1]}_vs_T{Ts[0]}"] = round(on[1] / max(on[0], 1.0), 3)
+    summary["live_peak_mb"] = live
+    spikes = {r["spikes"] for T in Ts for m in ("bptt", "online") for r in rounds.records[f"{m}@T{T}"] if "spikes" in r
+              and r["T"] == Ts[0]}
+    summary["identical_spike_counts_bptt_online"] = len(spikes) == 1
+    if args.accuracy_epochs:
+        acc = il.run_worker("benchmarks.online", ["accuracy", "--accuracy-epochs", str(args.accuracy_epochs)],
+                            {"error_in": "accuracy"})
+        summary.update(acc)
+    summary["targets"] = {"online_vs_bptt": "<= 1.1", "sltt_k_vs_bptt": "<= 0.6",
+                          "online_peak_long_vs_short": "about 1 (flat)", "accuracy_gap_points": "<= 2"}
+    summary["load_avg_end"] = il.load_average()
+    il.emit(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

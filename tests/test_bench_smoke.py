@@ -1,0 +1,58 @@
+"""Smoke tests of the benchmarks: one tiny interleaved round each, the summary's keys, and the spike
+counts every implementation must share (the same network and dynamics in each library). No timing is
+asserted (speed lives in benchmarks/)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("snntorch")
+
+
+def _records(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_core_bench_round_summary_and_spike_counts(capsys) -> None:
+    from benchmarks import core
+
+    core.main(["--T", "4", "--batch", "2", "--rounds", "1", "--repeats", "1", "--stream-steps", "3",
+               "--impls", "snnkit,snntorch"])
+    records = _records(capsys)
+    summary = records[-1]
+    assert summary["summary"] and summary["failed"] == {}
+    for key in ("snnkit_vs_best_peer", "snnkit_vs_floor", "stream_snnkit_vs_best_peer", "load_avg_start",
+                "load_avg_end", "too_busy_to_trust", "snnkit_vs_best_peer_per_round"):
+        assert key in summary, key
+    assert summary["snnkit_vs_best_peer"] > 0 and len(summary["snnkit_vs_floor_per_round"]) == 1
+    assert summary["identical_spike_counts"] and summary["identical_stream_spike_counts"]
+    cases = [r["case"] for r in records[:-1]]
+    assert cases == ["floor", "snnkit", "snntorch", "stream:snnkit", "stream:snntorch"]  # one round, in order
+    assert any(r.get("spikes") for r in records[:-1])  # the network fires
+
+
+@pytest.mark.slow
+def test_online_bench_round_and_keys(capsys) -> None:
+    from benchmarks import online
+
+    online.main(["--T", "4", "--long-T", "8", "--batch", "2", "--rounds", "1", "--repeats", "1",
+                 "--accuracy-epochs", "0"])
+    summary = _records(capsys)[-1]
+    for key in ("online_vs_bptt", "sltt_k_vs_bptt", "online_peak_T8_vs_T4", "load_avg_start", "too_busy_to_trust"):
+        assert summary.get(key) is not None, key
+    assert summary["identical_spike_counts_bptt_online"]
+
+
+def test_rounds_interleave_and_take_median_ratios() -> None:
+    from benchmarks import _interleave as il
+
+    r = il.Rounds.__new__(il.Rounds)
+    r.bench, r.load_start, r.load_end = "x", 0.1, 0.2
+    r.records = {"a": [{"median_ms": 2.0}, {"median_ms": 9.0}, {"median_ms": 3.0}],
+                 "b": [{"median_ms": 1.0}, {"median_ms": 3.0}, {"median_ms": 1.0}],
+                 "c": [{"median_ms": 4.0}, {"median_ms": 1.5}, {"median_ms": 6.0}]}
+    assert r.ratios("a", ["b", "c"]) == [2.0, 6.0, 3.0]  # against the faster of b and c in each round
+    s = il.summarise(r, {"a_vs_best": ("a", ["b", "c"])})
+    assert s["a_vs_best"] == 3.0 and s["too_busy_to_trust"] is False
