@@ -10,7 +10,7 @@ Every model takes time-major input ``[T, B, F]``. Spiking models return the read
 ``steps=T`` in the config: models that need the sequence length use it, the others ignore it.
 See :mod:`snnkit.models.registry` for the conventions.
 """
-from .registry import create, forms, names, register, register_lazy, spec
+from .registry import create, describe_twin, forms, names, register, register_lazy, spec
 from . import convnets as _convnets, lmu as _lmu, lsm as _lsm, mlp as _mlp  # noqa: F401  (register models)
 from . import recurrent as _recurrent, rwkv as _rwkv, tdnn as _tdnn, transformers as _transformers  # noqa: F401
 from .convnets import SequenceAsImage, resnet_ann, vgg_ann
@@ -23,9 +23,10 @@ from .tdnn import TDNN
 from .transformers import Attention, Mixer, SequenceTransformer, SpikeMaskSum
 
 register_lazy("delay_net", lambda: __import__("snnkit.models.delaynet"))
+describe_twin("delay_net", "the same delay layers with ReLU for each LIF (a sparse temporal conv net); equal parameters")
 
 __all__ = ["create", "register", "register_lazy", "names", "forms", "spec",
            "SpikingMLP", "FlatMLP", "LegendreMemory", "LMULayer", "LMUNet", "LMUFormer",
            "DiagonalSSM", "SSMNet", "RNNClassifier", "WKV", "RWKVBlock", "RWKVNet",
-           "Attention", "SequenceTransformer", "Mixer", "SpikeMaskSum", "TDNN", "LiquidStateMachine",
+           "describe_twin", "Attention", "SequenceTransformer", "Mixer", "SpikeMaskSum", "TDNN", "LiquidStateMachine",
            "vgg_ann", "resnet_ann", "SequenceAsImage"]

@@ -286,14 +286,14 @@ def _lmu_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-@register("lmu")
+@register("lmu", twin="the same parallel LMU with each LIF replaced by identity / ReLU; equal parameters")
 def build_lmu(spiking: bool, in_features: int, num_classes: int, **config: Any) -> nn.Module:
     """``create("lmu", spiking, in_features, num_classes, hidden=64, layers=1, memory_channels=4,
     order=16, theta=steps or 32)``; the ANN twin swaps LIF for identity/ReLU (same parameters)."""
     return LMUNet(in_features, num_classes, spiking=spiking, **_lmu_kwargs(config))
 
 
-@register("lmuformer")
+@register("lmuformer", twin="the same LMUFormer with each LIF replaced by ReLU / identity; equal parameters")
 def build_lmuformer(spiking: bool, in_features: int, num_classes: int, **config: Any) -> nn.Module:
     """``create("lmuformer", spiking, in_features, num_classes, dim=64, blocks=1, order=16, theta=steps)``."""
     return LMUFormer(in_features, num_classes, spiking=spiking, **_lmu_kwargs(config))

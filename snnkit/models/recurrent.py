@@ -105,7 +105,7 @@ class RNNClassifier(nn.Module):
         return self.fc(out[-1]).unsqueeze(0)
 
 
-@register("ssm")
+@register("ssm", twin="the same S4D stack with identity / GELU for the LIFs (the S4D paper's model); equal parameters")
 def build_ssm(spiking: bool, in_features: int, num_classes: int, steps: int | None = None, **config: Any) -> nn.Module:
     """``create("ssm", spiking, in_features, num_classes, hidden=32, layers=1, state=16)`` (S4D)."""
     return SSMNet(in_features, num_classes, spiking, **config)

@@ -104,7 +104,7 @@ class RWKVNet(nn.Module):
         return self.head(self.out_act(self.out_norm(self.blocks(self.embed(x)))))
 
 
-@register("rwkv")
+@register("rwkv", twin="RWKV-4, the model SpikeGPT spikes: the same blocks without the input LIFs and with squared ReLU; equal parameters")
 def build_rwkv(spiking: bool, in_features: int, num_classes: int, steps: int | None = None, **config: Any) -> nn.Module:
     """``create("rwkv", spiking, in_features, num_classes, dim=32, depth=1, ffn_hidden=64)``;
     spiking = SpikeGPT-style."""
