@@ -13,12 +13,14 @@ See :mod:`snnkit.models.registry` for the conventions.
 from .registry import create, describe_twin, forms, names, register, register_lazy, spec
 from . import convnets as _convnets, lmu as _lmu, lsm as _lsm, mlp as _mlp  # noqa: F401  (register models)
 from . import recurrent as _recurrent, rwkv as _rwkv, tdnn as _tdnn, transformers as _transformers  # noqa: F401
+from . import vision as _vision  # noqa: F401
 from .convnets import SequenceAsImage, resnet_ann, vgg_ann
 from .lmu import LegendreMemory, LMUFormer, LMULayer, LMUNet
 from .lsm import LiquidStateMachine
 from .mlp import FlatMLP, SpikingMLP
 from .recurrent import DiagonalSSM, RNNClassifier, SSMNet
-from .rwkv import WKV, RWKVBlock, RWKVNet
+from .rwkv import WKV, RWKVBlock, RWKVLanguageModel, RWKVNet, generate
+from .vision import MetaSpikeFormer, SpikingViT, distillation_loss
 from .tdnn import TDNN
 from .transformers import Attention, Mixer, SequenceTransformer, SpikeMaskSum
 
@@ -27,6 +29,7 @@ describe_twin("delay_net", "the same delay layers with ReLU for each LIF (a spar
 
 __all__ = ["create", "register", "register_lazy", "names", "forms", "spec",
            "SpikingMLP", "FlatMLP", "LegendreMemory", "LMULayer", "LMUNet", "LMUFormer",
-           "DiagonalSSM", "SSMNet", "RNNClassifier", "WKV", "RWKVBlock", "RWKVNet",
+           "DiagonalSSM", "SSMNet", "RNNClassifier", "WKV", "RWKVBlock", "RWKVNet", "RWKVLanguageModel", "generate",
+           "SpikingViT", "MetaSpikeFormer", "distillation_loss",
            "describe_twin", "Attention", "SequenceTransformer", "Mixer", "SpikeMaskSum", "TDNN", "LiquidStateMachine",
            "vgg_ann", "resnet_ann", "SequenceAsImage"]
