@@ -13,7 +13,7 @@ See :mod:`snnkit.models.registry` for the conventions.
 from .registry import create, describe_twin, forms, names, register, register_lazy, spec
 from . import convnets as _convnets, lmu as _lmu, lsm as _lsm, mlp as _mlp  # noqa: F401  (register models)
 from . import recurrent as _recurrent, rwkv as _rwkv, tdnn as _tdnn, transformers as _transformers  # noqa: F401
-from . import vision as _vision  # noqa: F401
+from . import baselines as _baselines, vision as _vision  # noqa: F401
 from .convnets import SequenceAsImage, resnet_ann, vgg_ann
 from .lmu import LegendreMemory, LMUFormer, LMULayer, LMUNet
 from .lsm import LiquidStateMachine
