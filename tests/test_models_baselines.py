@@ -11,14 +11,7 @@ import torch
 from snnkit import models
 from snnkit.models.baselines import S5Layer, TCN, TSMixer, biper_sign, bspline_basis, hippo_legs, ptd_init
 from snnkit.models.recurrent import DiagonalSSM
-
-
-def _streamed(step, xs):
-    state, outs = None, []
-    for x_t in xs:
-        out, state = step(x_t, state)
-        outs.append(out)
-    return torch.stack(outs)
+from test_models_lmu import _streamed  # the streaming loop, shared with the LMU tests
 
 
 def test_ptd_eigendecomposition_reconstructs_the_perturbed_hippo_matrix():
