@@ -1,13 +1,17 @@
-"""Architectures: spiking networks and their parameter-matched ANN twins, built by name.
+"""Architectures: spiking networks and their ANN twins (the same architecture with the spiking
+nonlinearity replaced; ``model.twin_note`` says which), built by name.
 
 >>> from snnkit import models
 >>> snn = models.create("lmu", spiking=True, in_features=40, num_classes=10, steps=50)
 >>> ann = models.create("lmu", spiking=False, in_features=40, num_classes=10, steps=50)
 >>> models.names()          # every registered architecture; models.forms(name) -> (True, False) etc.
 
-Every model takes time-major input ``[T, B, F]``. Spiking models return the readout membrane
-``[T, B, C]``; ANN twins return logits ``[1, B, C]`` (reduce both over dim 0 the same way). Pass
+Sequence models take time-major input ``[T, B, F]``; image models (``*_image``, :mod:`.vision`) take
+``[B, C, H, W]``. Spiking models return the readout ``[T, B, C]``; ANN twins return ``[1, B, C]`` or,
+where the twin keeps the leaky readout, ``[T, B, C]`` (reduce both over dim 0 the same way). Pass
 ``steps=T`` in the config: models that need the sequence length use it, the others ignore it.
+SpikeGPT as a language model: :class:`RWKVLanguageModel` and :func:`generate`. ANN-only baselines:
+``s5``, ``tcn``, ``tsmixer``, ``kan``, ``biper``, ``gru``, ``lstm`` (:mod:`.baselines`).
 See :mod:`snnkit.models.registry` for the conventions.
 """
 from .registry import create, describe_twin, forms, names, register, register_lazy, spec

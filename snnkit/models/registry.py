@@ -6,7 +6,8 @@ Conventions shared by every registered model:
 * input is time-major ``[T, B, F]`` (``F`` = ``in_features``);
 * a **spiking** model returns the readout membrane ``[T_out, B, num_classes]`` of a non-firing
   leaky-integrator layer (reduce it over dim 0 with max / mean / sum-of-softmax before the loss);
-* an **ANN** twin returns logits as ``[1, B, num_classes]``, so the same time reduction works for both;
+* an **ANN** twin returns logits as ``[1, B, num_classes]`` (or ``[T, B, num_classes]`` where it keeps the
+  spiking model's leaky readout), so the same time reduction works for both;
 * the ANN twin is the same architecture with the spiking nonlinearity replaced (LIF -> ReLU / GELU, a
   leaky rate unit, or the gated recurrence the paper compares with), never a narrower model; each ANN
   model made by :func:`create` carries ``twin_note``, one line saying which twin it is and why.
