@@ -79,9 +79,9 @@ def test_lmuformer_streaming_equals_parallel(spiking):
     """Oracle: the parallel (convolution) form. Spiking: every step equals forward(x)[t]; ANN twin
     (mean-pooled readout): step t equals the parallel form on the prefix x[:t+1]."""
     torch.manual_seed(0)
-    net = models.create("lmuformer", spiking=spiking, in_features=3, num_classes=4, dim=16, blocks=2, order=6,
-                        memory_channels=2, theta=10.0).double()
-    x = torch.rand(25, 4, 3, dtype=torch.float64) * 2
+    net = models.create("lmuformer", spiking=spiking, in_features=3, num_classes=4, dim=8, blocks=2, order=4,
+                        memory_channels=2, theta=6.0).double()
+    x = torch.rand(12, 3, 3, dtype=torch.float64) * 2
     with torch.no_grad():
         net(x)
     net.eval()
@@ -90,5 +90,5 @@ def test_lmuformer_streaming_equals_parallel(spiking):
         if spiking:
             assert torch.allclose(streamed, net(x), atol=1e-10)
         else:
-            prefixes = torch.stack([net(x[:t + 1])[0] for t in range(len(x))])
-            assert torch.allclose(streamed, prefixes, atol=1e-10)
+            for t in (0, 4, 11):
+                assert torch.allclose(streamed[t], net(x[:t + 1])[0], atol=1e-10)
