@@ -72,3 +72,23 @@ def test_lmu_twins_have_equal_parameter_counts():
         assert sum(p.numel() for p in snn.parameters()) == sum(p.numel() for p in ann.parameters())
         x = torch.rand(30, 2, 3)
         assert snn(x).shape == (30, 2, 4) and ann(x).shape == (1, 2, 4)
+
+
+@pytest.mark.parametrize("spiking", [True, False])
+def test_lmuformer_streaming_equals_parallel(spiking):
+    """Oracle: the parallel (convolution) form. Spiking: every step equals forward(x)[t]; ANN twin
+    (mean-pooled readout): step t equals the parallel form on the prefix x[:t+1]."""
+    torch.manual_seed(0)
+    net = models.create("lmuformer", spiking=spiking, in_features=3, num_classes=4, dim=8, blocks=2, order=4,
+                        memory_channels=2, theta=6.0).double()
+    x = torch.rand(12, 3, 3, dtype=torch.float64) * 2
+    with torch.no_grad():
+        net(x)
+    net.eval()
+    with torch.no_grad():
+        streamed = _streamed(net.step, x)
+        if spiking:
+            assert torch.allclose(streamed, net(x), atol=1e-10)
+        else:
+            for t in (0, 4, 11):
+                assert torch.allclose(streamed[t], net(x[:t + 1])[0], atol=1e-10)

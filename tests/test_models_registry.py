@@ -26,20 +26,20 @@ def test_mlp_streaming_equals_whole_sequence():
     assert torch.allclose(torch.stack(outs), m(x), atol=1e-6)
 
 
-def test_ann_twin_parameter_budget_close():
+def test_ann_twins_have_equal_parameters_and_flat_twin_keeps_width():
     snn = models.create("mlp", spiking=True, in_features=10, num_classes=4, hidden=64)
-    ann = models.create("mlp", spiking=False, in_features=10, num_classes=4, hidden=64, steps=20)
-    p_snn = sum(p.numel() for p in snn.parameters())
-    p_ann = sum(p.numel() for p in ann.parameters())
-    assert abs(p_snn - p_ann) <= 20 * 10 + 4 + 1  # within one hidden unit
-    assert ann(torch.rand(20, 5, 10)).shape == (1, 5, 4)
+    ann = models.create("mlp", spiking=False, in_features=10, num_classes=4, hidden=64)
+    assert sum(p.numel() for p in snn.parameters()) == sum(p.numel() for p in ann.parameters())
+    assert ann(torch.rand(20, 5, 10)).shape == (20, 5, 4)
+    flat = models.create("mlp", spiking=False, in_features=10, num_classes=4, hidden=64, steps=20, twin="flat")
+    assert flat(torch.rand(20, 5, 10)).shape == (1, 5, 4)
 
 
 def test_errors_name_the_parameter():
     with pytest.raises(ValueError, match="unknown model name"):
         models.create("nope")
     with pytest.raises(ValueError, match="steps"):
-        models.create("mlp", spiking=False, in_features=3, num_classes=2)
+        models.create("mlp", spiking=False, in_features=3, num_classes=2, twin="flat")
     with pytest.raises(ValueError, match="hidden"):
         models.create("mlp", in_features=3, num_classes=2, hidden=0)
     with pytest.raises(TypeError, match="spiking"):

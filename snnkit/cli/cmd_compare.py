@@ -78,11 +78,15 @@ def compare(model_name: str, data_name: str, args: argparse.Namespace) -> list[d
         trainer = Trainer(model, trainer_cfg)
         if args.epochs:
             trainer.fit(train, valid)
+        twin = "" if spiking else getattr(model, "twin_note", "the ANN form of the same registered architecture "
+                                                                 "(see the model's docstring)")
+        if twin and not args.no_progress:
+            print(f"ANN twin of {model_name}: {twin}")
         cost = analysis.count_costs(model.eval(), x_cost, event_driven=spiking)
         rows.append({"model": model_name, "form": "spiking" if spiking else "ann",
                      "accuracy": trainer.evaluate(test)["accuracy"], "params": cost.params, "macs": cost.macs,
                      "acs": cost.acs, "energy_uj": cost.energy_uj, "spikes": cost.spikes, "data": data_name,
-                     "epochs": args.epochs, "config": models.spec(model)["config"]})
+                     "epochs": args.epochs, "config": models.spec(model)["config"], "twin": twin})
     return rows
 
 
@@ -117,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     rows = compare(args.model, args.data, args)
     print(format_table(rows))
+    for r in rows:
+        if r["twin"]:
+            print(f"ANN twin of {r['model']}: {r['twin']}")
     if args.json_path:
         from .cmd_train import write_json
         write_json(Path(args.json_path), rows)

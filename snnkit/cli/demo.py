@@ -56,8 +56,12 @@ def run_demo(out_dir: str | Path = "runs/demo", epochs: int = 6, seed: int = 0, 
     for kind, spiking, folder in (("snn", True, out), ("ann", False, out / "ann")):
         seed_everything(seed)
         model = models.create("mlp", spiking=spiking, **shape, **({"reset": reset} if spiking else {}))
-        say(f"training the {'SNN (LIF hidden layer, LI readout)' if spiking else 'ANN twin (ReLU MLP)'}: "
+        say(f"training the {'SNN (LIF hidden layer, LI readout)' if spiking else 'ANN twin'}: "
             f"{sum(p.numel() for p in model.parameters())} parameters")
+        if not spiking:
+            results["ann_twin"] = model.twin_note
+            say(f"  ANN twin: {model.twin_note}; it is the same network as the SNN with spikes replaced by "
+                "real-valued rates, so the gap between the two is the cost (or gain) of spiking itself")
         trainer = Trainer(model, TrainerConfig(**trainer_cfg), out_dir=folder, extra={"data": data_cfg})
         trainer.fit(train_set, valid_set)
         ev = trainer.evaluate(test_set)
@@ -87,6 +91,7 @@ def run_demo(out_dir: str | Path = "runs/demo", epochs: int = 6, seed: int = 0, 
     say(f"  {'model':<10} {'parameters':>10} {'test accuracy':>14}")
     say(f"  {'SNN':<10} {results['snn_parameters']:>10} {results['snn_accuracy']:>14.3f}")
     say(f"  {'ANN twin':<10} {results['ann_parameters']:>10} {results['ann_accuracy']:>14.3f}")
+    say(f"  ANN twin: {results['ann_twin']}")
     say(f"  chance: {1 / shape['num_classes']:.3f}; SNN firing rates: "
         + ", ".join(f"{k} {v:.3f}" for k, v in results["firing_rates"].items()))
     say(f"wrote {raster}, {curve}, {paths['checkpoint']} in {results['seconds']:.1f} s")

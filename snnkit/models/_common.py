@@ -27,6 +27,18 @@ def neuron(spiking: bool, tau_mem: float = 2.0, v_th: float = 1.0, activation: s
     return {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}[activation]()
 
 
+class RateUnit(nn.Module):
+    """The non-spiking twin of a LIF: the same leaky membrane ``v[t] = a v[t-1] + x[t]`` (no reset),
+    read out as a rate ``ReLU(v)`` instead of threshold-and-spike. ``[T, B, ...] -> [T, B, ...]``."""
+
+    def __init__(self, tau_mem: float = 10.0) -> None:
+        super().__init__()
+        self.membrane = LI(tau_mem=tau_mem)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.membrane(x))
+
+
 class SeqBatchNorm(nn.Module):
     """BatchNorm over the last (feature) dim of any ``[..., C]`` tensor (statistics over all other dims)."""
 

@@ -148,6 +148,6 @@ def _conv_builder(make):
     return build
 
 
-register("vgg")(_conv_builder(vgg_ann))
-register("resnet")(_conv_builder(resnet_ann))
+register("vgg", twin="the plain VGG whose modules the SNN shares; LIF -> ReLU, equal parameters")(_conv_builder(vgg_ann))
+register("resnet", twin="the plain ResNet whose modules the SNN shares; LIF -> ReLU, equal parameters")(_conv_builder(resnet_ann))
 _ = (torch, Any)

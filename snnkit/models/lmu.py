@@ -278,6 +278,37 @@ class LMUFormer(nn.Module):
             z = z + cm(z)
         return self.head(z)
 
+    def step(self, x: Tensor, state: dict[str, Any] | None = None) -> tuple[Tensor, dict[str, Any]]:
+        """Streaming: one time step ``x [B, F]`` -> (output for the prefix so far ``[B, C]``, state).
+
+        Spiking form: the readout membrane at this step (``forward(x)[t]``). ANN form: the logits of the
+        mean over the prefix (``forward(x[:t+1])[0]``). BatchNorms use their running statistics, so this
+        equals the parallel form in ``eval()`` mode."""
+        check_input(x.unsqueeze(0), self.in_features)
+        s: dict[str, Any] = {} if state is None else dict(state)
+
+        def act(module: nn.Module, key: str, z: Tensor) -> Tensor:
+            if not self.spiking:
+                return module(z)
+            out, s[key] = module.step(z, s.get(key))
+            return out
+
+        window = s.get("window", torch.zeros(x.shape[0], self.in_features, 2, dtype=x.dtype, device=x.device))
+        window = torch.cat([window, x.unsqueeze(-1)], -1)                    # the last 3 inputs
+        s["window"] = window[..., 1:]
+        z = act(self.embed_act, "embed", _affine(self.embed_bn, self.embed(window).squeeze(-1)))
+        for i, (tm, cm) in enumerate(zip(self.token_mixers, self.channel_mixers)):
+            y, s[f"lmu{i}"] = tm[0].step(z, s.get(f"lmu{i}"))
+            z = z + _affine(tm[1], y)
+            fc1, bn1, act1, fc2, bn2, act2 = cm
+            y = act(act1, f"mlp{i}a", _affine(bn1, fc1(z)))
+            z = z + act(act2, f"mlp{i}b", _affine(bn2, fc2(y)))
+        if self.spiking:
+            v, s["head"] = self.head.li.step(self.head.fc(z), s.get("head"))
+            return v, s
+        s["sum"], s["count"] = s.get("sum", 0) + z, s.get("count", 0) + 1
+        return self.head.fc(s["sum"] / s["count"]), s
+
 
 def _lmu_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     steps = config.pop("steps", None)
@@ -286,14 +317,14 @@ def _lmu_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-@register("lmu")
+@register("lmu", twin="the same parallel LMU with each LIF replaced by identity / ReLU; equal parameters")
 def build_lmu(spiking: bool, in_features: int, num_classes: int, **config: Any) -> nn.Module:
     """``create("lmu", spiking, in_features, num_classes, hidden=64, layers=1, memory_channels=4,
     order=16, theta=steps or 32)``; the ANN twin swaps LIF for identity/ReLU (same parameters)."""
     return LMUNet(in_features, num_classes, spiking=spiking, **_lmu_kwargs(config))
 
 
-@register("lmuformer")
+@register("lmuformer", twin="the same LMUFormer with each LIF replaced by ReLU / identity; equal parameters")
 def build_lmuformer(spiking: bool, in_features: int, num_classes: int, **config: Any) -> nn.Module:
     """``create("lmuformer", spiking, in_features, num_classes, dim=64, blocks=1, order=16, theta=steps)``."""
     return LMUFormer(in_features, num_classes, spiking=spiking, **_lmu_kwargs(config))

@@ -92,7 +92,7 @@ class LiquidStateMachine(nn.Module):
         return self.head(self.cost(x, self.reservoir_states(x)))
 
 
-@register("lsm")
+@register("lsm", twin="the same fixed random reservoir with rate (tanh) units; equal parameters")
 def build_lsm(spiking: bool, in_features: int, num_classes: int, steps: int | None = None, **config: Any) -> nn.Module:
     """``create("lsm", spiking, in_features, num_classes, reservoir=200, neuron="lif"|"izhikevich", seed=0)``."""
     return LiquidStateMachine(in_features, num_classes, spiking, **config)

@@ -1,4 +1,5 @@
-"""Diagonal state-space layers (S4D, Gu et al. 2022: diagonal complex state, ZOH, S4D-Lin init) with a
+"""Diagonal state-space layers (S4D, Gu et al. 2022: diagonal complex state, ZOH, S4D-Lin init or the
+perturb-then-diagonalise init of :func:`snnkit.models.baselines.ptd_init` with ``init="ptd"``) with a
 spiking form, and GRU / LSTM baselines (ANN only).
 
 S4D's kernel ``K[k] = 2 Re(sum_n C_n (e^{dt L_n} - 1)/L_n e^{k dt L_n})`` makes the layer a causal
@@ -24,14 +25,27 @@ from .registry import register
 class DiagonalSSM(CountedOp):
     """S4D layer, ``channels`` independent single-input single-output SSMs of ``state`` complex modes."""
 
-    def __init__(self, channels: int, state: int = 16, dt_min: float = 1e-2, dt_max: float = 1e-1) -> None:
+    def __init__(self, channels: int, state: int = 16, dt_min: float = 1e-2, dt_max: float = 1e-1,
+                 init: str = "lin") -> None:
         super().__init__()
         self.channels, self.state = channels, state
         log_dt = torch.rand(channels) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
         self.log_dt = nn.Parameter(log_dt)
-        self.log_neg_real = nn.Parameter(torch.full((channels, state), math.log(0.5)))     # Re(L) = -0.5
-        self.imag = nn.Parameter(math.pi * torch.arange(state).float().repeat(channels, 1))  # S4D-Lin
-        self.C = nn.Parameter(torch.randn(channels, state, 2) * 0.5 ** 0.5)
+        C = torch.randn(channels, state, 2) * 0.5 ** 0.5
+        if init == "lin":
+            self.log_neg_real = nn.Parameter(torch.full((channels, state), math.log(0.5)))     # Re(L) = -0.5
+            self.imag = nn.Parameter(math.pi * torch.arange(state).float().repeat(channels, 1))  # S4D-Lin
+        elif init == "ptd":  # perturb-then-diagonalise HiPPO-LegS; V^-1 B folds into C (single input)
+            from .baselines import ptd_init
+            lam, vb, _ = ptd_init(state)
+            self.log_neg_real = nn.Parameter(torch.log(torch.from_numpy(-lam.real).float().clamp(min=1e-4))
+                                             .repeat(channels, 1))
+            self.imag = nn.Parameter(torch.from_numpy(lam.imag).float().repeat(channels, 1))
+            vb_t = torch.from_numpy(vb).to(torch.complex64)
+            C = torch.view_as_real(torch.view_as_complex(C.contiguous()) * vb_t / vb_t.abs().mean())
+        else:
+            raise ValueError(f"init={init!r} must be 'lin' (S4D-Lin) or 'ptd' (perturb-then-diagonalise)")
+        self.C = nn.Parameter(C.contiguous())
         self.D = nn.Parameter(torch.randn(channels))
 
     def _modes(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -105,7 +119,7 @@ class RNNClassifier(nn.Module):
         return self.fc(out[-1]).unsqueeze(0)
 
 
-@register("ssm")
+@register("ssm", twin="the same S4D stack with identity / GELU for the LIFs (the S4D paper's model); equal parameters")
 def build_ssm(spiking: bool, in_features: int, num_classes: int, steps: int | None = None, **config: Any) -> nn.Module:
     """``create("ssm", spiking, in_features, num_classes, hidden=32, layers=1, state=16)`` (S4D)."""
     return SSMNet(in_features, num_classes, spiking, **config)

@@ -6,8 +6,11 @@ Conventions shared by every registered model:
 * input is time-major ``[T, B, F]`` (``F`` = ``in_features``);
 * a **spiking** model returns the readout membrane ``[T_out, B, num_classes]`` of a non-firing
   leaky-integrator layer (reduce it over dim 0 with max / mean / sum-of-softmax before the loss);
-* an **ANN** twin returns logits as ``[1, B, num_classes]``, so the same time reduction works for both;
-* the ANN twin has the same parameter budget as the spiking model (each builder documents how).
+* an **ANN** twin returns logits as ``[1, B, num_classes]`` (or ``[T, B, num_classes]`` where it keeps the
+  spiking model's leaky readout), so the same time reduction works for both;
+* the ANN twin is the same architecture with the spiking nonlinearity replaced (LIF -> ReLU / GELU, a
+  leaky rate unit, or the gated recurrence the paper compares with), never a narrower model; each ANN
+  model made by :func:`create` carries ``twin_note``, one line saying which twin it is and why.
 """
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ Builder = Callable[..., nn.Module]
 _BUILDERS: dict[str, Builder] = {}
 _FORMS: dict[str, tuple[bool, ...]] = {}
 _LAZY: dict[str, Callable[[], None]] = {}
+_TWIN_NOTES: dict[str, str] = {}
 
 
-def register(name: str, forms: Iterable[bool] = (True, False)) -> Callable[[Builder], Builder]:
+def register(name: str, forms: Iterable[bool] = (True, False), twin: str = "") -> Callable[[Builder], Builder]:
     """Decorator: register ``builder(spiking: bool, **config) -> nn.Module`` under ``name``.
 
-    ``forms`` lists which values of ``spiking`` make sense (``(False,)`` for ANN-only baselines).
+    ``forms`` lists which values of ``spiking`` make sense (``(False,)`` for ANN-only baselines);
+    ``twin`` says what the ANN form is relative to the spiking one (copied to ``model.twin_note``).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name={name!r} must be a non-empty string")
@@ -35,9 +40,16 @@ def register(name: str, forms: Iterable[bool] = (True, False)) -> Callable[[Buil
             raise ValueError(f"model name {name!r} is already registered")
         _BUILDERS[name] = builder
         _FORMS[name] = tuple(bool(f) for f in forms)
+        if twin:
+            _TWIN_NOTES[name] = twin
         return builder
 
     return deco
+
+
+def describe_twin(name: str, note: str) -> None:
+    """Say what the ANN form of ``name`` is (for models registered elsewhere without ``twin=``)."""
+    _TWIN_NOTES[name] = note
 
 
 def register_lazy(name: str, loader: Callable[[], None]) -> None:
@@ -82,6 +94,8 @@ def create(name: str, spiking: bool = True, **config: Any) -> nn.Module:
         raise ValueError(f"model {name!r} has no {'spiking' if spiking else 'ANN'} form; available forms: {have}")
     model = _BUILDERS[name](spiking=spiking, **config)
     model.snnkit_spec = {"name": name, "spiking": spiking, "config": dict(config)}  # type: ignore[assignment]
+    if not spiking and not getattr(model, "twin_note", "") and _TWIN_NOTES.get(name):
+        model.twin_note = _TWIN_NOTES[name]  # type: ignore[assignment]
     return model
 
 

@@ -64,7 +64,7 @@ class TDNN(nn.Module):
         return self.head(self.aggregate(torch.cat(outs, -1)))
 
 
-@register("tdnn")
+@register("tdnn", twin="the same ECAPA-style TDNN with ReLU for each LIF; equal parameters")
 def build_tdnn(spiking: bool, in_features: int, num_classes: int, steps: int | None = None, **config: Any) -> nn.Module:
     """``create("tdnn", spiking, in_features, num_classes, channels=32, blocks=2, embed=64)``."""
     return TDNN(in_features, num_classes, spiking, **config)

@@ -170,6 +170,10 @@ class Mixer(nn.Module):
         return self.head(z.unsqueeze(0) if self.repeat is None else z)
 
 
+_TWIN = ("the ViT-style transformer the papers compare with: the same blocks with softmax attention, LayerNorm "
+         "and GELU for the spike attention, BatchNorm and LIFs; equal parameters")
+
+
 def _transformer(kind_if_spiking: str):
     def build(spiking: bool, in_features: int, num_classes: int, steps: int | None = None, **config: Any) -> nn.Module:
         return SequenceTransformer(in_features, num_classes, kind_if_spiking if spiking else "softmax", **config)
@@ -178,12 +182,12 @@ def _transformer(kind_if_spiking: str):
     return build
 
 
-register("transformer")(_transformer("ssa"))
-register("spikformer")(_transformer("ssa"))
-register("spike_driven_transformer")(_transformer("sdsa"))
+register("transformer", twin=_TWIN)(_transformer("ssa"))
+register("spikformer", twin=_TWIN)(_transformer("ssa"))
+register("spike_driven_transformer", twin=_TWIN)(_transformer("sdsa"))
 
 
-@register("mixer")
+@register("mixer", twin="the same MLP-Mixer with GELU for each LIF; equal parameters")
 def build_mixer(spiking: bool, in_features: int, num_classes: int, steps: int = 0, **config: Any) -> nn.Module:
     """``create("mixer", spiking, in_features, num_classes, steps=T, dim=32, depth=1)`` (needs ``steps``)."""
     if not steps:
