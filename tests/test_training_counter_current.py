@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from snnkit.neurons import LIF, Sequential
-from snnkit.training.counter_current import CounterCurrent, time_mean
+from snnkit.training.counter_current import CounterCurrent, standardize, time_mean
 
 
 def rate_net(widths=(6, 8, 5, 3)):
@@ -74,3 +74,26 @@ def test_spiking_blocks_learn_a_separable_task():
     with torch.no_grad():
         accuracy = (net(x).argmax(1) == labels).float().mean()
     assert accuracy > 0.95
+
+
+def test_standardize_is_batch_normalisation_without_affine():
+    x = torch.randn(9, 4) * 3 + 1
+    expected = nn.functional.batch_norm(x, None, None, training=True, eps=1e-5)
+    torch.testing.assert_close(standardize(x), expected)
+
+
+def test_hidden_comparison_raw_or_standardised():
+    torch.manual_seed(3)
+    net = rate_net((4, 5, 2))
+    x, target = torch.randn(6, 4), nn.functional.one_hot(torch.randint(0, 2, (6,)), 2).float()
+    with torch.no_grad():
+        a1, b1 = net.blocks[0](x), net.feedback[1](target)
+        net.standardize = False
+        raw = net.local_losses(x, target)
+        net.standardize = True
+        normed = net.local_losses(x, target)
+    torch.testing.assert_close(raw[0][0], nn.functional.mse_loss(a1, b1))
+    bn = lambda t: nn.functional.batch_norm(t, None, None, training=True, eps=1e-5)  # noqa: E731
+    torch.testing.assert_close(normed[0][0], nn.functional.mse_loss(bn(a1), bn(b1)))
+    torch.testing.assert_close(normed[1][1], nn.functional.mse_loss(bn(b1), bn(a1)))
+    torch.testing.assert_close(normed[0][1], raw[0][1])           # the top compares with the target as is
