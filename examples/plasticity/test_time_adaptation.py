@@ -96,6 +96,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3, help="readout / backprop / BPTT epochs")
     p.add_argument("--adapt-lr", type=float, default=0.5, help="SoftHebb learning rate at test time")
     p.add_argument("--modulation-lr", type=float, default=5.0)
+    p.add_argument("--passes", type=int, default=1, help="passes of adaptation over the test stream; "
+                   "the accuracy printed is the last pass's")
     p.add_argument("--batch", type=int, default=50, help="test batch (adaptation step) size")
     p.add_argument("--noise", type=float, default=0.4, help="std of the Gaussian pixel noise")
     p.add_argument("--degrees", type=float, default=35.0, help="rotation of the rotated digits")
@@ -136,7 +138,15 @@ def main() -> None:
             adapter = ModulatedHebbianAdaptation(copy.deepcopy(layer), readout, 10, lr=args.adapt_lr,
                                                  temperature=args.temperature, mode=mode,
                                                  modulation_lr=args.modulation_lr)
-            results.setdefault(label, {})[name] = accuracy(adapter.adapt_step, x, test_y, args.batch)
+            modulations: list[torch.Tensor] = []
+            for _ in range(args.passes):       # online: each batch is predicted before it adapts the layer
+                score = accuracy(adapter.adapt_step, x, test_y, args.batch)
+                if mode == "modulated":
+                    modulations.append(adapter.modulation_of(adapter(x)).detach())
+            results.setdefault(label, {})[name] = score
+            if modulations:
+                print(f"{name}: mean modulation after each pass "
+                      + ", ".join(f"{float(m.mean()):.3f}" for m in modulations), flush=True)
     print(f"{'variant':38s} " + " ".join(f"{c:>8s}" for c in conditions))
     for label, row in results.items():
         print(f"{label:38s} " + " ".join(f"{row[c]:8.3f}" for c in conditions), flush=True)
