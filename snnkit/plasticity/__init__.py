@@ -22,6 +22,7 @@ from .astrocyte import Astrocyte, AstrocyteGatedSTDP
 from .eprop import EProp, EPropState, eprop_gradients
 from .hebbian import BCM, Oja, SoftHebb
 from .hlop import HLOP
+from .modulated import ModulatedHebbianAdaptation
 from .homeostasis import AdaptiveThreshold, lateral_inhibition, winner_take_all
 from .readout import ErrorModulatedHebbian, RecursiveLeastSquares
 from .rule import UPDATES, PlasticityRule

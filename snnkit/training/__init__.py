@@ -8,6 +8,7 @@ firing-rate regularisers and monitors, LR schedules, seeding, lossless checkpoin
 """
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import MODES, OPTIMIZERS, TrainerConfig
+from .counter_current import CounterCurrent, time_mean
 from .distributed import init_distributed, launch, world
 from .losses import (LOSSES, ce_count_loss, ce_max_membrane_loss, ce_mean_membrane_loss, ce_softmax_sum_loss,
                      get_loss, mse_count_loss, predict, scores)
