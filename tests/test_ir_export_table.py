@@ -28,6 +28,12 @@ def _zoo() -> dict[str, tuple[torch.nn.Module, tuple[int, ...], torch.Tensor]]:
         if True not in M.forms(name):
             continue
         torch.manual_seed(0)
+        if name.endswith("_image"):  # vision models: images [B, 1, 28, 28], small configurations
+            staged = name in ("meta_spikeformer_image", "max_former_image")
+            cfg = ({"widths": (8, 16, 32), "depths": (1, 1, 1)} if staged else {"dim": 32, "depth": 1})
+            model = M.create(name, spiking=True, heads=2, sim_steps=2, num_classes=C, **cfg)
+            out[f"zoo: {name}"] = (model, (1, 28, 28), None)
+            continue
         out[f"zoo: {name}"] = (M.create(name, spiking=True, in_features=F, num_classes=C, steps=T), (F,), None)
     torch.manual_seed(0)
     out["zoo: mlp (reset='hard')"] = (M.create("mlp", spiking=True, in_features=F, num_classes=C, reset="hard"),
