@@ -102,12 +102,11 @@ def run_demo(out_dir: str | Path = "runs/demo", epochs: int = 6, seed: int = 0, 
 
 def plot_learning_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
     """Loss and accuracy per epoch (train solid, validation dashed) for each named history."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
     from ..analysis import save_figure
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for i, (name, hist) in enumerate(histories.items()):
         ep = [h["epoch"] for h in hist]
         color = f"C{i}"

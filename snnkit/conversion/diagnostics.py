@@ -42,11 +42,10 @@ def ann_accuracy(ann: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -
 def plot_accuracy_vs_T(curves: Mapping[str, Mapping[int, float]], path: str, ann_accuracy: float | None = None,
                        title: str = "ANN-to-SNN conversion") -> str:
     """Write a PNG of accuracy against T (log2 axis) for each named curve; atomic write. Returns ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     for name, curve in curves.items():
         ts = sorted(curve)
         ax.plot(ts, [100 * curve[t] for t in ts], marker="o", label=name)
@@ -60,11 +59,8 @@ def plot_accuracy_vs_T(curves: Mapping[str, Mapping[int, float]], path: str, ann
     ax.legend()
     fig.tight_layout()
     from .._atomic import atomic_path
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     return path
 
 

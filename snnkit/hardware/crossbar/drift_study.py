@@ -119,13 +119,12 @@ def drift_table_markdown(tables: Sequence[Mapping[str, Any]]) -> str:
 def plot_drift_study(tables: Sequence[Mapping[str, Any]] | Mapping[str, Any], path: str | os.PathLike) -> str:
     """Plot accuracy against time after programming (log axis) for one or more tables; PNG, atomic write."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
     tables = [tables] if isinstance(tables, Mapping) else list(tables)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, tab in enumerate(tables):
         c = colors[k % len(colors)]
         t = tab["times_s"]
@@ -144,9 +143,6 @@ def plot_drift_study(tables: Sequence[Mapping[str, Any]] | Mapping[str, Any], pa
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = os.fspath(path)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     return path
