@@ -3,6 +3,7 @@ builder (needs a C++ compiler at run time, nothing at install time). If it canno
 dispatcher falls back to the pure-torch fused engine and says why once (``snnkit info`` shows it)."""
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -34,6 +35,10 @@ def load() -> ModuleType | None:
         from torch.utils.cpp_extension import load as load_extension
 
         src = _build_source()
+        if not any(src.parent.glob("snnkit_lif_cpu*.so")):
+            # first use in this cache folder: say why the next minute is silent (logging: the user decides)
+            logging.getLogger("snnkit").warning(
+                "snnkit: compiling the C++ LIF engine into %s (first use only, about a minute)", src.parent)
         with _builder_lock(src.parent):
             _ext = load_extension(name="snnkit_lif_cpu", sources=[str(src)], build_directory=str(src.parent),
                                   extra_cflags=list(_CFLAGS),
