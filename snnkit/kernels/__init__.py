@@ -59,8 +59,10 @@ def use_engine(name: Engine) -> Iterator[None]:
 
 
 def available() -> dict[str, list[str]]:
-    """Which engines exist for which model (for ``snnkit info``)."""
-    gpu = ["triton"] if triton_engine.installed() else []
+    """Which engines can run on this machine for which model (for ``snnkit info``): ``triton`` only with
+    CUDA, or on CPU tensors under Triton's interpreter."""
+    runnable = torch.cuda.is_available() or triton_engine.interpreted()
+    gpu = ["triton"] if triton_engine.installed() and runnable else []
     lif = ["reference", "fused"] + (["cpp"] if lif_cpu.load() is not None else []) + gpu
     other = ["reference", "fused"] + gpu
     return {"lif": lif, "if": lif, "cuba_lif": other, "alif": other, "li": other, "izhikevich": other}
