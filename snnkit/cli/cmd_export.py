@@ -15,6 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="a .pt file written by snnkit train / snnkit demo")
     p.add_argument("--to", required=True, action="append", choices=TARGETS,
                    help="backend (repeat for several)")
+    p.add_argument("--nir-target", default=None, choices=("snntorch", "norse", "spikingjelly"),
+                   help="with --to nir: write the file for this peer's NIR importer (same spikes as snnkit, or "
+                        "an error saying what it cannot run); default: for snnkit, keeping snnkit-only "
+                        "features such as soft reset as node metadata")
     p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint)")
     p.add_argument("--split", default="test", help="data split used to measure accuracy")
     p.add_argument("--max-samples", type=int, default=512, help="at most this many samples are run")
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else path.parent / "export"
     say = (lambda *a, **k: None) if args.json else print
     results = run_steps(model, x, y, out_dir, lambda out: predict(out, loss), tuple(args.to), say,
-                        membrane_decode="mean" if loss == "ce_mean_membrane" else "max")
+                        membrane_decode="mean" if loss == "ce_mean_membrane" else "max", nir_target=args.nir_target)
     if args.json:
         for r in results.values():
             r.pop("markdown", None)

@@ -19,17 +19,28 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor, predict: Callable[[Tensor]
 
 
 def nir_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, predict: Callable[[Tensor], Tensor],
-             dt: float = 1e-3) -> dict[str, Any]:
-    """Write ``out`` as NIR, read it back with snnkit and check the re-imported model's outputs."""
+             target: str | None = None) -> dict[str, Any]:
+    """Write ``out`` as NIR, read it back with snnkit and check the re-imported model's outputs.
+
+    ``target=None`` writes for snnkit (dt 1 ms; snnkit-only features such as soft reset are kept as
+    node metadata that other tools ignore: the ``extensions`` entry of the result lists them);
+    ``"snntorch"``, ``"norse"`` or ``"spikingjelly"`` writes a file that this peer runs with the same
+    spikes, or raises naming what it cannot run."""
+    import nir
+
     from .. import ir
 
-    graph = ir.export_nir(model, str(out), dt=dt)
+    graph = ir.export_nir(model, str(out), extensions=target is None, target=target)
+    # what other tools would run differently: soft reset (metadata) and extension sub-graphs (max pooling)
+    extensions = sorted({f"reset={n.metadata['snnkit.reset']}" if not isinstance(n, nir.NIRGraph)
+                         else f"{type(n).__name__} node {k!r}" for k, n in graph.nodes.items()
+                         if isinstance(n, nir.NIRGraph) or (getattr(n, "metadata", None) or {}).get("snnkit.reset")})
     back = ir.import_nir(str(out))
     model.eval()
     with torch.no_grad():
         a, b = model(x), back(x)
     return {"path": str(out), "nodes": len(graph.nodes), "round_trip_max_abs_diff": float((a - b).abs().max()),
-            "accuracy": _accuracy(back, x, y, predict)}
+            "accuracy": _accuracy(back, x, y, predict), "target": target or "snnkit", "extensions": extensions}
 
 
 def loihi_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, membrane_decode: str = "max") -> dict[str, Any]:
@@ -38,7 +49,7 @@ def loihi_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, membrane_decod
 
     res = loihi.deploy(model, x, y, netx_path=str(out), membrane_decode=membrane_decode)
     return {"path": res["netx"], "accuracy": res["accuracy"], "float_accuracy": res["float_accuracy"],
-            "accuracy_drop": res["accuracy_drop"]}
+            "accuracy_drop": res["accuracy_drop"], "graded_input_max": res["input_max"]}
 
 
 def crossbar_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, predict: Callable[[Tensor], Tensor],
@@ -54,19 +65,26 @@ def crossbar_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, predict: Ca
 
 def run_steps(model: nn.Module, x: Tensor, y: Tensor, out_dir: Path, predict: Callable[[Tensor], Tensor],
               targets: tuple[str, ...] = TARGETS, say: Callable[..., None] = print,
-              membrane_decode: str = "max") -> dict[str, Any]:
+              membrane_decode: str = "max", nir_target: str | None = None) -> dict[str, Any]:
     """Run the chosen deployment steps and print one line (or table) per step. ``membrane_decode``
-    tells the Loihi step how the readout membrane is read (``"max"`` or ``"mean"`` over time)."""
+    tells the Loihi step how the readout membrane is read (``"max"`` or ``"mean"`` over time);
+    ``nir_target`` is the NIR reader the file is written for (see :func:`nir_step`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     if "nir" in targets:
-        r = results["nir"] = nir_step(model, x, y, out_dir / "model.nir", predict)
-        say(f"NIR: wrote {r['path']} ({r['nodes']} nodes); re-imported model: accuracy {r['accuracy']:.3f}, "
-            f"max |output difference| {r['round_trip_max_abs_diff']:.2e}")
+        r = results["nir"] = nir_step(model, x, y, out_dir / "model.nir", predict, nir_target)
+        say(f"NIR (for {r['target']}): wrote {r['path']} ({r['nodes']} nodes); re-imported model: accuracy "
+            f"{r['accuracy']:.3f}, max |output difference| {r['round_trip_max_abs_diff']:.2e}")
+        if r["extensions"]:
+            say(f"  uses snnkit extensions {r['extensions']}: other tools would read it differently; "
+                "--nir-target snntorch|norse|spikingjelly writes (or refuses) a file for that peer")
     if "loihi" in targets:
         r = results["loihi"] = loihi_step(model, x, y, out_dir / "network.net", membrane_decode)
         say(f"Loihi 2 (fixed point, bit-exact with Lava's models): accuracy {r['accuracy']:.3f} "
             f"(float {r['float_accuracy']:.3f}, drop {r['accuracy_drop']:+.3f}); netx file {r['path']}")
+        if r["graded_input_max"] is not None:
+            say(f"  real-valued input sent as 8-bit graded spikes (|x| <= {r['graded_input_max']:.3g}); load the "
+                "netx file with lava-dl's Network(..., input_message_bits=8)")
     if "crossbar" in targets:
         r = results["crossbar"] = crossbar_step(model, x, y, out_dir / "crossbar_drift.png", predict)
         say("PCM crossbar, accuracy after programming:\n" + r["markdown"])

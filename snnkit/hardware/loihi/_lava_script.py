@@ -143,10 +143,10 @@ def _build_layers(data, k, src, tag):
     return lifs
 
 
-def _build_netx(path, src):
+def _build_netx(path, src, input_message_bits=0):
     _stub_slayer()
     from lava.lib.dl.netx import hdf5
-    net = hdf5.Network(net_config=str(path))
+    net = hdf5.Network(net_config=str(path), input_message_bits=int(input_message_bits))
     src.s_out.connect(net.inp)
     return [layer.neuron for layer in net.layers]
 
@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
         x = _whc(x, in_shape) if in_shape is not None else x.T   # time last: [N, T] or [W, H, C, T]
         src = RingBuffer(data=(x.astype(np.int32) if tag == "fixed_pt" else x.astype(float)))
         netx_path = _get(data, f"t{k}_netx")
-        lifs = _build_netx(str(netx_path), src) if netx_path is not None else _build_layers(data, k, src, tag)
+        lifs = _build_netx(str(netx_path), src, _get(data, f"t{k}_input_bits", 0)) if netx_path is not None else _build_layers(data, k, src, tag)
         monitors = []  # Lava's Monitor model holds a single probe, so one Monitor per recorded Var
         for lif in lifs:
             states = (lif.sigma, lif.act) if hasattr(lif, "sigma") else (lif.u, lif.v)   # SigmaDelta or LIF

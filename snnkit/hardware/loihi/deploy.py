@@ -21,8 +21,13 @@ def _predict(out: np.ndarray | Tensor, readout: str, decode: str = "mean") -> np
 
 
 def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[int, ...] | None = None,
-           netx_path: str | None = None, batch_size: int = 256, membrane_decode: str = "mean") -> dict[str, Any]:
-    """Quantise ``model`` for Loihi 2 and measure it on ``(test_x [T, B, N] spikes, test_y [B])``.
+           netx_path: str | None = None, batch_size: int = 256, membrane_decode: str = "mean",
+           input_bits: int = 8) -> dict[str, Any]:
+    """Quantise ``model`` for Loihi 2 and measure it on ``(test_x [T, B, N], test_y [B])``.
+
+    Binary ``test_x`` enters as spikes. Real-valued ``test_x`` (current-encoded input) enters as graded
+    spikes of ``input_bits`` bits, scaled so that the largest ``|test_x|`` is the largest payload (see
+    :func:`quantize_for_loihi`'s ``input_max``; the result's ``input_max`` says what was used).
 
     Prediction: the output neuron with the most spikes (spiking output) or the largest mean membrane
     (LI readout), for the float model and for the fixed-point simulator alike. Returns
@@ -36,7 +41,10 @@ def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[
         raise ValueError(f"test_x must be time-major [T, B, N]; got shape {tuple(test_x.shape)}")
     if test_y.shape[0] != test_x.shape[1]:
         raise ValueError(f"test_y has {test_y.shape[0]} labels for {test_x.shape[1]} samples")
-    net: LoihiNetwork = quantize_for_loihi(model, input_shape, for_netx=netx_path is not None)
+    binary = bool(((test_x == 0) | (test_x == 1)).all())
+    input_max = None if binary else float(test_x.abs().max())
+    net: LoihiNetwork = quantize_for_loihi(model, input_shape, for_netx=netx_path is not None,
+                                           input_max=input_max, input_bits=input_bits)
     y = test_y.cpu().numpy()
     was_training = model.training
     model.eval()
@@ -52,7 +60,7 @@ def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[
     acc = float((np.concatenate(fixed_pred) == y).mean())
     facc = float((np.concatenate(float_pred) == y).mean())
     out: dict[str, Any] = {"accuracy": acc, "float_accuracy": facc, "accuracy_drop": facc - acc,
-                           "report": net.report, "network": net, "netx": None}
+                           "report": net.report, "network": net, "netx": None, "input_max": input_max}
     if netx_path is not None:
         out["netx"] = str(net.write_netx(netx_path))
     return out

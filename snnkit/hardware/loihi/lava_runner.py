@@ -145,19 +145,23 @@ def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = 
 
 
 def run_netx(path: str | os.PathLike, spikes: Sequence[np.ndarray], n_layers: int,
-             timeout: float = 300.0) -> list[dict]:
+             timeout: float = 300.0, input_message_bits: int = 0) -> list[dict]:
     """Load a lava-dl netx file with the real ``lava.lib.dl.netx.hdf5.Network`` and run each input
-    ``[T, N_in]`` through it (fixed point). Returns per input the same dict as :func:`run_lava`."""
-    return run_netx_files([(path, x, n_layers) for x in spikes], timeout=timeout)
+    ``[T, N_in]`` through it (fixed point). Returns per input the same dict as :func:`run_lava`.
+    ``input_message_bits > 0``: the inputs are graded spikes (integer payloads), as netx's argument."""
+    return run_netx_files([(path, x, n_layers) for x in spikes], timeout=timeout,
+                          input_message_bits=input_message_bits)
 
 
-def run_netx_files(trials: Sequence[tuple[str | os.PathLike, np.ndarray, int]], timeout: float = 300.0) -> list[dict]:
+def run_netx_files(trials: Sequence[tuple[str | os.PathLike, np.ndarray, int]], timeout: float = 300.0,
+                   input_message_bits: int = 0) -> list[dict]:
     """Several ``(netx path, spikes [T, N_in], n_layers)`` runs in ONE Lava subprocess (see :func:`run_netx`)."""
     payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials)), "tag": np.array("fixed_pt")}
     from .netx import read_netx
 
     for k, (path, x, _) in enumerate(trials):
         payload[f"t{k}_x"] = np.asarray(x).astype(np.int32)
+        payload[f"t{k}_input_bits"] = np.array(int(input_message_bits))
         payload[f"t{k}_netx"] = np.array(str(Path(path).resolve()))
         first = read_netx(path)[0]
         if first.conv is not None:

@@ -91,23 +91,39 @@ class LoihiNetwork:
     scales: list[float]
     readout: str                      # "spikes" or "voltage" (LI readout)
     report: list[dict[str, Any]] = field(default_factory=list)
+    input_scale: float | None = None  # graded input: x enters as round(x * input_scale); None: binary spikes
 
     @property
     def latency(self) -> int:
         return len(self.layers)
 
+    def graded_input(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Real-valued input as the integer payloads of graded spikes: ``round(x * input_scale)``, clipped to
+        the first synapse's ``num_message_bits`` (signed)."""
+        if self.input_scale is None:
+            raise ValueError("this network takes binary spikes (quantised without input_max)")
+        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+        top = 2 ** (self.layers[0].num_message_bits - 1) - 1
+        return np.clip(np.round(x * self.input_scale), -top, top).astype(np.int64)
+
     def run(self, spikes: np.ndarray | torch.Tensor, record: bool = False) -> dict[str, Any]:
-        """Run float/bool input spikes ``[T, B, N]`` (or ``[T, N]``) on the bit-exact simulator.
+        """Run input ``[T, B, N]`` (or ``[T, N]``) on the bit-exact simulator: binary spikes, or any real
+        values when the network was quantised for graded input (``input_max``; see :meth:`graded_input`).
 
         Returns ``{"spikes": [T, B, N_out] bool, "v": [T, B, N_out] float (v / S)}`` realigned to the float
         model's time steps (Lava's per-layer latency removed)."""
         x = spikes.detach().cpu().numpy() if isinstance(spikes, torch.Tensor) else np.asarray(spikes)
         if x.ndim > 3:   # [T, B, C, H, W] images of spikes: neurons are flattened in (C, H, W) order
             x = x.reshape(x.shape[0], x.shape[1], -1)
-        if not np.all((x == 0) | (x == 1)):
-            raise ValueError("spikes must be binary (0/1); Loihi inputs are spikes")
-        pad = np.zeros((self.latency,) + x.shape[1:], dtype=bool)
-        out = simulate(self.layers, np.concatenate([x.astype(bool), pad]), record=True)
+        if self.input_scale is not None:
+            x = self.graded_input(x)
+        elif not np.all((x == 0) | (x == 1)):
+            raise ValueError("spikes must be binary (0/1): Loihi's unary spikes carry no value; for real-valued "
+                             "(current-encoded) input quantise with input_max (graded spikes)")
+        else:
+            x = x.astype(bool)
+        pad = np.zeros((self.latency,) + x.shape[1:], dtype=x.dtype)
+        out = simulate(self.layers, np.concatenate([x, pad]), record=True)
         lat = self.latency
         res: dict[str, Any] = {"spikes": out["spikes"][-1][lat:], "v": out["v"][-1][lat:] / self.scales[-1]}
         if record:
@@ -306,9 +322,10 @@ def _fold_input_scaling(block: _Block, r: np.ndarray, alpha: float | None) -> tu
     return w, bias, rec
 
 
-def _row_sum(w: np.ndarray, rec: np.ndarray | None, conv: bool) -> float:
-    """Largest sum of |weights| into one neuron (a conv neuron sees at most one kernel)."""
-    rows = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+def _row_sum(w: np.ndarray, rec: np.ndarray | None, conv: bool, input_amplitude: float = 1.0) -> float:
+    """Largest sum of |weights| x largest |input| into one neuron (a conv neuron sees at most one kernel;
+    recurrent inputs are spikes)."""
+    rows = np.abs(w).reshape(w.shape[0], -1).sum(axis=1) * input_amplitude
     if rec is not None:
         rows = rows + np.abs(rec).sum(axis=1)
     return float(rows.max())
@@ -369,20 +386,25 @@ def _quantise_delays(delays: np.ndarray | None, where: str) -> np.ndarray | None
     return delays if delays.any() else None
 
 
-def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool) -> tuple[LoihiLayer, float, dict[str, Any]]:
-    """One block to one Loihi layer: dynamics, folded scaling, scale choice, then every register."""
+def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool, input_scale: float | None = None,
+                    input_bits: int = 0) -> tuple[LoihiLayer, float, dict[str, Any]]:
+    """One block to one Loihi layer: dynamics, folded scaling, scale choice, then every register.
+    ``input_scale``: the block reads graded spikes ``round(x * input_scale)`` of ``input_bits`` bits."""
     node, where = block.neuron, f"layer {i} ({block.name})"
     _check_reset(node, where)
     n_out = int(np.prod(block.out_shape))
     beta, alpha, r = _neuron_dynamics(node, n_out, dt)
     w, bias, rec = _fold_input_scaling(block, r, _shared("current decay", alpha, where))
+    amplitude = 1.0
+    if input_scale is not None:   # weights per unit of the integer payload; payloads reach 2**(bits-1) - 1
+        w, amplitude = w / input_scale, float(2 ** (input_bits - 1) - 1)
     spiking = not isinstance(node, nir.LI)
     v_th = _shared("threshold", node.v_threshold, where) if spiking else None
     beta_s = _shared("decay", beta, where)
     alpha_s = _shared("current decay", alpha, where)
     _check_weights(w if rec is None else np.concatenate([w.reshape(w.shape[0], -1), rec], axis=1), where)
     conv = block.conv is not None
-    row_sum = _row_sum(w, rec, conv) + (float(np.abs(bias).max()) if bias.size else 0.0)
+    row_sum = _row_sum(w, rec, conv, amplitude) + (float(np.abs(bias).max()) if bias.size else 0.0)
     vmax = (v_th + row_sum) if spiking else row_sum / max(1 - beta_s, 1e-3)
     k, wexp = _choose_scale(w, rec, bias, v_th, vmax, conv, for_netx, where)
     w_int, rec_int = _quantise_synapse(w, rec, k, conv, for_netx)
@@ -394,7 +416,7 @@ def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool) -> tuple[L
     delays = _quantise_delays(block.delays, where)
     layer = LoihiLayer(weights=w_int, du=du, dv=dv, vth=vth, bias_mant=bias_mant if bias_mant.any() else None,
                        bias_exp=bias_exp, weight_exp=wexp, num_weight_bits=8, delays=delays,
-                       recurrent_weights=rec_int, conv=block.conv)
+                       recurrent_weights=rec_int, conv=block.conv, num_message_bits=input_bits)
     layer.validate(i)
     _warn_vanished(w, w_int, where)
     w_eff = (w_int if conv else effective_weights(w_int, None, 8)) / k
@@ -409,7 +431,7 @@ def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool) -> tuple[L
 
 
 def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = None,
-                       for_netx: bool = False) -> LoihiNetwork:
+                       for_netx: bool = False, input_max: float | None = None, input_bits: int = 8) -> LoihiNetwork:
     """Quantise ``model`` to Loihi 2 fixed point; refuses what Loihi cannot hold with a clear error.
 
     Steps: the model's graph (:func:`snnkit.ir.to_graph`) -> blocks of (pooling/flatten, synapse, neuron)
@@ -417,16 +439,41 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
     weights, scale and weight exponent, weights, decays, threshold, bias, delays, report).
     ``for_netx=True`` restricts to what lava-dl netx files hold: ``weight_exp = 0`` (netx stores no
     weight exponent) and ``bias_exp = 6`` (netx's fixed bias exponent).
+
+    Real-valued (current-encoded, "direct") input: pass ``input_max``, the largest ``|x|`` to represent.
+    The input then travels as Loihi 2 graded spikes of ``input_bits`` bits (signed payload
+    ``round(x * input_scale)``, ``input_scale = (2**(input_bits-1) - 1) / input_max``; larger values
+    clip) into a first synapse with ``num_message_bits = input_bits``; the first layer's threshold, bias
+    and state are scaled by ``input_scale`` to match. A netx file of such a network must be loaded with
+    lava-dl's ``Network(..., input_message_bits=input_bits)`` (netx files do not store it).
     """
     dt = 1.0
-    graph = to_graph(model, dt=dt, method="exp", input_shape=input_shape)
+    input_scale = None
+    if input_max is not None:
+        if not (np.isfinite(input_max) and input_max > 0):
+            raise ValueError(f"input_max={input_max!r}: must be a finite number > 0 (the largest |input|)")
+        if not (isinstance(input_bits, int) and 2 <= input_bits <= 24):
+            raise ValueError(f"input_bits={input_bits!r}: Loihi 2 graded spikes carry 2 to 24 bits")
+        input_scale = (2 ** (input_bits - 1) - 1) / float(input_max)
+    graph = to_graph(model, dt=dt, method="exp", input_shape=input_shape, extensions=True)  # _check_reset says why
     blocks = _blocks(graph)
     layers, scales, report = [], [], []
     for i, block in enumerate(blocks):
-        layer, scale, rep = _quantise_block(block, i, dt, for_netx)
+        graded = i == 0 and input_scale is not None
+        try:
+            layer, scale, rep = _quantise_block(block, i, dt, for_netx, input_scale if graded else None,
+                                                input_bits if graded else 0)
+        except ValueError as err:
+            if not graded:
+                raise
+            raise ValueError(f"{err}; with graded input, payload x weight must fit the 24-bit state: "
+                             f"input_bits={input_bits} is too many, try 8") from err
+        if graded:
+            rep["input_scale"] = input_scale
         layers.append(layer)
         scales.append(scale)
         report.append(rep)
     validate_network(layers)
     return LoihiNetwork(layers=layers, scales=scales,
-                        readout="voltage" if isinstance(blocks[-1].neuron, nir.LI) else "spikes", report=report)
+                        readout="voltage" if isinstance(blocks[-1].neuron, nir.LI) else "spikes", report=report,
+                        input_scale=input_scale)
