@@ -1,0 +1,45 @@
+"""``snnkit.ir.peer_run``: a file written with ``export_nir(..., target=peer)`` and run by the peer's own
+importer (the oracle: snntorch, norse, spikingjelly as installed) gives the snnkit model's outputs, for a
+spiking output and for an LI readout (its membrane); ``snnkit export --nir-target`` reports that check."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import snnkit.neurons as N
+from snnkit.ir import export_nir
+from snnkit.ir.peer_run import readout_node, run_in_peer
+
+PEERS = ["snntorch", "norse", "spikingjelly"]
+
+
+def _net(readout: str) -> N.Sequential:
+    torch.manual_seed(5)
+    last = N.LI(tau_mem=4.0) if readout == "li" else N.LIF(tau_mem=3.0, reset="hard")
+    m = N.Sequential(nn.Linear(10, 20), N.LIF(tau_mem=5.0, reset="hard"), nn.Linear(20, 4), last)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(2.5)
+    return m
+
+
+@pytest.mark.parametrize("readout", ["spikes", "li"])
+@pytest.mark.parametrize("target", PEERS)
+def test_peer_runs_the_file_as_snnkit_does(tmp_path, target, readout):
+    model = _net(readout)
+    x = (torch.rand(40, 3, 10, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    path = tmp_path / "net.nir"
+    export_nir(model, str(path), target=target)
+    with torch.no_grad():
+        ref = model(x)
+    assert model[:2](x).sum() > 10, "the hidden layer must spike"
+    assert (readout_node(path) is not None) == (readout == "li")
+    torch.testing.assert_close(run_in_peer(path, target, x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_peer_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="allowed"):
+        run_in_peer(tmp_path / "x.nir", "brian2", torch.zeros(1, 1, 1))
