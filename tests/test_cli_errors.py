@@ -17,7 +17,7 @@ import torch
 from snnkit.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-MINE = ("convert", "data", "evaluate", "export", "info", "train")  # the commands this suite vouches for
+MINE = ("bench", "compare", "demo", "convert", "data", "evaluate", "export", "info", "train")  # the commands this suite vouches for
 TINY = """
 [model]
 name = "mlp"

@@ -1,4 +1,4 @@
-"""``snnkit compare MODEL --data NAME``: train a spiking model and its ANN twin on the same split and
+"""snnkit compare MODEL --data NAME: train a spiking model and its ANN twin on the same split and
 print accuracy, parameters, operations and estimated energy side by side."""
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     p.add_argument("model", help="registered model name (see snnkit.models.names())")
     p.add_argument("--data", required=True, help="dataset name for snnkit.data.load (e.g. randman, mnist1d)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=5, help="training epochs for each of the two models (default 5)")
+    p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate for both models (default 5e-3)")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default 0)")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="model config entry (JSON value), repeatable, e.g. --config hidden=64")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", dest="json_path", default=None, help="also write the results to this JSON file")
     p.add_argument("--markdown", dest="markdown_path", default=None, help="also write the table as Markdown here")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (one line per epoch is still printed); bars are also off when stderr "
+                        "is not a terminal")
     p.set_defaults(func=run)
 
 
