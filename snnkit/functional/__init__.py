@@ -9,6 +9,7 @@ from .discretize import decay, decay_float, tau_from_decay
 from .izhikevich import PRESETS as IZHIKEVICH_PRESETS, IzhikevichParameters, izhikevich_multistep, izhikevich_step
 from .li import LIParameters, li_multistep, li_step
 from .lif import RESET_MODES, IFParameters, LIFParameters, lif_multistep, lif_step
+from .recurrent import recurrent_multistep
 
 __all__ = [
     "ALIFParameters", "alif_multistep", "alif_step",
@@ -17,4 +18,5 @@ __all__ = [
     "IZHIKEVICH_PRESETS", "IzhikevichParameters", "izhikevich_multistep", "izhikevich_step",
     "LIParameters", "li_multistep", "li_step",
     "RESET_MODES", "IFParameters", "LIFParameters", "lif_multistep", "lif_step",
+    "recurrent_multistep",
 ]
