@@ -11,6 +11,7 @@ Per step, ``beta = decay(tau_mem)``, ``rho = decay(tau_adapt)``::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -18,6 +19,13 @@ from torch import Tensor
 from .. import _checks
 from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
+
+
+class ALIFState(NamedTuple):
+    """State of an ALIF population: membrane ``v`` and adaptation ``a``."""
+
+    v: Tensor
+    a: Tensor
 
 
 def _subtract_lif() -> LIFParameters:
@@ -49,20 +57,21 @@ def adapt(a: Tensor, s: Tensor, rho: Tensor | float) -> Tensor:
 
 
 def alif_step(x: Tensor, state: tuple[Tensor, Tensor], p: ALIFParameters
-              ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """One step; ``state = (v, a)``. Returns ``(spikes, (v, a))``."""
+              ) -> tuple[Tensor, ALIFState]:
+    """One step; ``state = (v, a)``. Returns ``(spikes, ALIFState(v, a))``."""
     v, a = state
     th = p.threshold(a, x)
     h = integrate(x, v, p.lif.beta(x), p.lif.decay_input)
     s = p.lif.surrogate(h - th)
     v = reset_membrane(h, s, th, p.lif)
-    return s, (v, adapt(a, s, p.rho(x)))
+    return s, ALIFState(v, adapt(a, s, p.rho(x)))
 
 
 def alif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
-                   ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+                   ) -> tuple[Tensor, ALIFState]:
+    """Reference multi-step ALIF over ``xs [T, B, ...]``: ``(spikes, final ALIFState)``."""
     if state is None:
-        state = (torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
+        state = ALIFState(torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
     out = []
     for x in xs.unbind(0):
         s, state = alif_step(x, state, p)

@@ -24,8 +24,9 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters, LIParameters,
-                          alif_multistep, cuba_lif_multistep, izhikevich_multistep, li_multistep, lif_multistep)
+from ..functional import (ALIFParameters, ALIFState, CubaLIFParameters, CubaLIFState, IzhikevichParameters,
+                          IzhikevichState, LIFParameters, LIParameters, alif_multistep, cuba_lif_multistep,
+                          izhikevich_multistep, li_multistep, lif_multistep)
 from . import alif_fused, izhikevich_fused, lif_cpu, triton_engine
 from .cuba_fused import cuba_lif_multistep_fused
 from .li_fused import li_multistep_fused
@@ -104,25 +105,29 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
 
 
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
-             ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+             ) -> tuple[Tensor, CubaLIFState]:
     """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""
     engine = _pick(xs, triton_engine.supports_lif(p.lif))
     if engine == "triton":
-        return triton_engine.cuba_lif_multistep_triton(xs, state, p)
-    if engine == "fused":
-        return cuba_lif_multistep_fused(xs, state, p)
-    return cuba_lif_multistep(xs, state, p)
+        s, final = triton_engine.cuba_lif_multistep_triton(xs, state, p)
+    elif engine == "fused":
+        s, final = cuba_lif_multistep_fused(xs, state, p)
+    else:
+        return cuba_lif_multistep(xs, state, p)
+    return s, CubaLIFState(*final)
 
 
 def alif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
-         ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+         ) -> tuple[Tensor, ALIFState]:
     """Multi-step adaptive LIF. See :func:`snnkit.functional.alif_multistep`."""
     engine = _pick(xs, triton_engine.supports_lif(p.lif), alif_fused.supports(p))
     if engine == "triton":
-        return triton_engine.alif_multistep_triton(xs, state, p)
-    if engine == "fused":
-        return alif_fused.alif_multistep_fused(xs, state, p)
-    return alif_multistep(xs, state, p)
+        s, final = triton_engine.alif_multistep_triton(xs, state, p)
+    elif engine == "fused":
+        s, final = alif_fused.alif_multistep_fused(xs, state, p)
+    else:
+        return alif_multistep(xs, state, p)
+    return s, ALIFState(*final)
 
 
 def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
@@ -142,10 +147,12 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
         return izhikevich_multistep(xs, state, p, record_membrane)
     engine = _pick(xs, p.surrogate.name in triton_engine.SURROGATE_IDS, izhikevich_fused.supports(p))
     if engine == "triton":
-        return triton_engine.izhikevich_multistep_triton(xs, state, p)
-    if engine == "fused":
-        return izhikevich_fused.izhikevich_multistep_fused(xs, state, p)
-    return izhikevich_multistep(xs, state, p)
+        s, final = triton_engine.izhikevich_multistep_triton(xs, state, p)
+    elif engine == "fused":
+        s, final = izhikevich_fused.izhikevich_multistep_fused(xs, state, p)
+    else:
+        return izhikevich_multistep(xs, state, p)
+    return s, IzhikevichState(*final)
 
 
 __all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",
