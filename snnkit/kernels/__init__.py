@@ -85,6 +85,16 @@ def _pick(xs: Tensor, triton_ok: bool = True, fused_ok: bool = True) -> str:
     return "fused"
 
 
+def _run_stateful(engine: str, xs: Tensor, state: Any, p: Any, state_type: type, triton: Any, fused: Any,
+                  reference: Any) -> tuple[Tensor, Any]:
+    """Run ``engine``'s function for a model whose state has several tensors; the engines return plain
+    tuples, named here as ``state_type`` (the reference path names its own)."""
+    if engine == "reference":
+        return reference(xs, state, p)
+    s, final = (triton if engine == "triton" else fused)(xs, state, p)
+    return s, state_type(*final)
+
+
 def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool = False
         ) -> tuple[Tensor, Tensor]:
     """Multi-step LIF through the selected engine. See :func:`snnkit.functional.lif_multistep`."""
@@ -107,27 +117,15 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
              ) -> tuple[Tensor, CubaLIFState]:
     """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""
-    engine = _pick(xs, triton_engine.supports_lif(p.lif))
-    if engine == "triton":
-        s, final = triton_engine.cuba_lif_multistep_triton(xs, state, p)
-    elif engine == "fused":
-        s, final = cuba_lif_multistep_fused(xs, state, p)
-    else:
-        return cuba_lif_multistep(xs, state, p)
-    return s, CubaLIFState(*final)
+    return _run_stateful(_pick(xs, triton_engine.supports_lif(p.lif)), xs, state, p, CubaLIFState,
+                         triton_engine.cuba_lif_multistep_triton, cuba_lif_multistep_fused, cuba_lif_multistep)
 
 
 def alif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
          ) -> tuple[Tensor, ALIFState]:
     """Multi-step adaptive LIF. See :func:`snnkit.functional.alif_multistep`."""
-    engine = _pick(xs, triton_engine.supports_lif(p.lif), alif_fused.supports(p))
-    if engine == "triton":
-        s, final = triton_engine.alif_multistep_triton(xs, state, p)
-    elif engine == "fused":
-        s, final = alif_fused.alif_multistep_fused(xs, state, p)
-    else:
-        return alif_multistep(xs, state, p)
-    return s, ALIFState(*final)
+    return _run_stateful(_pick(xs, triton_engine.supports_lif(p.lif), alif_fused.supports(p)), xs, state, p,
+                         ALIFState, triton_engine.alif_multistep_triton, alif_fused.alif_multistep_fused, alif_multistep)
 
 
 def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
@@ -145,14 +143,9 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
     """Multi-step Izhikevich. See :func:`snnkit.functional.izhikevich_multistep`."""
     if record_membrane:
         return izhikevich_multistep(xs, state, p, record_membrane)
-    engine = _pick(xs, p.surrogate.name in triton_engine.SURROGATE_IDS, izhikevich_fused.supports(p))
-    if engine == "triton":
-        s, final = triton_engine.izhikevich_multistep_triton(xs, state, p)
-    elif engine == "fused":
-        s, final = izhikevich_fused.izhikevich_multistep_fused(xs, state, p)
-    else:
-        return izhikevich_multistep(xs, state, p)
-    return s, IzhikevichState(*final)
+    return _run_stateful(_pick(xs, p.surrogate.name in triton_engine.SURROGATE_IDS, izhikevich_fused.supports(p)),
+                         xs, state, p, IzhikevichState, triton_engine.izhikevich_multistep_triton,
+                         izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
 __all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",
