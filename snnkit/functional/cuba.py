@@ -16,7 +16,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .. import _checks
 from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
 
