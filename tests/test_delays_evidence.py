@@ -3,9 +3,16 @@ equal parameter count (the oracle is the task's construction: without delays, co
 coincidences carry no class information, so a memoryless network sits at chance)."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import torch
 
-from snnkit.synapses.delay_task import compare_delay_modes, make_timing_task
+_PATH = Path(__file__).resolve().parents[1] / "examples" / "dcls" / "delay_task.py"
+_SPEC = importlib.util.spec_from_file_location("delay_task_example", _PATH)
+delay_task = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(delay_task)
+compare_delay_modes, make_timing_task = delay_task.compare_delay_modes, delay_task.make_timing_task
 
 
 def test_timing_task_has_no_count_information():

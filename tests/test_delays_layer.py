@@ -202,3 +202,17 @@ def test_weights_by_delay_branches_rebuild_the_frozen_layer():
     for d, w in branches.items():  # NIR-style: Linear(W_d) then a channel Delay(d)
         y[d:d + 9] += x @ w.t()
     torch.testing.assert_close(layer(x), y[:11])
+
+
+def test_fused_gaussian_kernel_equals_its_functional_definition():
+    """The engine (hand-written backward) against snnkit.functional.delays.gaussian_kernel (autograd)."""
+    from snnkit.functional.delays import gaussian_kernel
+    from snnkit.kernels.delays import delay_kernel as fused_delay_kernel
+    g = torch.Generator().manual_seed(0)
+    for sigma in (0.5, 2.0, 4.5):
+        w = torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+        d = (torch.rand(5, 4, generator=g, dtype=torch.float64) * 8).requires_grad_()
+        fused, ref = fused_delay_kernel(w, d, 9, sigma), gaussian_kernel(w, d, 9, sigma)
+        torch.testing.assert_close(fused, ref)
+        grad = torch.randn(fused.shape, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(torch.autograd.grad(fused, (w, d), grad), torch.autograd.grad(ref, (w, d), grad))

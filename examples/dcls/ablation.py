@@ -14,8 +14,10 @@ import os
 import torch
 
 from snnkit import models
-from snnkit.synapses import DCLSRecipe, freeze_delays, make_timing_task
+from snnkit.synapses import DCLSRecipe, freeze_delays
 from snnkit.training import Trainer
+
+from delay_task import make_timing_task  # examples/dcls/delay_task.py, beside this script
 
 
 def mnist1d_sequences(n_train: int, n_test: int):

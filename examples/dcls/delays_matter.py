@@ -2,7 +2,7 @@
 
     python examples/dcls/delays_matter.py [--epochs 30] [--hidden 8] [--seeds 0 1 2] [--finetune-epochs N]
 
-Task (snnkit.synapses.delay_task.make_timing_task): 6 channels fire once each, at offsets 0, 3, ..., 15
+Task (delay_task.make_timing_task, beside this script): 6 channels fire once each, at offsets 0, 3, ..., 15
 permuted per class, from a random start, plus background spikes: equal counts in every class and no
 coincident pattern spikes, so only timing separates the classes. The three networks
 (DelayedLinear -> LIF -> Linear on spike counts) have the same number of trainable parameters; all
@@ -18,7 +18,7 @@ import statistics
 
 import torch
 
-from snnkit.synapses.delay_task import compare_delay_modes
+from delay_task import compare_delay_modes  # examples/dcls/delay_task.py
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,8 @@
-"""Firing rates per layer, recorded with forward hooks on every :class:`snnkit.neurons.SpikingLayer`.
+"""Activity of spiking layers, recorded with forward hooks on every :class:`snnkit.neurons.SpikingLayer`.
+
+:class:`SpikeRecorder` is the one recorder: it counts spikes per layer (firing rates) and can keep the
+outputs. :class:`snnkit.training.FiringRateMonitor` is the same recorder configured for training (it
+keeps the outputs with their graph for rate regularisers).
 
 Layers are reported by name: a named submodule keeps its attribute path (``"encoder.lif"``); a layer
 known only by its position in a ``Sequential`` gets its type appended (``"1:LIF"``), so reports say
@@ -6,7 +10,7 @@ what the layer is, not just where it sits."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +27,18 @@ def layer_name(path: str, module: nn.Module) -> str:
     return path
 
 
+def spiking_layers(model: nn.Module, nested: bool = True) -> dict[str, SpikingLayer]:
+    """``{path in model.named_modules(): layer}`` for every spiking layer of ``model`` (LI readouts output
+    membranes, not spikes: left out). ``nested=False`` leaves out spiking layers inside another one
+    (e.g. the LIF inside a CubaLIF). The model itself, when it is a spiking layer, has path ``""``."""
+    found: dict[str, SpikingLayer] = {}
+    for path, m in model.named_modules():
+        if isinstance(m, SpikingLayer) and not isinstance(m, LI):
+            if nested or not any(path.startswith(p + ".") for p in found if p):
+                found[path] = m
+    return found
+
+
 class SpikeRecorder:
     """Records the output spikes of every spiking layer (``LI`` readouts are skipped: they do not spike).
 
@@ -32,39 +48,65 @@ class SpikeRecorder:
             model(x)
         rec.rates()       # {layer name ("1:LIF", "encoder.lif"): mean spikes per neuron per step}
         rec.spikes[name]  # list of recorded output tensors [T, B, ...]
+
+    :meth:`start` / :meth:`stop` do what entering and leaving the block do; :meth:`observe` reports an
+    output that no hook saw (a chunked run that calls ``layer.run`` directly).
     """
 
-    def __init__(self, model: nn.Module, keep_spikes: bool = True) -> None:
+    def __init__(self, model: nn.Module, keep_spikes: bool = True, nested: bool = True) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         self.model, self.keep_spikes = model, keep_spikes
+        self.layers = {self._name(path, m): m for path, m in spiking_layers(model, nested).items()}
+        self.names = {id(m): n for n, m in self.layers.items()}
+        self.enabled = True
         self.spikes: dict[str, list[Tensor]] = {}
         self._sum: dict[str, float] = {}
         self._count: dict[str, int] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
-    def _hook(self, name: str):
-        def fn(_module: nn.Module, _inp: object, out: object) -> None:
-            s = out[0] if isinstance(out, tuple) else out
-            if not isinstance(s, Tensor):
-                return
-            s = s.detach()
-            self._sum[name] = self._sum.get(name, 0.0) + float(s.sum())
-            self._count[name] = self._count.get(name, 0) + s.numel()
-            if self.keep_spikes:
-                self.spikes.setdefault(name, []).append(s.cpu())
-        return fn
+    def _name(self, path: str, module: nn.Module) -> str:
+        return layer_name(path, module)
 
-    def __enter__(self) -> "SpikeRecorder":
-        for name, mod in self.model.named_modules():
-            if isinstance(mod, SpikingLayer) and not isinstance(mod, LI):
-                self._handles.append(mod.register_forward_hook(self._hook(layer_name(name, mod))))
+    def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        self.observe(module, output[0] if isinstance(output, tuple) else output)
+
+    def observe(self, module: nn.Module, output: Any) -> None:
+        """Count (and keep) ``output`` as the output of ``module``, one of the recorded layers."""
+        name = self.names.get(id(module))
+        if not self.enabled or name is None or not isinstance(output, Tensor):
+            return
+        self._sum[name] = self._sum.get(name, 0.0) + float(output.detach().sum())
+        self._count[name] = self._count.get(name, 0) + output.numel()
+        if self.keep_spikes:
+            self._keep(name, output)
+
+    def _keep(self, name: str, output: Tensor) -> None:
+        self.spikes.setdefault(name, []).append(output.detach().cpu())
+
+    def counts(self) -> dict[str, dict[str, float]]:
+        """The running totals ``{"sum": {layer: spikes}, "count": {layer: values}}`` (for checkpoints)."""
+        return {"sum": dict(self._sum), "count": dict(self._count)}
+
+    def load_counts(self, counts: dict[str, dict[str, float]]) -> None:
+        """Continue from totals saved by :meth:`counts`."""
+        self._sum, self._count = dict(counts["sum"]), dict(counts["count"])
+
+    def start(self) -> "SpikeRecorder":
+        if not self._handles:
+            self._handles = [m.register_forward_hook(self._hook) for m in self.layers.values()]
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         for h in self._handles:
             h.remove()
-        self._handles.clear()
+        self._handles = []
+
+    def __enter__(self) -> "SpikeRecorder":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def rates(self) -> dict[str, float]:
         """Mean spikes per neuron per time step for every layer seen so far."""

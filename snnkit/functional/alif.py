@@ -10,7 +10,8 @@ Per step, ``beta = decay(tau_mem)``, ``rho = decay(tau_adapt)``::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -18,6 +19,13 @@ from torch import Tensor
 from .. import _checks
 from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
+
+
+class ALIFState(NamedTuple):
+    """State of an ALIF population: membrane ``v`` and adaptation ``a``."""
+
+    v: Tensor
+    a: Tensor
 
 
 def _subtract_lif() -> LIFParameters:
@@ -34,24 +42,36 @@ class ALIFParameters:
         check_tau(self.tau_adapt, self.lif.dt, self.lif.method, "tau_adapt")
         _checks.param_finite("beta_adapt", self.beta_adapt)
 
+    def rho(self, like: Tensor) -> Tensor:
+        """The per-step decay of the adaptation, on ``like``'s device and dtype."""
+        return decay(self.tau_adapt, self.lif.dt, self.lif.method, "tau_adapt").to(like.device, like.dtype)
+
+    def threshold(self, a: Tensor, like: Tensor) -> Tensor:
+        """The adapted threshold ``v_th + beta_adapt * a``."""
+        return self.lif.threshold(like) + self.beta_adapt * a
+
+
+def adapt(a: Tensor, s: Tensor, rho: Tensor | float) -> Tensor:
+    """The adaptation after spikes ``s``: ``rho * a + s``."""
+    return rho * a + s
+
 
 def alif_step(x: Tensor, state: tuple[Tensor, Tensor], p: ALIFParameters
-              ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """One step; ``state = (v, a)``. Returns ``(spikes, (v, a))``."""
+              ) -> tuple[Tensor, ALIFState]:
+    """One step; ``state = (v, a)``. Returns ``(spikes, ALIFState(v, a))``."""
     v, a = state
-    beta = p.lif.beta(x)
-    rho = decay(p.tau_adapt, p.lif.dt, p.lif.method, "tau_adapt").to(x.device, x.dtype)
-    th = p.lif.threshold(x) + p.beta_adapt * a
-    h = integrate(x, v, beta, p.lif.decay_input)
+    th = p.threshold(a, x)
+    h = integrate(x, v, p.lif.beta(x), p.lif.decay_input)
     s = p.lif.surrogate(h - th)
     v = reset_membrane(h, s, th, p.lif)
-    return s, (v, rho * a + s)
+    return s, ALIFState(v, adapt(a, s, p.rho(x)))
 
 
 def alif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
-                   ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+                   ) -> tuple[Tensor, ALIFState]:
+    """Reference multi-step ALIF over ``xs [T, B, ...]``: ``(spikes, final ALIFState)``."""
     if state is None:
-        state = (torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
+        state = ALIFState(torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
     out = []
     for x in xs.unbind(0):
         s, state = alif_step(x, state, p)
@@ -59,4 +79,3 @@ def alif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParam
     return torch.stack(out), state
 
 
-_ = replace

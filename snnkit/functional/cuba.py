@@ -11,13 +11,20 @@ This is the model of Lava's LIF process (``du = 1 - alpha``, ``dv = 1 - beta``) 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .. import _checks
 from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
+
+
+class CubaLIFState(NamedTuple):
+    """State of a CUBA LIF population: synaptic current ``i`` and membrane ``v``."""
+
+    i: Tensor
+    v: Tensor
 
 
 @dataclass(frozen=True)
@@ -33,20 +40,21 @@ class CubaLIFParameters:
 
 
 def cuba_lif_step(x: Tensor, state: tuple[Tensor, Tensor], p: CubaLIFParameters
-                  ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """One step; ``state = (i, v)``. Returns ``(spikes, (i, v))``."""
+                  ) -> tuple[Tensor, CubaLIFState]:
+    """One step; ``state = (i, v)``. Returns ``(spikes, CubaLIFState(i, v))``."""
     i, v = state
     i = p.alpha(x) * i + x
     beta, th = p.lif.beta(x), p.lif.threshold(x)
     h = integrate(i, v, beta, p.lif.decay_input)
     s = p.lif.surrogate(h - th)
-    return s, (i, reset_membrane(h, s, th, p.lif))
+    return s, CubaLIFState(i, reset_membrane(h, s, th, p.lif))
 
 
 def cuba_lif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
-                       ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+                       ) -> tuple[Tensor, CubaLIFState]:
+    """Reference multi-step CUBA LIF over ``xs [T, B, ...]``: ``(spikes, final CubaLIFState)``."""
     if state is None:
-        state = (torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
+        state = CubaLIFState(torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
     out = []
     for x in xs.unbind(0):
         s, state = cuba_lif_step(x, state, p)

@@ -10,7 +10,6 @@ Exporters (NIR, Lava) convert back with :func:`tau_from_decay` using the same me
 """
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -65,4 +64,3 @@ def decay_float(tau: float, dt: float = 1.0, method: Method = "exp") -> float:
 
 
 __all__ = ["check_tau", "decay", "tau_from_decay", "decay_float", "METHODS", "Method"]
-_ = math

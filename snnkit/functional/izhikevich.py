@@ -10,6 +10,7 @@ model is only trustworthy for small steps, so ``dt`` is limited to (0, 1] ms.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -28,6 +29,13 @@ PRESETS: dict[str, tuple[float, float, float, float]] = {
     "thalamo_cortical": (0.02, 0.25, -65.0, 0.05),
     "resonator": (0.1, 0.26, -65.0, 2.0),
 }
+
+
+class IzhikevichState(NamedTuple):
+    """State of an Izhikevich population: membrane ``v`` (mV) and recovery ``u``."""
+
+    v: Tensor
+    u: Tensor
 
 
 @dataclass(frozen=True)
@@ -57,21 +65,21 @@ class IzhikevichParameters:
         a, b, c, d = PRESETS[name]
         return cls(a=a, b=b, c=c, d=d, **overrides)  # type: ignore[arg-type]
 
-    def initial_state(self, like: Tensor) -> tuple[Tensor, Tensor]:
+    def initial_state(self, like: Tensor) -> IzhikevichState:
         v = torch.full_like(like, -65.0)
-        return v, self.b * v
+        return IzhikevichState(v, self.b * v)
 
 
 def izhikevich_step(x: Tensor, state: tuple[Tensor, Tensor], p: IzhikevichParameters
-                    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """One Euler step; ``state = (v, u)``. Returns ``(spikes, (v, u))``."""
+                    ) -> tuple[Tensor, IzhikevichState]:
+    """One Euler step; ``state = (v, u)``. Returns ``(spikes, IzhikevichState(v, u))``."""
     v, u = state
     v_new = v + p.dt * (0.04 * v * v + 5 * v + 140 - u + p.input_scale * x)
     u_new = u + p.dt * p.a * (p.b * v - u)
     s = p.surrogate(v_new - p.v_peak)
     sr = s.detach() if p.detach_reset else s
     v_new = v_new * (1 - sr) + p.c * sr
-    return s, (v_new, u_new + p.d * sr)
+    return s, IzhikevichState(v_new, u_new + p.d * sr)
 
 
 def izhikevich_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichParameters,

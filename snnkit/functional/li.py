@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .. import _checks
 from .discretize import Method, check_tau, decay
 from .lif import integrate
 

@@ -83,9 +83,14 @@ def integrate(x: Tensor, v: Tensor, beta: Tensor, decay_input: bool) -> Tensor:
 
 
 def reset_membrane(h: Tensor, s: Tensor, v_th: Tensor, p: LIFParameters) -> Tensor:
-    """Apply the reset of ``p.reset`` to the pre-reset membrane ``h`` given spikes ``s``."""
+    """Apply the reset of ``p.reset`` to the pre-reset membrane ``h`` given spikes ``s`` (0/1, or a bool
+    mask). This is the one definition of the reset: the fused engines call it too."""
     if p.reset == "none":
         return h
+    if s.dtype == torch.bool or not (torch.is_grad_enabled() and (h.requires_grad or s.requires_grad)):
+        # no graph to build: select instead of blend (same values for s in {0, 1}), one kernel, not three
+        fired = s if s.dtype == torch.bool else s != 0
+        return h.masked_fill(fired, p.v_reset) if p.reset == "hard" else torch.where(fired, h - v_th, h)
     sr = s.detach() if p.detach_reset else s
     if p.reset == "hard":
         return h * (1 - sr) + p.v_reset * sr

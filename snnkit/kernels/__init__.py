@@ -24,8 +24,9 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters, LIParameters,
-                          alif_multistep, cuba_lif_multistep, izhikevich_multistep, li_multistep, lif_multistep)
+from ..functional import (ALIFParameters, ALIFState, CubaLIFParameters, CubaLIFState, IzhikevichParameters,
+                          IzhikevichState, LIFParameters, LIParameters, alif_multistep, cuba_lif_multistep,
+                          izhikevich_multistep, li_multistep, lif_multistep)
 from . import alif_fused, izhikevich_fused, lif_cpu, triton_engine
 from .cuba_fused import cuba_lif_multistep_fused
 from .li_fused import li_multistep_fused
@@ -84,6 +85,16 @@ def _pick(xs: Tensor, triton_ok: bool = True, fused_ok: bool = True) -> str:
     return "fused"
 
 
+def _run_stateful(engine: str, xs: Tensor, state: Any, p: Any, state_type: type, triton: Any, fused: Any,
+                  reference: Any) -> tuple[Tensor, Any]:
+    """Run ``engine``'s function for a model whose state has several tensors; the engines return plain
+    tuples, named here as ``state_type`` (the reference path names its own)."""
+    if engine == "reference":
+        return reference(xs, state, p)
+    s, final = (triton if engine == "triton" else fused)(xs, state, p)
+    return s, state_type(*final)
+
+
 def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool = False
         ) -> tuple[Tensor, Tensor]:
     """Multi-step LIF through the selected engine. See :func:`snnkit.functional.lif_multistep`."""
@@ -104,25 +115,17 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
 
 
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
-             ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+             ) -> tuple[Tensor, CubaLIFState]:
     """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""
-    engine = _pick(xs, triton_engine.supports_lif(p.lif))
-    if engine == "triton":
-        return triton_engine.cuba_lif_multistep_triton(xs, state, p)
-    if engine == "fused":
-        return cuba_lif_multistep_fused(xs, state, p)
-    return cuba_lif_multistep(xs, state, p)
+    return _run_stateful(_pick(xs, triton_engine.supports_lif(p.lif)), xs, state, p, CubaLIFState,
+                         triton_engine.cuba_lif_multistep_triton, cuba_lif_multistep_fused, cuba_lif_multistep)
 
 
 def alif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
-         ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+         ) -> tuple[Tensor, ALIFState]:
     """Multi-step adaptive LIF. See :func:`snnkit.functional.alif_multistep`."""
-    engine = _pick(xs, triton_engine.supports_lif(p.lif), alif_fused.supports(p))
-    if engine == "triton":
-        return triton_engine.alif_multistep_triton(xs, state, p)
-    if engine == "fused":
-        return alif_fused.alif_multistep_fused(xs, state, p)
-    return alif_multistep(xs, state, p)
+    return _run_stateful(_pick(xs, triton_engine.supports_lif(p.lif), alif_fused.supports(p)), xs, state, p,
+                         ALIFState, triton_engine.alif_multistep_triton, alif_fused.alif_multistep_fused, alif_multistep)
 
 
 def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
@@ -140,12 +143,9 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
     """Multi-step Izhikevich. See :func:`snnkit.functional.izhikevich_multistep`."""
     if record_membrane:
         return izhikevich_multistep(xs, state, p, record_membrane)
-    engine = _pick(xs, p.surrogate.name in triton_engine.SURROGATE_IDS, izhikevich_fused.supports(p))
-    if engine == "triton":
-        return triton_engine.izhikevich_multistep_triton(xs, state, p)
-    if engine == "fused":
-        return izhikevich_fused.izhikevich_multistep_fused(xs, state, p)
-    return izhikevich_multistep(xs, state, p)
+    return _run_stateful(_pick(xs, p.surrogate.name in triton_engine.SURROGATE_IDS, izhikevich_fused.supports(p)),
+                         xs, state, p, IzhikevichState, triton_engine.izhikevich_multistep_triton,
+                         izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
 __all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",

@@ -16,8 +16,8 @@ from torch import Tensor
 
 from ..functional.alif import ALIFParameters
 from ..functional.discretize import decay
-from ..functional.lif import LIFParameters
-from .lif_fused import _post_reset, _reduce_to, integrate_into
+from ..functional.lif import LIFParameters, reset_membrane
+from .lif_fused import _reduce_to, integrate_into
 
 
 class _FusedALIF(torch.autograd.Function):
@@ -32,7 +32,7 @@ class _FusedALIF(torch.autograd.Function):
             th_t = th + beta_adapt * a
             h = integrate_into(h_all[t], x, v, beta, p.decay_input)
             s = (h > th_t).to(h.dtype)
-            v = _post_reset(h, s, th_t, p)
+            v = reset_membrane(h, s, th_t, p)
             a = rho * a + s
         spikes = (h_all > th + beta_adapt * a_prev).to(xs.dtype)
         ctx.p, ctx.beta_adapt = p, beta_adapt
@@ -79,7 +79,7 @@ class _FusedALIF(torch.autograd.Function):
         g_a0 = _reduce_to(g_a, v0.shape) if need[2] else None
         g_beta = g_th_param = g_rho = None
         if need[3]:
-            v_post = _post_reset(h_all[:-1], s[:-1], th_all[:-1], p)
+            v_post = reset_membrane(h_all[:-1], s[:-1], th_all[:-1], p)
             v_prev = torch.cat([v0.expand_as(h_all[:1]), v_post])
             g_beta = _reduce_to(g_h * (v_prev - xs if p.decay_input else v_prev), beta.shape)
         if need[4]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..functional.lif import LIFParameters
+from ..functional.lif import LIFParameters, reset_membrane
 
 
 def _reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
@@ -37,12 +37,7 @@ class _FusedLIF(torch.autograd.Function):
         v = v0
         for t, x in enumerate(xs.unbind(0)):
             h = integrate_into(h_all[t], x, v, beta, p.decay_input)
-            if p.reset == "hard":
-                v = h.masked_fill(h > th, p.v_reset)
-            elif p.reset == "subtract":
-                v = torch.where(h > th, h - th, h)
-            else:
-                v = h
+            v = reset_membrane(h, h > th, th, p)
         spikes = (h_all > th).to(xs.dtype)
         ctx.p = p
         # decay_input with a learnable beta also needs the inputs: d h / d beta = v - x
@@ -79,7 +74,7 @@ class _FusedLIF(torch.autograd.Function):
         g_x = g_h * (1 - beta) if p.decay_input else g_h
         g_beta = g_th = None
         if ctx.needs_input_grad[2]:
-            v_post = _post_reset(h_all[:-1], s[:-1], th, p)
+            v_post = reset_membrane(h_all[:-1], s[:-1], th, p)
             v_prev = torch.cat([v0.expand_as(h_all[:1]), v_post]) if T > 1 else v0.expand_as(h_all[:1])
             contrib = g_h * (v_prev - xs) if p.decay_input else g_h * v_prev
             g_beta = _reduce_to(contrib, beta.shape)
@@ -91,14 +86,6 @@ class _FusedLIF(torch.autograd.Function):
                 total = total + g_post * dv_dth
             g_th = _reduce_to(total, th.shape)
         return g_x, g_v, g_beta, g_th, None
-
-
-def _post_reset(h: Tensor, s: Tensor, th: Tensor, p: LIFParameters) -> Tensor:
-    if p.reset == "hard":
-        return h * (1 - s) + p.v_reset * s
-    if p.reset == "subtract":
-        return h - th * s
-    return h
 
 
 def lif_multistep_fused(xs: Tensor, v0: Tensor | None, p: LIFParameters) -> tuple[Tensor, Tensor]:

@@ -95,10 +95,3 @@ def check_input(x: Tensor, in_features: int) -> None:
     if x.shape[-1] != in_features:
         raise ValueError(f"x has {x.shape[-1]} features (shape {tuple(x.shape)}); the model expects "
                          f"in_features={in_features} as [T, B, {in_features}]")
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-_ = torch

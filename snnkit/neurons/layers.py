@@ -6,14 +6,13 @@ never per call: reading a tensor's values is a device sync on CUDA and a graph b
 ``torch.compile``. :func:`snnkit.set_debug` adds per-call checks (NaN/inf inputs, parameter ranges)."""
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks, kernels
-from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters,
+from ..functional import (ALIFParameters, CubaLIFParameters, CubaLIFState, IzhikevichParameters, LIFParameters,
                           LIParameters, alif_step, cuba_lif_step, izhikevich_step, li_step, lif_step)
 from ..functional.discretize import Method, check_tau
 from ..functional.lif import ResetMode
@@ -217,7 +216,7 @@ class CubaLIF(SpikingLayer, _LeakyMixin):
     def params(self) -> CubaLIFParameters:
         return CubaLIFParameters(tau_syn=self.tau_syn, lif=self.lif.params())
 
-    def run(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def run(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, CubaLIFState]:
         self._check(x)
         return kernels.cuba_lif(x, state, self.params())
 
@@ -321,6 +320,3 @@ class Izhikevich(SpikingLayer):
     def step(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
         self._check_step(x)
         return izhikevich_step(x, self.p.initial_state(x) if state is None else state, self.p)
-
-
-_ = math

@@ -39,5 +39,6 @@ def detach_state(state: Any) -> Any:
     if isinstance(state, Tensor):
         return state.detach()
     if isinstance(state, (list, tuple)):
-        return type(state)(detach_state(s) for s in state)
+        parts = [detach_state(s) for s in state]
+        return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)  # named tuples too
     return state

@@ -23,14 +23,16 @@ e-prop proper uses the online signal ``L^t = B (y^t - y*^t)`` through a leaky re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Literal
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from ..functional import ALIFParameters, LIFParameters, decay
+from ..functional import ALIFParameters, LIFParameters, decay, lif_step, recurrent_multistep
+from ..functional.alif import adapt
+from ..functional.lif import integrate, reset_membrane
 
 Signal = Tensor | Callable[[int, Tensor], Tensor]
 
@@ -74,8 +76,7 @@ def eprop_gradients(x: Tensor, w_in: Tensor, w_rec: Tensor, params: LIFParameter
         beta = float(lif.beta(x))
         th = lif.threshold(x)
         if alif:
-            rho = float(decay(params.tau_adapt, lif.dt, lif.method, "tau_adapt"))
-            beta_a = float(params.beta_adapt)
+            rho, beta_a = params.rho(x), float(params.beta_adapt)
         z = v = a = x.new_zeros(B, H)
         xbar_in, xbar_rec = x.new_zeros(B, n_in), x.new_zeros(B, H)
         kappa = float(readout_decay)
@@ -87,8 +88,8 @@ def eprop_gradients(x: Tensor, w_in: Tensor, w_rec: Tensor, params: LIFParameter
         spikes = []
         for t, x_t in enumerate(x.unbind(0)):
             pre_rec = z
-            h = beta * v + x_t @ w_in.t() + pre_rec @ w_rec.t()
-            thr = th + beta_a * a if alif else th
+            h = integrate(x_t @ w_in.t() + pre_rec @ w_rec.t(), v, beta, False)
+            thr = params.threshold(a, x) if alif else th
             z = (h - thr > 0).to(x.dtype)
             psi = lif.surrogate.derivative(h - thr)
             xbar_in = beta * xbar_in + x_t
@@ -106,9 +107,9 @@ def eprop_gradients(x: Tensor, w_in: Tensor, w_rec: Tensor, params: LIFParameter
                 ls = sig * psi
                 g_in += ls.t() @ xbar_in
                 g_rec += ls.t() @ xbar_rec
-            v = h - thr * z
+            v = reset_membrane(h, z, thr, lif)
             if alif:
-                a = rho * a + z
+                a = adapt(a, z, rho)
             spikes.append(z)
     return EPropState(g_in, g_rec, torch.stack(spikes))
 
@@ -154,23 +155,25 @@ class EProp(nn.Module):
     def hidden(self, x: Tensor, detach_reset: bool = True) -> tuple[Tensor, list[Tensor]]:
         """Differentiable recurrent layer; returns spikes ``[T, B, H]`` and the per-step spike tensors
         (the ones whose gradient is e-prop's learning signal)."""
-        lif = _lif_of(self.params)
+        lif = replace(_lif_of(self.params), detach_reset=detach_reset)
         alif = isinstance(self.params, ALIFParameters)
-        B, H = x.shape[1], self.w_in.shape[0]
-        beta, th = lif.beta(x), lif.threshold(x)
-        z = v = a = x.new_zeros(B, H)
-        outs = []
-        for x_t in x.unbind(0):
-            h = beta * v + x_t @ self.w_in.t() + z @ self.w_rec.t()
-            thr = th + self.params.beta_adapt * a if alif else th
-            s = lif.surrogate(h - thr)
-            reset = thr * s
-            v = h - (reset.detach() if detach_reset else reset)
-            if alif:
-                a = float(decay(self.params.tau_adapt, lif.dt)) * a + s
-            z = s * 1.0  # the copy used by recurrence and readout (own reset/adaptation use s)
-            outs.append(z)
-        return torch.stack(outs), outs
+        params = replace(self.params, lif=lif) if alif else lif
+        zs = []
+
+        def step(current: Tensor, state: Any) -> tuple[Tensor, Any]:
+            if not alif:
+                s, state = lif_step(current, torch.zeros_like(current) if state is None else state, params)
+            else:  # alif_step's pieces, with the whole reset term (threshold too) detached as e-prop wants
+                v, a = (torch.zeros_like(current), torch.zeros_like(current)) if state is None else state
+                th = params.threshold(a, current)
+                h = integrate(current, v, lif.beta(current), False)
+                s = lif.surrogate(h - th)
+                state = (reset_membrane(h, s, th.detach() if detach_reset else th, lif), adapt(a, s, params.rho(current)))
+            zs.append(s * 1.0)  # the copy used by recurrence and readout (own reset/adaptation use s)
+            return zs[-1], state
+
+        spikes, _ = recurrent_multistep(x, step, lambda z: z @ self.w_rec.t(), drive=lambda x_t: x_t @ self.w_in.t())
+        return spikes, zs
 
     def readout(self, spikes: Tensor) -> Tensor:
         """Leaky readout ``y^t = kappa y^{t-1} + W_out z^t + b``."""

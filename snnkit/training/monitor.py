@@ -1,27 +1,23 @@
-"""Per-layer firing rates through forward hooks on :class:`snnkit.neurons.SpikingLayer` modules."""
+"""Per-layer firing rates during training: :class:`snnkit.analysis.SpikeRecorder` configured to keep the
+outputs with their graph (for rate regularisers)."""
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..neurons import LI, SpikingLayer
+from ..analysis.activity import SpikeRecorder
+from ..analysis.activity import spiking_layers as _all_spiking_layers
+from ..neurons import SpikingLayer
 
 
 def spiking_layers(model: nn.Module) -> dict[str, SpikingLayer]:
     """Named spiking layers of ``model`` (LI readouts output membranes, not spikes: left out);
     sub-layers of a spiking layer (e.g. the LIF inside CubaLIF) are not listed twice."""
-    found: dict[str, SpikingLayer] = {}
-    for name, m in model.named_modules():
-        if isinstance(m, SpikingLayer) and not isinstance(m, LI):
-            if not any(name.startswith(p + ".") for p in found):
-                found[name or "model"] = m
-    return found
+    return {path or "model": m for path, m in _all_spiking_layers(model, nested=False).items()}
 
 
-class FiringRateMonitor:
-    """Records each spiking layer's output on every forward call.
+class FiringRateMonitor(SpikeRecorder):
+    """Records each spiking layer's output on every forward call (hooks from construction to :meth:`remove`).
 
     ``outputs`` keeps the latest tensors (with their graph, for regularisers) until :meth:`clear`;
     ``rates()`` gives the running mean rate per layer since :meth:`reset`. Chunked runs, which call
@@ -29,27 +25,20 @@ class FiringRateMonitor:
     """
 
     def __init__(self, model: nn.Module, keep_outputs: bool = True) -> None:
-        self.layers = spiking_layers(model)
-        self.names = {id(m): n for n, m in self.layers.items()}
-        self.keep_outputs = keep_outputs
-        self.enabled = True
+        super().__init__(model, keep_spikes=keep_outputs, nested=False)
         self.outputs: dict[str, Tensor] = {}
-        self._sum: dict[str, float] = {}
-        self._count: dict[str, int] = {}
-        self._handles = [m.register_forward_hook(self._hook) for m in self.layers.values()]
+        self.start()
 
-    def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
-        self.observe(module, output)
+    def _name(self, path: str, module: nn.Module) -> str:
+        return path or "model"
 
-    def observe(self, module: nn.Module, output: Tensor) -> None:
-        name = self.names.get(id(module))
-        if not self.enabled or name is None or not isinstance(output, Tensor):
-            return
-        if self.keep_outputs:
-            prev = self.outputs.get(name)
-            self.outputs[name] = output if prev is None else _cat_time(prev, output)
-        self._sum[name] = self._sum.get(name, 0.0) + float(output.detach().sum())
-        self._count[name] = self._count.get(name, 0) + output.numel()
+    @property
+    def keep_outputs(self) -> bool:
+        return self.keep_spikes
+
+    def _keep(self, name: str, output: Tensor) -> None:
+        prev = self.outputs.get(name)
+        self.outputs[name] = output if prev is None else torch.cat([prev, output], 0)
 
     def clear(self) -> None:
         """Drop the kept outputs (call after each backward)."""
@@ -59,15 +48,5 @@ class FiringRateMonitor:
         self.clear()
         self._sum, self._count = {}, {}
 
-    def rates(self) -> dict[str, float]:
-        """Mean spikes per neuron per step for each layer since the last :meth:`reset`."""
-        return {n: self._sum[n] / max(self._count[n], 1) for n in self._sum}
-
     def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-
-def _cat_time(a: Tensor, b: Tensor) -> Tensor:
-    return torch.cat([a, b], 0)
+        self.stop()

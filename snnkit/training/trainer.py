@@ -329,7 +329,7 @@ class Trainer:
         if self.position["batch_index"] == 0 or self._monitor_sums is None:
             self._totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         else:  # resumed mid-epoch: the epoch's record counts the batches before the checkpoint too
-            monitor._sum, monitor._count = dict(self._monitor_sums["sum"]), dict(self._monitor_sums["count"])
+            monitor.load_counts(self._monitor_sums)
         self._monitor_sums = None
         totals = self._totals
         if self.position["batch_index"] == 0 or self._permutation is None:
@@ -348,7 +348,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['correct'] / max(stats['count'], 1):.3f}")
             self._emit("step", {**self.position, **stats})
-            self._monitor_sums = {"sum": dict(monitor._sum), "count": dict(monitor._count)}
+            self._monitor_sums = monitor.counts()
             if c.checkpoint_every and self.position["global_step"] % c.checkpoint_every == 0:
                 self._save("last.pt")
                 self._emit("checkpoint", {"reason": "every", **self.position})

@@ -17,20 +17,29 @@ FULL = False
 EPOCHS, SEEDS = (30, [0, 1, 2]) if FULL else (10, [0])
 
 import matplotlib.pyplot as plt
+import sys
+from pathlib import Path
+
 import torch
 
+import snnkit
 from snnkit import synapses
+
+# The timing task and the three-way comparison are an experiment, not library code: they live beside
+# the DCLS examples, in examples/dcls/delay_task.py of this repository.
+sys.path.insert(0, str(Path(snnkit.__file__).resolve().parents[1] / "examples" / "dcls"))
+from delay_task import compare_delay_modes, make_timing_task  # noqa: E402
 
 torch.set_num_threads(1)
 
 # %% [markdown]
 # ## A task that only timing can solve
-# `synapses.make_timing_task` makes 6 input channels that each fire once, at offsets that are a
+# `make_timing_task` makes 6 input channels that each fire once, at offsets that are a
 # class-specific permutation of 0, 3, ..., 15 steps, from a random start, plus background spikes.
 # Every class has the same spike counts: a network that ignores time is at chance.
 
 # %%
-x, y = synapses.make_timing_task(8, classes=4, seed=0)
+x, y = make_timing_task(8, classes=4, seed=0)
 fig, axes = plt.subplots(1, 4, figsize=(12, 2.5), sharey=True)
 for k, ax in enumerate(axes):
     t, ch = torch.nonzero(x[:, k], as_tuple=True)
@@ -60,14 +69,14 @@ print("output of a [T=40, B=2, 6] input:", tuple(layer(x[:, :2]).shape))
 
 # %% [markdown]
 # ## Learned vs random vs no delays, with equal parameter counts
-# `synapses.compare_delay_modes` trains the same `DelayedLinear -> LIF -> Linear` network three ways:
+# `compare_delay_modes` trains the same `DelayedLinear -> LIF -> Linear` network three ways:
 # delays learned with the DCLS recipe (sigma schedule, a separate learning rate for delays, rounding
 # to integers and a short weight fine-tune), fixed random integer delays, and no delays; the two
 # controls get extra hidden neurons so every variant has the same number of trainable parameters.
 # All are tested with integer delays.
 
 # %%
-runs = [synapses.compare_delay_modes(epochs=EPOCHS, seed=s) for s in SEEDS]
+runs = [compare_delay_modes(epochs=EPOCHS, seed=s) for s in SEEDS]
 variants = ["learned_interpolated", "learned", "random", "none"]
 mean = {v: sum(r[v] for r in runs) / len(runs) for v in variants}
 print("trainable parameters:", runs[0]["params"])

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
-from ...functional import LIFParameters, lif_step
+from ...functional import LIFParameters, lif_step, recurrent_multistep
 from .array import CrossbarConfig, as_config
 from .layers import _generator
 
@@ -77,14 +77,13 @@ class ResistiveLSM(nn.Module):
         w_rec = self._matrix(self.w_rec, self.recurrent_gain)
         scale_in, scale_rec = w_in.abs().max(), w_rec.abs().max()
         wn_in, wn_rec = w_in / scale_in, w_rec / scale_rec
-        v = x.new_zeros(x.shape[1], w_in.shape[0])
-        s = torch.zeros_like(v)
-        out = []
-        for x_t in x.float().unbind(0):
-            current = per.read(x_t, wn_in) * scale_in + per.read(s, wn_rec) * scale_rec
-            s, v = lif_step(current, v, self.params)
-            out.append(s)
-        return torch.stack(out)
+        spikes, _ = recurrent_multistep(
+            x.float(), self._neuron_step, lambda s: per.read(s, wn_rec) * scale_rec,
+            drive=lambda x_t: per.read(x_t, wn_in) * scale_in)
+        return spikes
+
+    def _neuron_step(self, current: Tensor, v: Tensor | None) -> tuple[Tensor, Tensor]:
+        return lif_step(current, torch.zeros_like(current) if v is None else v, self.params)
 
     def features(self, x: Tensor) -> Tensor:
         """Spike counts per neuron in ``windows`` time windows, plus a constant: ``[B, windows * N + 1]``."""

@@ -1,4 +1,6 @@
-"""An offline task whose answer is in the relative timing of spikes, and a fair comparison of
+"""(An experiment, not library code: run ``examples/dcls/delays_matter.py``.)
+
+An offline task whose answer is in the relative timing of spikes, and a fair comparison of
 learned, fixed random and no synaptic delays on it (evidence that delays matter).
 
 Task ("timing permutations"): ``channels`` input channels each fire once, at offsets
@@ -21,10 +23,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import _checks
-from ..neurons import LIF
-from .delay_training import DCLSRecipe, delay_param_groups
-from .delays import DelayedLinear, count_parameters, freeze_delays
+from snnkit.analysis import count_parameters
+from snnkit.neurons import LIF
+from snnkit.synapses import DCLSRecipe, DelayedLinear, delay_param_groups, freeze_delays
 
 __all__ = ["make_timing_task", "TimingNet", "compare_delay_modes"]
 
@@ -115,7 +116,8 @@ def compare_delay_modes(epochs: int = 30, n_train: int = 512, n_test: int = 1024
     ``random`` and ``none`` train ``epochs + finetune_epochs`` epochs; all are tested with integer
     delays.
     """
-    _checks.positive("epochs", epochs)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be an int >= 1")
     x_tr, y_tr = make_timing_task(n_train, classes, channels, steps, spacing, background, seed=seed + 1)
     x_te, y_te = make_timing_task(n_test, classes, channels, steps, spacing, background, seed=seed + 2)
     h_other = _hidden_for_equal_params(channels, classes, hidden)
@@ -126,7 +128,7 @@ def compare_delay_modes(epochs: int = 30, n_train: int = 512, n_test: int = 1024
         h = hidden if mode == "learned" else h_other
         net = TimingNet(channels, h, classes, max_delay, mode)
         # trainable parameters while training (delays counted for the learned network)
-        result["params"][mode] = count_parameters(net)
+        result["params"][mode] = count_parameters(net, trainable_only=True)
         result["hidden"][mode] = h
         opt = torch.optim.Adam(delay_param_groups(net, lr=lr, delay_lr=delay_lr))
         gen = torch.Generator().manual_seed(seed)
