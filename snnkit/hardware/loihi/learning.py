@@ -1,0 +1,585 @@
+"""Plasticity on the chip: Loihi 2's learning engine as Lava 0.10.0 simulates it, bit for bit.
+
+Lava runs on-chip learning in ``LearningDense`` (``lava.proc.dense``) with a learning rule from
+``lava.magma.core.learning`` (``Loihi2FLearningRule``, ``Loihi3FLearningRule``) or
+``lava.proc.learning_rules`` (``STDPLoihi``, ``RewardModulatedSTDP``). A rule is a sum of products::
+
+    dw = sum_k  m_k * 2^e_k * D_k * F_k1 * F_k2 ...
+
+with a dependency ``D`` (``x0``: the pre neuron spiked in this epoch, ``y0``: the post neuron spiked,
+``u0``: every epoch), factors (pre traces ``x1``, post traces ``y1``, ``y2`` (three-factor: sent by
+the post neuron), the tag ``t``) and a scale ``m * 2^e`` with an integer mantissa ``|m| <= 7`` and
+``-7 <= e <= 8``. :class:`EngineRule` holds one as numbers; :func:`stdp_loihi_rule` and
+:func:`reward_modulated_stdp_rule` build what Lava's ``STDPLoihi`` and ``RewardModulatedSTDP`` build;
+:func:`pair_stdp_to_loihi` maps snnkit's :class:`~snnkit.plasticity.PairSTDP` to a rule, refusing what
+the chip cannot express. :func:`simulate_learning` is snnkit's own model of
+``LearningDense`` + rule under ``Loihi2SimCfg(select_tag="fixed_pt")`` (Lava's
+``PyLearningDenseModelBitApproximate``: "bit-approximate" to the silicon, so this is exact against
+Lava's model, not a claim about the chip). Per time step ``t`` (1-based) it does what Lava does:
+
+- spiking phase: a pre spike records its within-epoch time ``tx`` (a second spike in the same epoch
+  first adds the impulse to ``x1`` undecayed, rounding a fractional impulse up); a post spike records
+  ``ty`` (likewise for ``y``); three-factor rules then take ``y1``, ``y2`` from the neuron;
+- learning phase, when ``t % t_epoch == 0``: the traces are advanced through the epoch step by step,
+  ``x <- stochastic_round(exp(-1/tau) * x)`` then ``+ impulse`` at the recorded spike time, clipped to
+  ``[0, 127]`` (7 bits); each product reads the traces at the spike time of its dependency (``x0``:
+  the pre spike time, ``y0``: the post spike time, ``u0``: end of epoch), so a pre and a post spike at
+  the same step count both ways; the synaptic variable ``v`` (8-bit weight or tag) goes to a 15-bit
+  accumulator ``v << 7``; each product is multiplied out in integers, right-shifted by
+  ``max(0, sum of factor widths + 4 - 15)`` (widths: traces 7, ``t``/``w`` 9), shifted left by ``e + 7``
+  and saturated; the sum is stochastically rounded to a multiple of ``2^7`` and shifted back, then
+  clipped to the weight range of the sign mode (mixed ``[-256, 255]``, excitatory ``[0, 255]``,
+  inhibitory ``[-255, 0]``; tags ``[-257, 255]``);
+- stochastic rounding uses Lava's own generators: numpy ``default_rng(rng_seed)`` (x decay),
+  ``rng_seed + 1`` (x impulse), ``+ 2``, ``+ 3`` (y), and ``default_rng(2)`` for the synaptic
+  variables (Lava fixes that seed), advanced exactly when Lava advances them (twice per step for the
+  traces, once per epoch for the synapses). So a run is bit-exact only with the same ``rng_seed``:
+  Lava draws a random one when ``rng_seed`` is None.
+- the initial weights are truncated once to ``num_weight_bits`` (mixed sign mode: one bit more), as
+  Lava's first spiking phase does; learned weights are NOT truncated again, so they keep 8 bits whatever
+  ``num_weight_bits`` says. ``weight_exp`` only scales the synaptic output, not learning.
+
+Precision limits (what separates the chip from snnkit's float :class:`~snnkit.plasticity.PairSTDP`):
+scales are ``m * 2^e`` (relative error up to 1/9 where the wanted value falls between representable
+ones, reported by :attr:`LoihiSTDPMapping.scale_error`); traces are 7-bit integers (an impulse of 16
+gives 1/16 resolution, saturation at 127 = about 8 stacked impulses) rounded stochastically at every
+decay step (unbiased, about one unit of noise); weights are integers, each epoch's change rounded
+stochastically to one weight unit (unbiased); with ``t_epoch > 1`` only the last spike of a neuron in
+an epoch is a dependency. :func:`float_tolerance` turns these into a bound on the difference between
+the two.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .lava_runner import _run_script
+
+TRACE_BITS = 7                      # traces are unsigned 7-bit: [0, 127]
+TRACE_MAX = (1 << TRACE_BITS) - 1
+IMPULSE_FRAC_BITS = 8               # an impulse has 8 fractional bits, added by stochastic rounding
+ACC_BITS = 15                       # the learning accumulator is signed 16 bit (15 + sign)
+SYN_BITS = 8                        # weights and tags: 8 bits + sign
+ACC_SHIFT = ACC_BITS - SYN_BITS     # 7: a weight unit is 2^7 in the accumulator
+MANT_BITS = 4                       # width of a scale's mantissa in the product
+FACTOR_BITS = {"x1": TRACE_BITS, "y1": TRACE_BITS, "y2": TRACE_BITS, "y3": TRACE_BITS, "t": SYN_BITS + 1,
+               "w": SYN_BITS + 1}
+DEPENDENCIES = ("x0", "y0", "u0")
+MANTISSA_MAX, EXP_MIN, EXP_MAX = 7, -7, 8
+EPOCH_MAX = (1 << 6) - 1            # within-epoch spike times are 6-bit
+THREE_FACTOR_TAU = np.iinfo(np.uint16).max   # Loihi3FLearningRule's y-trace "no decay"
+SYN_SEED = 2                        # Lava's ConnVarRandom() default seed
+SIGN_MODES = {1: "mixed", 2: "excitatory", 3: "inhibitory"}
+_SCRIPT = __file__.replace("learning.py", "_lava_learning_script.py")
+
+
+@dataclass(frozen=True)
+class Product:
+    """One term ``mantissa * 2^exponent * dependency * factors`` of a learning rule."""
+
+    dependency: str
+    factors: tuple[str, ...]
+    mantissa: int
+    exponent: int
+
+    def __post_init__(self) -> None:
+        if self.dependency not in DEPENDENCIES:
+            raise ValueError(f"dependency={self.dependency!r}; allowed: {DEPENDENCIES}")
+        for f in self.factors:
+            if f not in FACTOR_BITS:
+                raise ValueError(f"factor={f!r}; allowed: {tuple(FACTOR_BITS)}")
+        if not (isinstance(self.mantissa, (int, np.integer)) and -MANTISSA_MAX - 1 <= self.mantissa <= MANTISSA_MAX):
+            raise ValueError(f"mantissa={self.mantissa!r}; allowed: an integer in [-{MANTISSA_MAX + 1}, {MANTISSA_MAX}]")
+        if not (isinstance(self.exponent, (int, np.integer)) and EXP_MIN <= self.exponent <= EXP_MAX):
+            raise ValueError(f"exponent={self.exponent!r}; allowed: an integer in [{EXP_MIN}, {EXP_MAX}]")
+
+    @property
+    def scale(self) -> float:
+        return self.mantissa * 2.0 ** self.exponent
+
+    def lava_string(self) -> str:
+        """Lava's product-series syntax, e.g. ``3 * 2^-4 * y0 * x1`` (sign written by :func:`_series`)."""
+        return " * ".join([f"{abs(self.mantissa)} * 2^{self.exponent}", self.dependency, *self.factors])
+
+
+def _series(products: Sequence[Product]) -> str | None:
+    if not products:
+        return None
+    out = ""
+    for k, p in enumerate(products):
+        sign = "-" if p.mantissa < 0 else "+"
+        out += (("- " if sign == "-" else "") if k == 0 else f" {sign} ") + p.lava_string()
+    return out
+
+
+@dataclass(frozen=True)
+class EngineRule:
+    """A learning rule for Loihi 2's engine as numbers (``dw``: weights, ``dt``: the tag, an eligibility
+    trace for three-factor rules). ``three_factor`` rules take ``y1``, ``y2`` from the post neuron
+    (Lava's ``Loihi3FLearningRule``); two-factor rules compute ``y1`` from post spikes."""
+
+    dw: tuple[Product, ...]
+    dt: tuple[Product, ...] = ()
+    x1_impulse: float = 16.0
+    x1_tau: float = 20.0
+    y1_impulse: float = 16.0
+    y1_tau: float = 20.0
+    t_epoch: int = 1
+    rng_seed: int = 0
+    three_factor: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.dw:
+            raise ValueError("dw must have at least one product")
+        for name in ("x1_impulse", "y1_impulse"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0 <= v <= TRACE_MAX):
+                raise ValueError(f"{name}={v!r}; allowed: a number in [0, {TRACE_MAX}] (7-bit traces)")
+        for name in ("x1_tau", "y1_tau"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                raise ValueError(f"{name}={v!r}; allowed: a finite number >= 0 (0: no decay term, trace = impulse)")
+        if not (isinstance(self.t_epoch, (int, np.integer)) and 1 <= self.t_epoch <= EPOCH_MAX):
+            raise ValueError(f"t_epoch={self.t_epoch!r}; allowed: an integer in [1, {EPOCH_MAX}] (6-bit spike times)")
+        if not (isinstance(self.rng_seed, (int, np.integer)) and self.rng_seed >= 0):
+            raise ValueError(f"rng_seed={self.rng_seed!r}; allowed: an integer >= 0 (bit-exactness needs a fixed seed)")
+        traces = {f for p in (*self.dw, *self.dt) for f in p.factors if f[0] in "xy"}
+        allowed = {"x1", "y1", "y2"} if self.three_factor else {"x1", "y1"}
+        if not traces <= allowed:
+            raise ValueError(f"traces {sorted(traces - allowed)} are not modelled; allowed: {sorted(allowed)}")
+
+    @property
+    def dw_string(self) -> str:
+        return _series(self.dw)  # type: ignore[return-value]
+
+    @property
+    def dt_string(self) -> str | None:
+        return _series(self.dt)
+
+    def lava_kwargs(self) -> dict:
+        """Keyword arguments of Lava's ``Loihi2FLearningRule`` (or ``Loihi3FLearningRule`` when
+        ``three_factor``) that make the same rule."""
+        kw = {"dw": self.dw_string, "x1_impulse": self.x1_impulse, "x1_tau": self.x1_tau,
+              "t_epoch": self.t_epoch, "rng_seed": self.rng_seed}
+        if self.dt:
+            kw["dt"] = self.dt_string
+        if not self.three_factor:
+            kw.update(y1_impulse=self.y1_impulse, y1_tau=self.y1_tau)
+        return kw
+
+
+# ---- Lava's literals: what STDPLoihi / RewardModulatedSTDP make of their float parameters ------------
+def lava_literal(value: float) -> tuple[int, int]:
+    """``(mantissa, exponent)`` of Lava's ``float_to_literal(value)``: ``int(|v|)`` (at least 1) times a
+    power of two rounded in log2 -- so below 1 only powers of two survive (0.3 -> 2^-2)."""
+    if value == 0:
+        return 0, 0
+    sign, mag = (1 if value > 0 else -1), abs(float(value))
+    mant = max(int(mag), 1)
+    rem = mag / mant
+    return (sign * mant, 0) if rem == 1 else (sign * mant, int(np.round(np.log2(rem))))
+
+
+def combine_literals(name: str, *literals: tuple[int, int]) -> tuple[int, int]:
+    """The scale of a product of literals, normalised as Lava's ``ProductSeries`` does (halve an even
+    mantissa above 7), or ValueError if the chip cannot hold it."""
+    m, e = 1, 0
+    for lm, le in literals:
+        m, e = m * lm, e + le
+    while abs(m) > MANTISSA_MAX and m % 2 == 0 and e < EXP_MAX:
+        m, e = m // 2, e + 1
+    if m == 0:
+        return 0, 0
+    if not -MANTISSA_MAX - 1 <= m <= MANTISSA_MAX or not EXP_MIN <= e <= EXP_MAX:
+        raise ValueError(f"{name}={m} * 2^{e} cannot be held by the learning engine; allowed: mantissa in "
+                         f"[-{MANTISSA_MAX + 1}, {MANTISSA_MAX}], exponent in [{EXP_MIN}, {EXP_MAX}]")
+    return m, e
+
+
+def _term(name: str, dependency: str, factors: tuple[str, ...], *literals: tuple[int, int]) -> list[Product]:
+    m, e = combine_literals(name, *literals)
+    return [Product(dependency, factors, m, e)] if m else []
+
+
+def stdp_loihi_rule(learning_rate: float, A_plus: float, A_minus: float, tau_plus: float, tau_minus: float,
+                    x1_impulse: float = 16.0, y1_impulse: float = 16.0, t_epoch: int = 1,
+                    rng_seed: int = 0) -> EngineRule:
+    """The rule Lava's ``STDPLoihi(...)`` builds: ``dw = lr * A_minus * x0 * y1 + lr * A_plus * y0 * x1``
+    with each float turned into a literal by :func:`lava_literal` (``A_minus`` < 0 depresses)."""
+    lr = lava_literal(learning_rate)
+    dw = (_term("learning_rate * A_minus", "x0", ("y1",), lr, lava_literal(A_minus))
+          + _term("learning_rate * A_plus", "y0", ("x1",), lr, lava_literal(A_plus)))
+    return EngineRule(dw=tuple(dw), x1_impulse=x1_impulse, x1_tau=tau_plus, y1_impulse=y1_impulse,
+                      y1_tau=tau_minus, t_epoch=t_epoch, rng_seed=rng_seed)
+
+
+def reward_modulated_stdp_rule(learning_rate: float, A_plus: float, A_minus: float, pre_trace_decay_tau: float,
+                               pre_trace_kernel_magnitude: float, eligibility_trace_decay_tau: float,
+                               t_epoch: int = 1, rng_seed: int = 0) -> EngineRule:
+    """The rule Lava's ``RewardModulatedSTDP(...)`` builds (a three-factor rule, Fremaux & Gerstner 2016)::
+
+        dt = lr * A_minus * x0 * y1 + lr * A_plus * y0 * x1 - u0 * t * literal(eligibility_trace_decay_tau)
+        dw = u0 * t * y2
+
+    The tag ``t`` is the eligibility trace; ``y1`` (post trace) and ``y2`` (the reward) come from the
+    post neuron every step. Lava's ``eligibility_trace_decay_tau`` is used as a decay RATE (the fraction
+    of ``t`` removed per epoch), not a time constant. Its ``post_trace_*`` arguments are unused by Lava."""
+    lr = lava_literal(learning_rate)
+    dt = (_term("learning_rate * A_minus", "x0", ("y1",), lr, lava_literal(A_minus))
+          + _term("learning_rate * A_plus", "y0", ("x1",), lr, lava_literal(A_plus))
+          + _term("eligibility_trace_decay_tau", "u0", ("t",), (-1, 0), lava_literal(eligibility_trace_decay_tau)))
+    return EngineRule(dw=(Product("u0", ("t", "y2"), 1, 0),), dt=tuple(dt), x1_impulse=pre_trace_kernel_magnitude,
+                      x1_tau=pre_trace_decay_tau, y1_impulse=0.0, y1_tau=float(THREE_FACTOR_TAU),
+                      t_epoch=t_epoch, rng_seed=rng_seed, three_factor=True)
+
+
+# ---- snnkit's PairSTDP -> the engine ------------------------------------------------------------------
+def nearest_scale(value: float) -> tuple[int, int]:
+    """The representable scale ``m * 2^e`` (``|m| <= 7``, ``-7 <= e <= 8``) nearest to ``value``."""
+    if value == 0:
+        return 0, 0
+    best = min(((m, e) for m in range(1, MANTISSA_MAX + 1) for e in range(EXP_MIN, EXP_MAX + 1)),
+               key=lambda me: (abs(me[0] * 2.0 ** me[1] - abs(value)), me[0]))
+    return (best[0] if value > 0 else -best[0]), best[1]
+
+
+@dataclass(frozen=True)
+class LoihiSTDPMapping:
+    """A :class:`~snnkit.plasticity.PairSTDP` as the engine runs it: ``rule``, and ``weight_scale`` (float
+    weight of one integer weight unit: ``w_float = weight_scale * w_int``); ``wanted`` and ``scale_error``
+    give the scales the float rule asks for and the relative error of the representable ones."""
+
+    rule: EngineRule
+    weight_scale: float
+    wanted: dict[str, float] = field(default_factory=dict)
+    scale_error: dict[str, float] = field(default_factory=dict)
+
+
+def _refuse(name: str, value: object, allowed: str) -> None:
+    raise ValueError(f"PairSTDP.{name}={value!r} cannot run on Loihi 2's learning engine; allowed: {allowed}")
+
+
+def pair_stdp_to_loihi(rule, weight_scale: float, *, x1_impulse: float = 16.0, y1_impulse: float = 16.0,
+                       t_epoch: int = 1, rng_seed: int = 0, max_scale_error: float = 0.125) -> LoihiSTDPMapping:
+    """Map snnkit's float :class:`~snnkit.plasticity.PairSTDP` to the engine.
+
+    With trace gain ``g`` (what one spike adds to snnkit's trace) and impulse ``I``, the engine's trace is
+    ``I / g`` times snnkit's; a post spike then changes the integer weight by ``s+ * x1`` with
+    ``s+ = lr * a_plus * g_pre / (weight_scale * I_pre)`` (depression likewise with ``-a_minus``), each
+    rounded to the nearest ``m * 2^e``. Trace decay ``d`` (per step, from ``tau``, ``dt``, ``method``)
+    becomes Lava's ``tau = -1 / ln(d)``. Refused (ValueError naming the parameter, value, allowed):
+    weight-dependent or callable amplitudes, ``order="weight_first"``, ``update`` other than
+    ``"immediate"``, ``pre_offset``, ``w_min``/``w_max`` (the chip clips to its own 8-bit range), and
+    scales that round with a relative error above ``max_scale_error`` or fall outside the engine's range.
+    """
+    from ...plasticity.stdp import PairSTDP
+
+    if not isinstance(rule, PairSTDP):
+        raise TypeError(f"rule must be a snnkit.plasticity.PairSTDP; got {type(rule).__name__}")
+    if not (isinstance(weight_scale, (int, float)) and weight_scale > 0 and math.isfinite(weight_scale)):
+        raise ValueError(f"weight_scale={weight_scale!r}; allowed: a finite number > 0 (float weight per integer unit)")
+    if rule.weight_dependence != "additive":
+        _refuse("weight_dependence", rule.weight_dependence, "'additive' (the engine has no soft bounds here)")
+    for name in ("a_plus", "a_minus"):
+        if callable(getattr(rule, name)):
+            _refuse(name, getattr(rule, name), "a number (the engine's scales are constants)")
+    if rule.order != "trace_first":
+        _refuse("order", rule.order, "'trace_first' (the engine reads traces that include this step's spike)")
+    if rule.update != "immediate":
+        _refuse("update", rule.update, "'immediate' (the engine writes the weights every learning epoch)")
+    if rule.pre_offset:
+        _refuse("pre_offset", rule.pre_offset, "0")
+    for name in ("w_min", "w_max"):
+        if getattr(rule, name) is not None:
+            _refuse(name, getattr(rule, name), "None (the chip clips weights to its 8-bit range of the sign mode)")
+    taus, gains = {}, {}
+    for side, trace in (("pre", rule.pre_trace), ("post", rule.post_trace)):
+        d = trace.decay
+        if not 0 < d < 1:
+            _refuse(f"tau_{side}", trace.tau, "a trace decay per step strictly between 0 and 1")
+        taus[side], gains[side] = -1.0 / math.log(d), trace.gain
+    wanted = {"a_plus": rule.lr * rule.a_plus * gains["pre"] / (weight_scale * x1_impulse),
+              "a_minus": -rule.lr * rule.a_minus * gains["post"] / (weight_scale * y1_impulse)}
+    scales, errors = {}, {}
+    for name, v in wanted.items():
+        m, e = nearest_scale(v)
+        got = m * 2.0 ** e
+        err = abs(got - v) / abs(v) if v else 0.0
+        if err > max_scale_error:
+            _refuse(name, getattr(rule, name), f"a value whose engine scale {v:.4g} (= lr * {name} * trace gain / "
+                    f"(weight_scale * impulse)) is within {max_scale_error:.0%} of some m * 2^e with |m| <= 7, "
+                    f"e in [{EXP_MIN}, {EXP_MAX}] (got {got:.4g}); change weight_scale or the impulse")
+        scales[name], errors[name] = (m, e), err
+    dw = [Product("x0", ("y1",), *scales["a_minus"])] if scales["a_minus"][0] else []
+    dw += [Product("y0", ("x1",), *scales["a_plus"])] if scales["a_plus"][0] else []
+    if not dw:
+        _refuse("a_plus", rule.a_plus, "a nonzero a_plus or a_minus")
+    engine = EngineRule(dw=tuple(dw), x1_impulse=x1_impulse, x1_tau=taus["pre"], y1_impulse=y1_impulse,
+                        y1_tau=taus["post"], t_epoch=t_epoch, rng_seed=rng_seed)
+    return LoihiSTDPMapping(rule=engine, weight_scale=float(weight_scale), wanted=wanted, scale_error=errors)
+
+
+# ---- the engine -----------------------------------------------------------------------------------
+class _TraceRandom:
+    """Lava's ``TraceRandom``: one float for decay rounding, one integer in [0, 128) for impulse rounding,
+    both redrawn by :meth:`advance` (one numpy call each, as Lava makes them)."""
+
+    def __init__(self, seed: int) -> None:
+        self._decay, self._impulse = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+        self.advance()
+
+    def advance(self) -> None:
+        self.decay = self._decay.random(1)[0]
+        self.impulse = self._impulse.integers(0, 2 ** TRACE_BITS, size=1, dtype=int)[0]
+
+
+def _stochastic_round(values: np.ndarray, random, probability) -> np.ndarray:
+    return (values + np.asarray(random < probability).astype(int)).astype(int)
+
+
+def _split_impulse(impulse: float) -> tuple[int, int]:
+    whole = math.floor(impulse)
+    return int(whole), int(np.round((impulse - whole) * 2 ** IMPULSE_FRAC_BITS))
+
+
+def _add_impulse(trace: np.ndarray, random, impulse: tuple[int, int]) -> np.ndarray:
+    return np.clip(_stochastic_round(trace + impulse[0], random, impulse[1]), 0, TRACE_MAX)
+
+
+def _decay(trace: np.ndarray, tau: float, random: float) -> np.ndarray:
+    if tau == 0:               # Lava leaves such a trace at 0 between impulses
+        return np.zeros_like(trace)
+    scaled = np.exp(-1 / np.array([[float(tau)]])) * trace   # the same float64 ops as Lava's _decay_trace
+    return _stochastic_round(np.floor(scaled), random, scaled % 1)[0]
+
+
+def _truncate(w: np.ndarray, sign_mode: int, num_weight_bits: int) -> np.ndarray:
+    n = SYN_BITS - num_weight_bits + int(sign_mode == 1)
+    w = -w if sign_mode == 3 else w
+    w = (w >> n) << n
+    return -w if sign_mode == 3 else w
+
+
+def _clip_weights(w: np.ndarray, sign_mode: int) -> np.ndarray:
+    lo, hi = {1: (-(1 << SYN_BITS), (1 << SYN_BITS) - 1), 2: (0, (1 << SYN_BITS) - 1),
+              3: (-(1 << SYN_BITS) + 1, 0)}[sign_mode]
+    return np.clip(w, lo, hi)
+
+
+class LearningEngine:
+    """Loihi 2's learning engine on one ``LearningDense`` ``[N_post, N_pre]`` as Lava simulates it (see
+    the module docstring). :meth:`step` takes one time step's spikes; ``weights``, ``tag``, ``x1``, ``y1``
+    hold the state."""
+
+    def __init__(self, rule: EngineRule, weights: np.ndarray, sign_mode: int = 1, num_weight_bits: int = 8) -> None:
+        if not isinstance(rule, EngineRule):
+            raise TypeError(f"rule must be an EngineRule; got {type(rule).__name__}")
+        if sign_mode not in SIGN_MODES:
+            raise ValueError(f"sign_mode={sign_mode!r}; allowed: {SIGN_MODES}")
+        if not (isinstance(num_weight_bits, (int, np.integer)) and 1 <= num_weight_bits <= SYN_BITS):
+            raise ValueError(f"num_weight_bits={num_weight_bits!r}; allowed: an integer in [1, {SYN_BITS}]")
+        w = np.asarray(weights)
+        if w.ndim != 2 or not np.issubdtype(w.dtype, np.integer):
+            raise ValueError(f"weights must be a 2-D integer array [N_post, N_pre]; got shape {w.shape}, dtype {w.dtype}")
+        if not np.array_equal(_clip_weights(w, sign_mode), w):
+            lo, hi = _clip_weights(np.array([-10 ** 6, 10 ** 6]), sign_mode)
+            raise ValueError(f"weights in [{w.min()}, {w.max()}] do not fit sign_mode={sign_mode} "
+                             f"({SIGN_MODES[sign_mode]}); allowed: [{lo}, {hi}]")
+        self.rule, self.sign_mode = rule, int(sign_mode)
+        self.weights = _truncate(w.astype(np.int64), self.sign_mode, int(num_weight_bits))
+        n_post, n_pre = w.shape
+        self.tag = np.zeros_like(self.weights)
+        self.x1 = np.zeros(n_pre, np.int64)
+        self.y = np.zeros((3, n_post), np.int64)          # y1, y2, y3
+        self.tx = np.zeros(n_pre, np.int64)
+        self.ty = np.zeros(n_post, np.int64)
+        self.time_step = 0
+        self._x_imp = _split_impulse(rule.x1_impulse)
+        y_imp = 0.0 if rule.three_factor else rule.y1_impulse
+        self._y_imp = (np.array([_split_impulse(y_imp)[0], 0, 0])[:, None], np.array([_split_impulse(y_imp)[1], 0, 0])[:, None])
+        self._y_taus = [float(THREE_FACTOR_TAU)] * 3 if rule.three_factor else [rule.y1_tau, 0.0, 0.0]
+        seed = int(rule.rng_seed)
+        self._x_random, self._y_random = _TraceRandom(seed), _TraceRandom(seed + 2)
+        self._syn_random = np.random.default_rng(SYN_SEED)
+        self._syn_draw = self._syn_random.random(1)[0]
+
+    @property
+    def y1(self) -> np.ndarray:
+        return self.y[0]
+
+    def step(self, pre: np.ndarray, post: np.ndarray, y1: np.ndarray | None = None,
+             y2: np.ndarray | None = None) -> None:
+        """One time step: ``pre`` ``[N_pre]`` and ``post`` ``[N_post]`` spikes (0/1); three-factor rules
+        also take the post neuron's ``y1`` and ``y2`` (integers in [0, 127])."""
+        self.time_step += 1
+        t_epoch = self.rule.t_epoch
+        within = self.time_step % t_epoch or t_epoch
+        pre, post = np.asarray(pre).astype(bool), np.asarray(post).astype(bool)
+        again = (self.tx > 0) & pre                     # a second pre spike in this epoch
+        self.x1[again] = _add_impulse(self.x1[again], 0, self._x_imp)
+        self.tx[pre] = within
+        self._x_random.advance()
+        self._y_random.advance()
+        again = (self.ty > 0) & post
+        self.y[:, again] = _add_impulse(self.y[:, again], self._y_random.impulse, self._y_imp)
+        self.ty[post] = within
+        if self.rule.three_factor:
+            if y1 is None or y2 is None:
+                raise ValueError("a three-factor rule needs y1 and y2 (from the post neuron) every step")
+            self.y[0], self.y[1], self.y[2] = np.asarray(y1), np.asarray(y2), 0
+        self._x_random.advance()
+        self._y_random.advance()
+        if self.time_step % t_epoch == 0:
+            self._learn()
+
+    def _histories(self) -> tuple[np.ndarray, np.ndarray]:
+        T = self.rule.t_epoch
+        xh = np.zeros((T + 1, self.x1.shape[0]), np.int64)
+        yh = np.zeros((T + 1, *self.y.shape), np.int64)
+        xh[0], yh[0] = self.x1, self.y
+        xr, yr = self._x_random, self._y_random
+        for t in range(1, T + 1):
+            xh[t] = _decay(xh[t - 1], self.rule.x1_tau, xr.decay)
+            for k, tau in enumerate(self._y_taus):
+                yh[t, k] = _decay(yh[t - 1, k], tau, yr.decay)
+            ids = np.where(self.tx == t)[0]
+            xh[t, ids] = _add_impulse(xh[t, ids], xr.impulse, self._x_imp)
+            ids = np.where(self.ty == t)[0]
+            yh[t][:, ids] = _add_impulse(yh[t][:, ids], yr.impulse, self._y_imp)
+        return xh, yh
+
+    def _learn(self) -> None:
+        self._syn_draw = self._syn_random.random(1)[0]
+        xh, yh = self._histories()
+        self.x1 = xh[-1].copy()
+        if not self.rule.three_factor:
+            self.y = yh[-1].copy()
+        n_pre = self.x1.shape[0]
+        # each trace as each dependency sees it: at the pre spike time (x0), post spike time (y0), epoch end (u0)
+        values = {"x0": {"x1": xh[self.tx, np.arange(n_pre)][None, :]},
+                  "y0": {"x1": xh[self.ty]}, "u0": {"x1": xh[-1][None, :]}}
+        for k, name in enumerate(("y1", "y2", "y3")):
+            values["x0"][name] = yh[self.tx, k].T
+            values["y0"][name] = yh[self.ty, k, np.arange(self.ty.shape[0])][:, None]
+            values["u0"][name] = yh[-1, k][:, None]
+        deps = {"x0": (self.tx > 0)[None, :].astype(np.int64), "y0": (self.ty > 0)[:, None].astype(np.int64),
+                "u0": np.int64(1)}
+        old = {"w": self.weights, "t": self.tag}
+        new_weights = self._apply(self.rule.dw, self.weights, deps, values, old, weights=True)
+        if self.rule.dt:
+            self.tag = self._apply(self.rule.dt, self.tag, deps, values, old, weights=False)
+        self.weights = new_weights
+        self.tx[:] = 0
+        self.ty[:] = 0
+
+    def _apply(self, products, var, deps, values, old, weights: bool) -> np.ndarray:
+        lim = (1 << ACC_BITS) - 1
+        acc = var << ACC_SHIFT
+        for p in products:
+            cur = np.ones(var.shape, np.int64) * deps[p.dependency]
+            width = MANT_BITS
+            for f in p.factors:
+                v = old[f] if f in old else values[p.dependency][f]
+                bits = FACTOR_BITS[f]
+                cur = cur * np.clip(v, -(1 << bits), (1 << bits) - 1)
+                width += bits
+            cur = (cur * p.mantissa) >> max(0, width - ACC_BITS)
+            cur = np.clip(cur << (p.exponent - EXP_MIN), -lim - 2, lim)
+            acc = np.clip(acc + cur, -lim - 2, lim)
+        if weights and self.sign_mode != 1:
+            acc = np.maximum(acc, 0) if self.sign_mode == 2 else np.minimum(acc, 0)
+        q = acc / float(1 << ACC_SHIFT)
+        acc = (_stochastic_round(np.floor(q), self._syn_draw, q % 1) * (1 << ACC_SHIFT)) >> ACC_SHIFT
+        if weights:
+            return _clip_weights(acc, self.sign_mode)
+        return np.clip(acc, -(1 << SYN_BITS) - 1, (1 << SYN_BITS) - 1)
+
+
+def simulate_learning(rule: EngineRule, weights: np.ndarray, pre: np.ndarray, post: np.ndarray, *,
+                      sign_mode: int = 1, num_weight_bits: int = 8, y1: np.ndarray | None = None,
+                      y2: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run the engine over ``pre`` ``[T, N_pre]`` and ``post`` ``[T, N_post]`` spikes (three-factor rules:
+    also ``y1``, ``y2`` ``[T, N_post]``). Returns ``weights`` ``[T, N_post, N_pre]``, ``tag_1`` (same
+    shape), ``x1`` ``[T, N_pre]`` and ``y1`` ``[T, N_post]`` after every step, as Lava's Monitors see them."""
+    pre, post = _spikes("pre", pre), _spikes("post", post)
+    if pre.shape[0] != post.shape[0]:
+        raise ValueError(f"pre and post must have the same number of steps; got {pre.shape[0]} and {post.shape[0]}")
+    w = np.asarray(weights)
+    if w.ndim != 2 or w.shape != (post.shape[1], pre.shape[1]):
+        raise ValueError(f"weights must be [N_post, N_pre] = [{post.shape[1]}, {pre.shape[1]}]; got {w.shape}")
+    engine = LearningEngine(rule, w, sign_mode, num_weight_bits)
+    out = {k: [] for k in ("weights", "tag_1", "x1", "y1")}
+    for t in range(pre.shape[0]):
+        engine.step(pre[t], post[t], None if y1 is None else y1[t], None if y2 is None else y2[t])
+        for k, v in (("weights", engine.weights), ("tag_1", engine.tag), ("x1", engine.x1), ("y1", engine.y1)):
+            out[k].append(v.copy())
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def _spikes(name: str, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2 or not np.all((x == 0) | (x == 1)):
+        raise ValueError(f"{name} must be a [T, N] array of 0/1 spikes; got shape {x.shape}")
+    return x.astype(np.int64)
+
+
+# ---- the real Lava runtime ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LavaLearningTrial:
+    """One run of Lava's ``LearningDense``: ``rule`` is an :class:`EngineRule` (sent as a
+    ``Loihi2FLearningRule``), or ``("stdp_loihi", [lr, A_plus, A_minus, tau_plus, tau_minus], x1_impulse,
+    y1_impulse, t_epoch, rng_seed)`` / ``("rstdp", [8 floats], t_epoch, rng_seed)`` to build Lava's own
+    ``STDPLoihi`` / ``RewardModulatedSTDP``."""
+
+    rule: EngineRule | tuple
+    weights: np.ndarray
+    pre: np.ndarray
+    post: np.ndarray
+    sign_mode: int = 1
+    num_weight_bits: int = 8
+    weight_exp: int = 0
+    y1: np.ndarray | None = None
+    y2: np.ndarray | None = None
+
+
+def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.0) -> list[dict[str, np.ndarray]]:
+    """Run each trial in the real Lava runtime (``.venv-lava``, one subprocess, fixed point) and return
+    per trial the same dict as :func:`simulate_learning` plus Lava's ``dw``/``dt`` strings."""
+    payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials))}
+    for k, tr in enumerate(trials):
+        p = f"t{k}_"
+        payload.update({p + "pre": _spikes("pre", tr.pre), p + "post": _spikes("post", tr.post),
+                        p + "weights": np.asarray(tr.weights, np.int64), p + "sign_mode": np.array(tr.sign_mode),
+                        p + "num_weight_bits": np.array(tr.num_weight_bits), p + "weight_exp": np.array(tr.weight_exp)})
+        if isinstance(tr.rule, EngineRule):
+            if tr.rule.three_factor or tr.rule.dt:
+                raise ValueError("three-factor rules run in Lava as ('rstdp', ...) trials")
+            r = tr.rule
+            payload.update({p + "rule": np.array("loihi2f"), p + "dw": np.array(r.dw_string),
+                            p + "x1_impulse": np.array(r.x1_impulse), p + "x1_tau": np.array(r.x1_tau),
+                            p + "y1_impulse": np.array(r.y1_impulse), p + "y1_tau": np.array(r.y1_tau),
+                            p + "t_epoch": np.array(r.t_epoch), p + "rng_seed": np.array(r.rng_seed)})
+        elif tr.rule[0] == "stdp_loihi":
+            _, params, x_imp, y_imp, t_epoch, seed = tr.rule
+            payload.update({p + "rule": np.array("stdp_loihi"), p + "stdp": np.asarray(params, float),
+                            p + "x1_impulse": np.array(x_imp), p + "y1_impulse": np.array(y_imp),
+                            p + "t_epoch": np.array(t_epoch), p + "rng_seed": np.array(seed)})
+        elif tr.rule[0] == "rstdp":
+            _, params, t_epoch, seed = tr.rule
+            payload.update({p + "rule": np.array("rstdp"), p + "rstdp": np.asarray(params, float),
+                            p + "t_epoch": np.array(t_epoch), p + "rng_seed": np.array(seed),
+                            p + "y1": np.asarray(tr.y1, np.int64), p + "y2": np.asarray(tr.y2, np.int64)})
+        else:
+            raise ValueError(f"trial {k}: rule={tr.rule!r}; allowed: an EngineRule, ('stdp_loihi', ...), ('rstdp', ...)")
+    out = _run_script(payload, timeout, script=_SCRIPT)
+    keys = ("weights", "tag_1", "x1", "y1")
+    return [{**{key: out[f"t{k}_{key}"].astype(np.int64) for key in keys},
+             "dw": str(out[f"t{k}_dw"]), "dt": str(out[f"t{k}_dt"])} for k in range(len(trials))]
+
+
+__all__ = ["EngineRule", "LavaLearningTrial", "LearningEngine", "LoihiSTDPMapping", "Product", "combine_literals",
+           "lava_literal", "nearest_scale", "pair_stdp_to_loihi", "reward_modulated_stdp_rule", "run_lava_learning",
+           "simulate_learning", "stdp_loihi_rule"]
