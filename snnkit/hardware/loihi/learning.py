@@ -45,13 +45,14 @@ ones, reported by :attr:`LoihiSTDPMapping.scale_error`); traces are 7-bit intege
 gives 1/16 resolution, saturation at 127 = about 8 stacked impulses) rounded stochastically at every
 decay step (unbiased, about one unit of noise); weights are integers, each epoch's change rounded
 stochastically to one weight unit (unbiased); with ``t_epoch > 1`` only the last spike of a neuron in
-an epoch is a dependency. :func:`float_tolerance` turns these into a bound on the difference between
-the two.
+an epoch is a dependency. :func:`precision_limits` turns these into the expected difference, its spread
+and a worst case.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -73,7 +74,7 @@ EPOCH_MAX = (1 << 6) - 1            # within-epoch spike times are 6-bit
 THREE_FACTOR_TAU = np.iinfo(np.uint16).max   # Loihi3FLearningRule's y-trace "no decay"
 SYN_SEED = 2                        # Lava's ConnVarRandom() default seed
 SIGN_MODES = {1: "mixed", 2: "excitatory", 3: "inhibitory"}
-_SCRIPT = __file__.replace("learning.py", "_lava_learning_script.py")
+_SCRIPT = Path(__file__).with_name("_lava_learning_script.py")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class Product:
             if f not in FACTOR_BITS:
                 raise ValueError(f"factor={f!r}; allowed: {tuple(FACTOR_BITS)}")
         if not (isinstance(self.mantissa, (int, np.integer)) and -MANTISSA_MAX - 1 <= self.mantissa <= MANTISSA_MAX):
-            raise ValueError(f"mantissa={self.mantissa!r}; allowed: an integer in [-{MANTISSA_MAX + 1}, {MANTISSA_MAX}]")
+            raise ValueError(f"mantissa={self.mantissa!r}; allowed: an integer in "
+                             f"[-{MANTISSA_MAX + 1}, {MANTISSA_MAX}]")
         if not (isinstance(self.exponent, (int, np.integer)) and EXP_MIN <= self.exponent <= EXP_MAX):
             raise ValueError(f"exponent={self.exponent!r}; allowed: an integer in [{EXP_MIN}, {EXP_MAX}]")
 
@@ -275,9 +277,10 @@ def pair_stdp_to_loihi(rule, weight_scale: float, *, x1_impulse: float = 16.0, y
     ``"immediate"``, ``pre_offset``, ``w_min``/``w_max`` (the chip clips to its own 8-bit range), and
     scales that round with a relative error above ``max_scale_error`` or fall outside the engine's range.
     """
-    from ...plasticity.stdp import PairSTDP
-
-    if not isinstance(rule, PairSTDP):
+    # read by attribute, not imported: hardware/ sits below plasticity/ in snnkit's layers
+    needed = ("pre_trace", "post_trace", "a_plus", "a_minus", "lr", "order", "update", "weight_dependence",
+              "pre_offset", "w_min", "w_max")
+    if any(not hasattr(rule, name) for name in needed):
         raise TypeError(f"rule must be a snnkit.plasticity.PairSTDP; got {type(rule).__name__}")
     if not (isinstance(weight_scale, (int, float)) and weight_scale > 0 and math.isfinite(weight_scale)):
         raise ValueError(f"weight_scale={weight_scale!r}; allowed: a finite number > 0 (float weight per integer unit)")
@@ -300,7 +303,9 @@ def pair_stdp_to_loihi(rule, weight_scale: float, *, x1_impulse: float = 16.0, y
         d = trace.decay
         if not 0 < d < 1:
             _refuse(f"tau_{side}", trace.tau, "a trace decay per step strictly between 0 and 1")
-        taus[side], gains[side] = -1.0 / math.log(d), trace.gain
+        # exp decay: Lava's tau is tau / dt exactly (snnkit's decay factor is a float32 of it)
+        taus[side] = trace.tau / trace.dt if trace.method == "exp" else -1.0 / math.log(d)
+        gains[side] = trace.gain
     wanted = {"a_plus": rule.lr * rule.a_plus * gains["pre"] / (weight_scale * x1_impulse),
               "a_minus": -rule.lr * rule.a_minus * gains["post"] / (weight_scale * y1_impulse)}
     scales, errors = {}, {}
@@ -383,7 +388,8 @@ class LearningEngine:
             raise ValueError(f"num_weight_bits={num_weight_bits!r}; allowed: an integer in [1, {SYN_BITS}]")
         w = np.asarray(weights)
         if w.ndim != 2 or not np.issubdtype(w.dtype, np.integer):
-            raise ValueError(f"weights must be a 2-D integer array [N_post, N_pre]; got shape {w.shape}, dtype {w.dtype}")
+            raise ValueError(f"weights must be a 2-D integer array [N_post, N_pre]; got shape {w.shape}, "
+                             f"dtype {w.dtype}")
         if not np.array_equal(_clip_weights(w, sign_mode), w):
             lo, hi = _clip_weights(np.array([-10 ** 6, 10 ** 6]), sign_mode)
             raise ValueError(f"weights in [{w.min()}, {w.max()}] do not fit sign_mode={sign_mode} "
@@ -399,7 +405,8 @@ class LearningEngine:
         self.time_step = 0
         self._x_imp = _split_impulse(rule.x1_impulse)
         y_imp = 0.0 if rule.three_factor else rule.y1_impulse
-        self._y_imp = (np.array([_split_impulse(y_imp)[0], 0, 0])[:, None], np.array([_split_impulse(y_imp)[1], 0, 0])[:, None])
+        whole, frac = _split_impulse(y_imp)                   # y2, y3 have no impulse
+        self._y_imp = (np.array([[whole], [0], [0]]), np.array([[frac], [0], [0]]))
         self._y_taus = [float(THREE_FACTOR_TAU)] * 3 if rule.three_factor else [rule.y1_tau, 0.0, 0.0]
         seed = int(rule.rng_seed)
         self._x_random, self._y_random = _TraceRandom(seed), _TraceRandom(seed + 2)
@@ -573,13 +580,67 @@ def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.
                             p + "t_epoch": np.array(t_epoch), p + "rng_seed": np.array(seed),
                             p + "y1": np.asarray(tr.y1, np.int64), p + "y2": np.asarray(tr.y2, np.int64)})
         else:
-            raise ValueError(f"trial {k}: rule={tr.rule!r}; allowed: an EngineRule, ('stdp_loihi', ...), ('rstdp', ...)")
+            raise ValueError(f"trial {k}: rule={tr.rule!r}; allowed: an EngineRule, ('stdp_loihi', ...), "
+                             "('rstdp', ...)")
     out = _run_script(payload, timeout, script=_SCRIPT)
     keys = ("weights", "tag_1", "x1", "y1")
     return [{**{key: out[f"t{k}_{key}"].astype(np.int64) for key in keys},
              "dw": str(out[f"t{k}_dw"]), "dt": str(out[f"t{k}_dt"])} for k in range(len(trials))]
 
 
+
+
+def precision_limits(mapping: LoihiSTDPMapping, pre: np.ndarray, post: np.ndarray) -> dict[str, np.ndarray]:
+    """How far the engine's weights may end from the float :class:`~snnkit.plasticity.PairSTDP` that
+    ``mapping`` came from, after both ran ``pre`` ``[T, N_pre]`` / ``post`` ``[T, N_post]`` spikes; per
+    synapse ``[N_post, N_pre]``, in float weight units (``t_epoch == 1``; valid while no trace reaches 127
+    and no weight reaches the chip's weight range -- check those separately):
+
+    - ``bias``: the exact expected difference, from rounding each scale to ``m * 2^e``
+      (``(scale_chip - scale_wanted) * sum of exact traces at the pairing events``);
+    - ``sigma``: an upper bound on the standard deviation of the rest, which is zero-mean: each decay step
+      rounds a trace stochastically (variance <= 1/4; the error decays with the trace and enters every
+      later pairing), and each step in which a synapse's pre or post neuron spiked rounds its weight
+      stochastically (variance <= 1/4). Rounding errors are treated as independent.
+    - ``worst``: a bound that holds whatever the random numbers: ``|bias|`` plus, per pairing, the scale
+      times ``1 / (1 - decay)`` (the most a 7-bit trace can drift by rounding), plus one weight unit per
+      active step. It is loose (often 10-30 times the typical error).
+    """
+    r = mapping.rule
+    if r.t_epoch != 1:
+        raise ValueError(f"t_epoch={r.t_epoch}; allowed: 1 (the limits assume one learning epoch per step)")
+    pre, post = _spikes("pre", pre).astype(float), _spikes("post", post).astype(float)
+    scale = {"x": 0.0, "y": 0.0}                       # chip scales: y0 * x1 (LTP), x0 * y1 (LTD)
+    for p in r.dw:
+        scale["x" if p.dependency == "y0" else "y"] += p.scale
+    wanted = {"x": mapping.wanted.get("a_plus", scale["x"]), "y": mapping.wanted.get("a_minus", scale["y"])}
+    decay = {"x": math.exp(-1 / r.x1_tau), "y": math.exp(-1 / r.y1_tau)}
+    exact, live, reach = {}, {}, {}
+    for key, spikes, events, impulse in (("x", pre, post, r.x1_impulse), ("y", post, pre, r.y1_impulse)):
+        trace, traces, alive = np.zeros(spikes.shape[1]), [], []
+        fractional = impulse != math.floor(impulse)
+        for s in spikes:
+            alive.append((trace > 0) | (fractional & (s > 0)))   # a rounding happens at this step
+            trace = decay[key] * trace + impulse * s
+            traces.append(trace)
+        exact[key], live[key] = np.stack(traces), np.stack(alive).astype(float)
+        # reach[k]: how much a unit trace error made at step k adds up over the later pairing events
+        acc, out = np.zeros(events.shape[1]), []
+        for e in events[::-1]:
+            acc = e + decay[key] * acc
+            out.append(acc)
+        reach[key] = np.stack(out[::-1])
+    bias = (scale["x"] - wanted["x"]) * (post.T @ exact["x"]) + (scale["y"] - wanted["y"]) * (exact["y"].T @ pre)
+    active = np.minimum(1.0, post[:, :, None] + pre[:, None, :]).sum(0)
+    var = (0.25 * scale["x"] ** 2 * (reach["x"] ** 2).T @ live["x"] + 0.25 * scale["y"] ** 2 * live["y"].T
+           @ reach["y"] ** 2 + 0.25 * active)
+    per_step = {k: 1 + (imp != math.floor(imp)) for k, imp in (("x", r.x1_impulse), ("y", r.y1_impulse))}
+    drift = (abs(scale["x"]) * per_step["x"] / (1 - decay["x"]) * post.sum(0)[:, None]
+             + abs(scale["y"]) * per_step["y"] / (1 - decay["y"]) * pre.sum(0)[None, :])
+    ws = mapping.weight_scale
+    return {"bias": bias * ws, "sigma": np.sqrt(var) * ws, "worst": (np.abs(bias) + drift + active) * ws * (1 + 1e-9)}
+
+
 __all__ = ["EngineRule", "LavaLearningTrial", "LearningEngine", "LoihiSTDPMapping", "Product", "combine_literals",
-           "lava_literal", "nearest_scale", "pair_stdp_to_loihi", "reward_modulated_stdp_rule", "run_lava_learning",
-           "simulate_learning", "stdp_loihi_rule"]
+           "lava_literal", "nearest_scale", "pair_stdp_to_loihi", "precision_limits", "reward_modulated_stdp_rule",
+           "run_lava_learning", "simulate_learning", "stdp_loihi_rule"]

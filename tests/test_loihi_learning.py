@@ -1,0 +1,202 @@
+"""Plasticity on the chip: snnkit's model of Loihi 2's learning engine against the REAL Lava runtime
+(lava-nc 0.10.0, ``LearningDense`` under ``Loihi2SimCfg(select_tag="fixed_pt")``), and snnkit's float
+``PairSTDP`` against the fixed-point engine within the documented precision limits.
+
+All Lava trials run in one subprocess (module fixture, about 10 s); weights, tags and traces must be equal
+after EVERY step."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from snnkit.hardware.loihi import lava_available
+from snnkit.hardware.loihi.learning import (EngineRule, LavaLearningTrial, LearningEngine, Product, combine_literals,
+                                            lava_literal, precision_limits, pair_stdp_to_loihi,
+                                            reward_modulated_stdp_rule, run_lava_learning, simulate_learning,
+                                            stdp_loihi_rule)
+from snnkit.plasticity import PairSTDP
+
+_REQUIRED = os.environ.get("SNNKIT_REQUIRE_LAVA") == "1"
+skip_without_lava = pytest.mark.skipif(not lava_available() and not _REQUIRED,
+                                       reason="Lava environment missing: run .ci/install_lava.sh")
+
+
+def _spikes(rng, T, n, p):
+    return (rng.random((T, n)) < p).astype(np.int64)
+
+
+def _cases():
+    """(name, Lava trial, snnkit rule, simulate_learning kwargs)."""
+    rng = np.random.default_rng(17)
+    cases = []
+    # Lava's own STDPLoihi class, mixed sign mode, one learning epoch per step
+    pre, post = _spikes(rng, 120, 6, 0.2), _spikes(rng, 120, 4, 0.2)
+    w = rng.integers(-120, 120, (4, 6))
+    lava_stdp = ("stdp_loihi", [2, 0.25, -0.125, 10, 8], 16.0, 16.0, 1, 3)
+    cases.append(("STDPLoihi", LavaLearningTrial(lava_stdp, w, pre, post),
+                  stdp_loihi_rule(2, 0.25, -0.125, 10, 8, rng_seed=3), {}))
+    # snnkit's PairSTDP mapped (float tau from euler decay, fractional impulses), excitatory, 6 weight bits
+    pre, post = _spikes(rng, 150, 7, 0.15), _spikes(rng, 150, 5, 0.15)
+    w = rng.integers(0, 200, (5, 7))
+    mapped = pair_stdp_to_loihi(PairSTDP(torch.zeros(5, 7), tau_pre=12.0, tau_post=7.0, a_plus=0.01, a_minus=0.012,
+                                         method="euler"), 2 ** -7, x1_impulse=20.5, y1_impulse=12.25, rng_seed=11).rule
+    cases.append(("PairSTDP mapped", LavaLearningTrial(mapped, w, pre, post, sign_mode=2, num_weight_bits=6), mapped,
+                  {"sign_mode": 2, "num_weight_bits": 6}))
+    # learning epochs of 4 steps (several spikes per epoch), inhibitory weights, traces near saturation
+    pre, post = _spikes(rng, 120, 5, 0.5), _spikes(rng, 120, 4, 0.4)
+    w = rng.integers(-250, 0, (4, 5))
+    epoch = EngineRule(dw=(Product("y0", ("x1",), -7, -3), Product("x0", ("y1",), 3, -3)), x1_impulse=30,
+                       x1_tau=25, y1_impulse=40, y1_tau=6, t_epoch=4, rng_seed=5)
+    cases.append(("t_epoch=4", LavaLearningTrial(epoch, w, pre, post, sign_mode=3), epoch, {"sign_mode": 3}))
+    # large scales: weights run into the 8-bit clip
+    pre, post = _spikes(rng, 80, 4, 0.3), _spikes(rng, 80, 3, 0.3)
+    w = rng.integers(-250, 250, (3, 4))
+    clip = EngineRule(dw=(Product("y0", ("x1",), 7, 2), Product("x0", ("y1",), -5, 1)), x1_tau=4, y1_tau=3,
+                      rng_seed=1)
+    cases.append(("clipping", LavaLearningTrial(clip, w, pre, post), clip, {}))
+    # reward-modulated STDP (three-factor): y1 (post trace) and y2 (reward) as a learning neuron would send
+    for params, t_epoch in (([1, 0.5, -0.5, 10, 10, 16, 16, 0.125], 1), ([2, 1, -0.25, 6, 6, 20, 20, 0.25], 2)):
+        pre, post = _spikes(rng, 100, 5, 0.25), _spikes(rng, 100, 3, 0.25)
+        y1 = rng.integers(0, 128, (100, 3))
+        y2 = np.where(rng.random((100, 3)) < 0.2, rng.integers(0, 60, (100, 3)), 0)
+        w = rng.integers(-80, 80, (3, 5))
+        rule = reward_modulated_stdp_rule(params[0], params[1], params[2], params[3], params[5], params[7],
+                                          t_epoch=t_epoch, rng_seed=4 + t_epoch)
+        cases.append((f"RewardModulatedSTDP t_epoch={t_epoch}",
+                      LavaLearningTrial(("rstdp", params, t_epoch, 4 + t_epoch), w, pre, post, y1=y1, y2=y2), rule,
+                      {"y1": y1, "y2": y2}))
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def lava_results():
+    return run_lava_learning([trial for _, trial, _, _ in CASES], timeout=300)
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+@skip_without_lava
+@pytest.mark.parametrize("k", range(len(CASES)), ids=[c[0] for c in CASES])
+def test_engine_is_bit_exact_with_lava(k, lava_results):
+    name, trial, rule, kwargs = CASES[k]
+    lava = lava_results[k]
+    ours = simulate_learning(rule, trial.weights, trial.pre, trial.post, **kwargs)
+    for key in ("weights", "tag_1", "x1", "y1"):
+        same = (ours[key] == lava[key]).reshape(len(trial.pre), -1).all(1)
+        assert same.all(), f"{name}: {key} differs from Lava first at step {int(np.argmin(same)) + 1}"
+    assert not np.array_equal(lava["weights"][-1], lava["weights"][0]), f"{name}: nothing learned, a void check"
+    if rule.dt:
+        assert np.abs(lava["tag_1"]).max() > 0
+
+
+def test_lava_trials_exercise_what_they_claim():
+    """The cases above really hit clipping, saturated traces and multi-spike epochs (else they prove less)."""
+    by_name = {c[0]: c for c in CASES}
+    _, trial, rule, kw = by_name["clipping"]
+    w = simulate_learning(rule, trial.weights, trial.pre, trial.post, **kw)["weights"]
+    assert w.max() == 255 and w.min() == -256
+    _, trial, rule, kw = by_name["t_epoch=4"]
+    assert (trial.pre.reshape(-1, 4, trial.pre.shape[1]).sum(1) > 1).any()
+    assert simulate_learning(rule, trial.weights, trial.pre, trial.post, **kw)["x1"].max() == 127
+
+
+# ---- float PairSTDP against the fixed-point engine ----------------------------------------------------
+def _float_and_chip(a_plus, a_minus, tau_pre, tau_post, impulse, T=300, n_pre=20, n_post=10, rate=0.05, seed=2):
+    rng = np.random.default_rng(seed)
+    scale = 2 ** -7
+    pre, post = _spikes(rng, T, n_pre, rate), _spikes(rng, T, n_post, rate)
+    w0 = rng.integers(-40, 40, (n_post, n_pre)) * 2          # even: mixed-mode truncation leaves them alone
+    w = torch.tensor(w0 * scale, dtype=torch.float64)
+    rule = PairSTDP(w, tau_pre=tau_pre, tau_post=tau_post, a_plus=a_plus, a_minus=a_minus)
+    mapping = pair_stdp_to_loihi(rule, scale, x1_impulse=impulse, y1_impulse=impulse, rng_seed=7)
+    rule.run(torch.tensor(pre, dtype=torch.float64)[:, None], torch.tensor(post, dtype=torch.float64)[:, None])
+    chip = simulate_learning(mapping.rule, w0, pre, post)
+    return mapping, pre, post, w0 * scale, w.numpy(), chip
+
+
+@pytest.mark.parametrize("params, strong", [((3 * 2 ** -9, 5 * 2 ** -10, 10.0, 8.0, 16), False),  # exact scales
+                                            ((0.004, 0.0045, 15.0, 20.0, 16), False),  # scales rounded by 2 % and 9 %
+                                            ((0.05, 0.02, 5.0, 5.0, 32), True)])       # changes of many weight units
+def test_float_pair_stdp_within_documented_tolerance(params, strong):
+    mapping, pre, post, w_start, w_float, chip = _float_and_chip(*params)
+    assert chip["x1"].max() < 127 and chip["y1"].max() < 127 and np.abs(chip["weights"]).max() < 255
+    w_chip = chip["weights"][-1] * mapping.weight_scale
+    limits = precision_limits(mapping, pre, post)
+    diff = w_chip - w_float
+    assert np.all(np.abs(diff) <= limits["worst"])
+    z = (diff - limits["bias"]) / limits["sigma"]          # zero-mean rounding noise, in units of its sigma bound
+    assert np.sqrt(np.mean(z ** 2)) < 1.0 and np.abs(z).max() < 4.5
+    assert abs(z.mean()) < 0.5                              # unbiased (synapses share random numbers: loose)
+    if strong:   # then the rounding noise is small against what is learned
+        assert np.median(limits["sigma"]) < 0.3 * np.median(np.abs(w_float - w_start))
+
+
+def test_engine_traces_round_stochastically_without_bias():
+    """Each trace value is within 1 / (1 - decay) of the exact float trace, and averaged over seeds the
+    stochastic rounding is unbiased (mean error far below one unit)."""
+    rng = np.random.default_rng(0)
+    T, tau = 200, 9.0
+    pre, post = _spikes(rng, T, 30, 0.08), _spikes(rng, T, 2, 0.08)
+    decay = math.exp(-1 / tau)
+    exact, acc = np.zeros(30), []
+    for s in pre:
+        exact = decay * exact + 16 * s
+        acc.append(exact)
+    exact = np.stack(acc)
+    errors = []
+    for seed in range(20):
+        rule = EngineRule(dw=(Product("y0", ("x1",), 1, -7),), x1_tau=tau, y1_tau=tau, rng_seed=seed)
+        x1 = simulate_learning(rule, np.zeros((2, 30), np.int64), pre, post)["x1"]
+        assert np.all(np.abs(x1 - exact) < 1 / (1 - decay))
+        errors.append(x1 - exact)
+    mean_error = np.mean(errors, axis=0)
+    assert np.abs(mean_error).mean() < 0.25 and abs(mean_error.mean()) < 0.05
+
+
+# ---- what the chip cannot express is refused, by name -------------------------------------------------
+@pytest.mark.parametrize("kwargs, name", [
+    ({"order": "weight_first"}, "order"),
+    ({"weight_dependence": "multiplicative", "w_min": -1.0, "w_max": 1.0}, "weight_dependence"),
+    ({"a_plus": lambda w: 0.01 * w}, "a_plus"),
+    ({"update": "grad"}, "update"),
+    ({"w_max": 1.0}, "w_max"),
+    ({"pre_offset": 0.1}, "pre_offset"),
+    ({"a_minus": 5e-6}, "a_minus"),              # below the smallest scale 2^-7
+    ({"a_plus": 0.043 / 8}, "a_plus"),           # scale 0.043: 8 % from the nearest m * 2^e, above the cap
+])
+def test_unexpressible_pair_stdp_is_refused(kwargs, name):
+    rule = PairSTDP(torch.zeros(3, 4), **{"a_plus": 0.004, "a_minus": 0.004, **kwargs})
+    with pytest.raises(ValueError, match=f"PairSTDP.{name}=.*allowed"):
+        pair_stdp_to_loihi(rule, 2 ** -7, max_scale_error=0.02 if name == "a_plus" else 0.125)
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"x1_impulse": 200}, "x1_impulse"), ({"t_epoch": 64}, "t_epoch"), ({"y1_tau": -1}, "y1_tau"),
+    ({"rng_seed": None}, "rng_seed"), ({"dw": (Product("u0", ("y2",), 1, 0),)}, "traces"),
+])
+def test_engine_rule_validation(bad, field):
+    with pytest.raises(ValueError, match=field):
+        EngineRule(**{"dw": (Product("y0", ("x1",), 1, 0),), **bad})
+
+
+def test_product_and_literal_limits():
+    with pytest.raises(ValueError, match="mantissa"):
+        Product("y0", ("x1",), 9, 0)
+    with pytest.raises(ValueError, match="exponent"):
+        Product("y0", ("x1",), 1, -8)
+    with pytest.raises(ValueError, match="cannot be held"):
+        combine_literals("A", lava_literal(9.0))                   # odd mantissa above 7
+    # Lava's float_to_literal: below 1 only powers of two survive, above 1 the integer part
+    assert lava_literal(0.3) == (1, -2) and lava_literal(-0.125) == (-1, -3) and lava_literal(3.5) == (3, 0)
+    assert combine_literals("A", lava_literal(12.0)) == (6, 1)            # 12 -> 6 * 2^1
+    with pytest.raises(ValueError, match="sign_mode"):
+        LearningEngine(EngineRule(dw=(Product("y0", ("x1",), 1, 0),)), np.zeros((2, 2), np.int64), sign_mode=0)
+    with pytest.raises(ValueError, match="do not fit"):
+        LearningEngine(EngineRule(dw=(Product("y0", ("x1",), 1, 0),)), -np.ones((2, 2), np.int64), sign_mode=2)
