@@ -18,9 +18,11 @@ IN holds ``n_trials`` and per trial ``k`` (prefix ``t{k}_``): ``pre`` ``[T, N_pr
   per step as ``y1``, ``y2`` ``[T, N_post]`` (what a learning neuron would send on ``s_out_y1/y2``).
 
 Pre spikes come from a ``RingBuffer`` into ``s_in``; post spikes from a second ``RingBuffer`` into
-``s_in_bap`` (and ``y1``/``y2`` from two more into ``s_in_y1``/``s_in_y2``). OUT holds per trial the
-weights, ``tag_1``, ``x1`` and ``y1`` after every step (``[T, ...]``, from Monitors) and the learning
-rule's ``dw``/``dt`` strings as Lava built them.
+``s_in_bap`` (and ``y1``/``y2`` from two more into ``s_in_y1``/``s_in_y2``), or, when ``lif`` =
+``[du, dv, vth, bias_exp]`` and ``bias_mant`` are given (``post`` is then ignored), from a fixed-point
+``LIF`` driven by the ``LearningDense`` (``a_out -> a_in``, ``s_out -> s_in_bap``: a closed loop).
+OUT holds per trial the weights, ``tag_1``, ``x1`` and ``y1`` after every step (``[T, ...]``, from
+Monitors), ``post`` (the LIF's spikes, closed loop only) and the rule's ``dw``/``dt`` strings.
 """
 from __future__ import annotations
 
@@ -74,9 +76,20 @@ def main(argv: list[str]) -> int:
                             sign_mode=SignMode(int(data[p + "sign_mode"])),
                             num_weight_bits=int(data[p + "num_weight_bits"]),
                             weight_exp=int(data[p + "weight_exp"]), name=f"learning_dense{k}")
-        src_pre, src_post = RingBuffer(data=pre.T), RingBuffer(data=post.T)
+        src_pre = RingBuffer(data=pre.T)
         src_pre.s_out.connect(syn.s_in)
-        src_post.s_out.connect(syn.s_in_bap)
+        lif = None
+        if p + "lif" in data.files:
+            from lava.proc.lif.process import LIF
+
+            du, dv, vth, bias_exp = (int(v) for v in data[p + "lif"])
+            n_post = post.shape[1]
+            lif = LIF(shape=(n_post,), du=du, dv=dv, vth=vth, bias_mant=data[p + "bias_mant"].astype(np.int32),
+                      bias_exp=np.full((n_post,), bias_exp, np.int32), name=f"lif{k}")
+            syn.a_out.connect(lif.a_in)
+            lif.s_out.connect(syn.s_in_bap)
+        else:
+            RingBuffer(data=post.T).s_out.connect(syn.s_in_bap)
         if str(data[p + "rule"]) == "rstdp":
             for name in ("y1", "y2"):
                 src = RingBuffer(data=data[p + name].astype(np.int32).T)
@@ -86,11 +99,16 @@ def main(argv: list[str]) -> int:
             mon = Monitor()   # Lava's Monitor model holds one probe
             mon.probe(getattr(syn, name), steps)
             probes.append((name, mon))
+        if lif is not None:
+            spike_mon = Monitor()
+            spike_mon.probe(lif.s_out, steps)
         try:
             syn.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
             for name, mon in probes:
                 var = getattr(syn, name)
                 results[p + name] = np.asarray(mon.get_data()[syn.name][name]).reshape(steps, *var.shape)
+            if lif is not None:
+                results[p + "post"] = np.asarray(spike_mon.get_data()[lif.name]["s_out"]).reshape(steps, -1)
         finally:
             syn.stop()
         results[p + "dw"] = np.array(str(rule.dw_str))

@@ -58,6 +58,8 @@ from typing import Sequence
 import numpy as np
 
 from .lava_runner import _run_script
+from .layer import LoihiLayer
+from .models import FixedPointModel, _i32
 
 TRACE_BITS = 7                      # traces are unsigned 7-bit: [0, 127]
 TRACE_MAX = (1 << TRACE_BITS) - 1
@@ -505,25 +507,52 @@ class LearningEngine:
         return np.clip(acc, -(1 << SYN_BITS) - 1, (1 << SYN_BITS) - 1)
 
 
-def simulate_learning(rule: EngineRule, weights: np.ndarray, pre: np.ndarray, post: np.ndarray, *,
+def simulate_learning(rule: EngineRule, weights: np.ndarray, pre: np.ndarray, post: np.ndarray | None = None, *,
                       sign_mode: int = 1, num_weight_bits: int = 8, y1: np.ndarray | None = None,
-                      y2: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                      y2: np.ndarray | None = None, neuron: LoihiLayer | None = None) -> dict[str, np.ndarray]:
     """Run the engine over ``pre`` ``[T, N_pre]`` and ``post`` ``[T, N_post]`` spikes (three-factor rules:
     also ``y1``, ``y2`` ``[T, N_post]``). Returns ``weights`` ``[T, N_post, N_pre]``, ``tag_1`` (same
-    shape), ``x1`` ``[T, N_pre]`` and ``y1`` ``[T, N_post]`` after every step, as Lava's Monitors see them."""
-    pre, post = _spikes("pre", pre), _spikes("post", post)
-    if pre.shape[0] != post.shape[0]:
-        raise ValueError(f"pre and post must have the same number of steps; got {pre.shape[0]} and {post.shape[0]}")
+    shape), ``x1`` ``[T, N_pre]``, ``y1`` and ``post`` ``[T, N_post]`` after every step, as Lava's
+    Monitors see them.
+
+    Closed loop: with ``neuron`` (a :class:`LoihiLayer` giving the LIF's ``du``, ``dv``, ``vth``, bias and
+    the synapse's ``weight_exp``; its ``weights`` are ignored) and ``post=None``, the post spikes come from
+    a fixed-point LIF driven by the learning synapse: its input at step ``t`` is ``W @ pre[t-1]`` (shifted
+    by ``weight_exp``) with ``W`` the weights after learning at ``t - 1``, as Lava's ``LearningDense``
+    sends it; the LIF's spikes at ``t`` are the post spikes of step ``t``."""
+    pre = _spikes("pre", pre)
+    if (post is None) == (neuron is None):
+        raise ValueError("give exactly one of post (spikes) and neuron (a LoihiLayer: a LIF driven by the synapse)")
     w = np.asarray(weights)
-    if w.ndim != 2 or w.shape != (post.shape[1], pre.shape[1]):
-        raise ValueError(f"weights must be [N_post, N_pre] = [{post.shape[1]}, {pre.shape[1]}]; got {w.shape}")
+    if post is not None:
+        post = _spikes("post", post)
+        if pre.shape[0] != post.shape[0]:
+            raise ValueError(f"pre and post must have the same number of steps; got {pre.shape[0]} and {post.shape[0]}")
+        if w.ndim != 2 or w.shape != (post.shape[1], pre.shape[1]):
+            raise ValueError(f"weights must be [N_post, N_pre] = [{post.shape[1]}, {pre.shape[1]}]; got {w.shape}")
     engine = LearningEngine(rule, w, sign_mode, num_weight_bits)
-    out = {k: [] for k in ("weights", "tag_1", "x1", "y1")}
+    if neuron is not None:
+        lif = FixedPointModel()
+        consts = lif.neuron_constants(neuron)
+        n_post = engine.weights.shape[0]
+        u = v = np.zeros(n_post, np.int64)
+        a_buff = np.zeros(n_post, np.int64)
+        e = int(neuron.weight_exp)
+    out = {k: [] for k in ("weights", "tag_1", "x1", "y1", "post")}
     for t in range(pre.shape[0]):
-        engine.step(pre[t], post[t], None if y1 is None else y1[t], None if y2 is None else y2[t])
-        for k, v in (("weights", engine.weights), ("tag_1", engine.tag), ("x1", engine.x1), ("y1", engine.y1)):
-            out[k].append(v.copy())
-    return {k: np.stack(v) for k, v in out.items()}
+        if neuron is None:
+            spikes = post[t]
+        else:
+            a_in, acc = a_buff, engine.weights @ pre[t]   # Lava sends last step's sum, then sums this step
+            a_buff = _i32(acc << e if e > 0 else acc >> -e)
+            u, v = lif.neuron_step(u, v, a_in, consts)
+            spikes = (v > consts[-1]).astype(np.int64)
+            v = np.where(spikes > 0, 0, v)
+        engine.step(pre[t], spikes, None if y1 is None else y1[t], None if y2 is None else y2[t])
+        for k, val in (("weights", engine.weights), ("tag_1", engine.tag), ("x1", engine.x1), ("y1", engine.y1),
+                       ("post", spikes)):
+            out[k].append(np.array(val, copy=True))
+    return {k: np.stack(val) for k, val in out.items()}
 
 
 def _spikes(name: str, x: np.ndarray) -> np.ndarray:
@@ -544,12 +573,13 @@ class LavaLearningTrial:
     rule: EngineRule | tuple
     weights: np.ndarray
     pre: np.ndarray
-    post: np.ndarray
+    post: np.ndarray | None          # None: from ``neuron``, a LIF driven by the synapse (closed loop)
     sign_mode: int = 1
     num_weight_bits: int = 8
     weight_exp: int = 0
     y1: np.ndarray | None = None
     y2: np.ndarray | None = None
+    neuron: LoihiLayer | None = None
 
 
 def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.0) -> list[dict[str, np.ndarray]]:
@@ -558,9 +588,15 @@ def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.
     payload: dict[str, np.ndarray] = {"n_trials": np.array(len(trials))}
     for k, tr in enumerate(trials):
         p = f"t{k}_"
-        payload.update({p + "pre": _spikes("pre", tr.pre), p + "post": _spikes("post", tr.post),
+        post = np.zeros((len(tr.pre), np.shape(tr.weights)[0]), np.int64) if tr.post is None else tr.post
+        payload.update({p + "pre": _spikes("pre", tr.pre), p + "post": _spikes("post", post),
                         p + "weights": np.asarray(tr.weights, np.int64), p + "sign_mode": np.array(tr.sign_mode),
                         p + "num_weight_bits": np.array(tr.num_weight_bits), p + "weight_exp": np.array(tr.weight_exp)})
+        if tr.neuron is not None:
+            n = tr.neuron
+            payload[p + "lif"] = np.array([n.du, n.dv, n.vth, n.bias_exp], np.int64)
+            payload[p + "bias_mant"] = np.asarray(n.bias(), np.int64)
+            payload[p + "weight_exp"] = np.array(n.weight_exp)
         if isinstance(tr.rule, EngineRule):
             if tr.rule.three_factor or tr.rule.dt:
                 raise ValueError("three-factor rules run in Lava as ('rstdp', ...) trials")
@@ -585,6 +621,7 @@ def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.
     out = _run_script(payload, timeout, script=_SCRIPT)
     keys = ("weights", "tag_1", "x1", "y1")
     return [{**{key: out[f"t{k}_{key}"].astype(np.int64) for key in keys},
+             **({"post": out[f"t{k}_post"].astype(np.int64)} if f"t{k}_post" in out else {}),
              "dw": str(out[f"t{k}_dw"]), "dt": str(out[f"t{k}_dt"])} for k in range(len(trials))]
 
 
