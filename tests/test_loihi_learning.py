@@ -215,3 +215,18 @@ def test_product_and_literal_limits():
         LearningEngine(EngineRule(dw=(Product("y0", ("x1",), 1, 0),)), np.zeros((2, 2), np.int64), sign_mode=0)
     with pytest.raises(ValueError, match="do not fit"):
         LearningEngine(EngineRule(dw=(Product("y0", ("x1",), 1, 0),)), -np.ones((2, 2), np.int64), sign_mode=2)
+
+
+def test_example_prints_consistent_figures(capsys):
+    """examples/deploy/loihi_stdp.py (without Lava): its figures agree with the limits it quotes."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "deploy" / "loihi_stdp.py"
+    spec = importlib.util.spec_from_file_location("loihi_stdp_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    figures = example.main(["--steps", "150", "--pre", "8", "--post", "6"])
+    assert figures["within_worst_case"] and figures["max_trace"] < 127
+    assert figures["rms_chip_minus_float"] < figures["rms_float_change"]
+    assert '"corr_of_changes"' in capsys.readouterr().out
