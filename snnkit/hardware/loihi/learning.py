@@ -8,7 +8,7 @@ Lava runs on-chip learning in ``LearningDense`` (``lava.proc.dense``) with a lea
 
 with a dependency ``D`` (``x0``: the pre neuron spiked in this epoch, ``y0``: the post neuron spiked,
 ``u0``: every epoch), factors (pre traces ``x1``, post traces ``y1``, ``y2`` (three-factor: sent by
-the post neuron), the tag ``t``) and a scale ``m * 2^e`` with an integer mantissa ``|m| <= 7`` and
+the post neuron), the tag ``t``) and a scale ``m * 2^e`` with an integer mantissa ``-8 <= m <= 7`` and
 ``-7 <= e <= 8``. :class:`EngineRule` holds one as numbers; :func:`stdp_loihi_rule` and
 :func:`reward_modulated_stdp_rule` build what Lava's ``STDPLoihi`` and ``RewardModulatedSTDP`` build;
 :func:`pair_stdp_to_loihi` maps snnkit's :class:`~snnkit.plasticity.PairSTDP` to a rule, refusing what
@@ -38,6 +38,10 @@ Lava's model, not a claim about the chip). Per time step ``t`` (1-based) it does
 - the initial weights are truncated once to ``num_weight_bits`` (mixed sign mode: one bit more), as
   Lava's first spiking phase does; learned weights are NOT truncated again, so they keep 8 bits whatever
   ``num_weight_bits`` says. ``weight_exp`` only scales the synaptic output, not learning.
+
+Post spikes are given, or come from a fixed-point LIF driven by the learning synapse (a closed loop,
+``simulate_learning(..., neuron=...)``). :func:`run_lava_learning` runs the same in the real Lava
+runtime (a subprocess of ``.venv-lava``, as :func:`~snnkit.hardware.loihi.run_lava` does).
 
 Precision limits (what separates the chip from snnkit's float :class:`~snnkit.plasticity.PairSTDP`):
 scales are ``m * 2^e`` (relative error up to 1/9 where the wanted value falls between representable
@@ -600,11 +604,8 @@ def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.
         if isinstance(tr.rule, EngineRule):
             if tr.rule.three_factor or tr.rule.dt:
                 raise ValueError("three-factor rules run in Lava as ('rstdp', ...) trials")
-            r = tr.rule
-            payload.update({p + "rule": np.array("loihi2f"), p + "dw": np.array(r.dw_string),
-                            p + "x1_impulse": np.array(r.x1_impulse), p + "x1_tau": np.array(r.x1_tau),
-                            p + "y1_impulse": np.array(r.y1_impulse), p + "y1_tau": np.array(r.y1_tau),
-                            p + "t_epoch": np.array(r.t_epoch), p + "rng_seed": np.array(r.rng_seed)})
+            payload[p + "rule"] = np.array("loihi2f")     # Loihi2FLearningRule(**lava_kwargs()) on the Lava side
+            payload.update({p + name: np.array(value) for name, value in tr.rule.lava_kwargs().items()})
         elif tr.rule[0] == "stdp_loihi":
             _, params, x_imp, y_imp, t_epoch, seed = tr.rule
             payload.update({p + "rule": np.array("stdp_loihi"), p + "stdp": np.asarray(params, float),
@@ -623,8 +624,6 @@ def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.
     return [{**{key: out[f"t{k}_{key}"].astype(np.int64) for key in keys},
              **({"post": out[f"t{k}_post"].astype(np.int64)} if f"t{k}_post" in out else {}),
              "dw": str(out[f"t{k}_dw"]), "dt": str(out[f"t{k}_dt"])} for k in range(len(trials))]
-
-
 
 
 def precision_limits(mapping: LoihiSTDPMapping, pre: np.ndarray, post: np.ndarray) -> dict[str, np.ndarray]:
