@@ -58,6 +58,13 @@ def _cases():
     clip = EngineRule(dw=(Product("y0", ("x1",), 7, 2), Product("x0", ("y1",), -5, 1)), x1_tau=4, y1_tau=3,
                       rng_seed=1)
     cases.append(("clipping", LavaLearningTrial(clip, w, pre, post), clip, {}))
+    # general products: three factors (right shift of the product), the weight as a factor, u0, t_epoch=3
+    pre, post = _spikes(rng, 90, 5, 0.3), _spikes(rng, 90, 4, 0.3)
+    w = rng.integers(-200, 200, (4, 5))
+    general = EngineRule(dw=(Product("y0", ("x1", "y1"), 3, 2), Product("x0", ("y1", "w"), -5, 4),
+                             Product("u0", ("x1",), -1, -5), Product("y0", ("w",), -3, -2)),
+                         x1_impulse=25.75, x1_tau=6.5, y1_impulse=18, y1_tau=11, t_epoch=3, rng_seed=21)
+    cases.append(("general products", LavaLearningTrial(general, w, pre, post), general, {}))
     # closed loop: post spikes from a fixed-point LIF driven by the learning synapse (its learned weights)
     for vth, weight_exp in ((10000, 0), (20000, 2)):
         pre = _spikes(rng, 150, 8, 0.3)
