@@ -9,7 +9,8 @@ IN holds ``n_trials`` and per trial ``k`` (prefix ``t{k}_``): ``pre`` ``[T, N_pr
 ``[T, N_post]`` spikes (0/1), ``weights`` ``[N_post, N_pre]`` (int), ``sign_mode`` (1, 2, 3),
 ``num_weight_bits``, ``weight_exp``, ``t_epoch``, ``rng_seed``, ``x1_impulse``, ``x1_tau``, and ``rule``:
 
-- ``"loihi2f"``: ``Loihi2FLearningRule(dw=dw, x1_*, y1_impulse, y1_tau, ...)``;
+- ``"loihi2f"``: ``Loihi2FLearningRule(dw=dw, dt=dt (if given), x1_*, y1_impulse, y1_tau, ...)``;
+- ``"loihi3f"``: ``Loihi3FLearningRule(dw=dw, dt=dt, x1_*, ...)`` with ``y1``, ``y2`` given per step;
 - ``"stdp_loihi"``: ``STDPLoihi(learning_rate, A_plus, A_minus, tau_plus, tau_minus, x1_impulse,
   y1_impulse, ...)`` from ``stdp`` = ``[learning_rate, A_plus, A_minus, tau_plus, tau_minus]``;
 - ``"rstdp"``: ``RewardModulatedSTDP(...)`` from ``rstdp`` = ``[learning_rate, A_plus, A_minus,
@@ -33,16 +34,21 @@ import numpy as np
 
 
 def _rule(data, p):
-    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
+    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule, Loihi3FLearningRule
     from lava.proc.learning_rules.r_stdp_learning_rule import RewardModulatedSTDP
     from lava.proc.learning_rules.stdp_learning_rule import STDPLoihi
 
     kind = str(data[p + "rule"])
     common = {"t_epoch": int(data[p + "t_epoch"]), "rng_seed": int(data[p + "rng_seed"])}
+    if p + "dt" in data.files:
+        common["dt"] = str(data[p + "dt"])
     if kind == "loihi2f":
         return Loihi2FLearningRule(dw=str(data[p + "dw"]), x1_impulse=float(data[p + "x1_impulse"]),
                                    x1_tau=float(data[p + "x1_tau"]), y1_impulse=float(data[p + "y1_impulse"]),
                                    y1_tau=float(data[p + "y1_tau"]), **common)
+    if kind == "loihi3f":
+        return Loihi3FLearningRule(dw=str(data[p + "dw"]), x1_impulse=float(data[p + "x1_impulse"]),
+                                   x1_tau=float(data[p + "x1_tau"]), **common)
     if kind == "stdp_loihi":
         lr, a_plus, a_minus, tau_plus, tau_minus = (float(v) for v in data[p + "stdp"])
         return STDPLoihi(learning_rate=lr, A_plus=a_plus, A_minus=a_minus, tau_plus=tau_plus, tau_minus=tau_minus,
@@ -90,7 +96,7 @@ def main(argv: list[str]) -> int:
             lif.s_out.connect(syn.s_in_bap)
         else:
             RingBuffer(data=post.T).s_out.connect(syn.s_in_bap)
-        if str(data[p + "rule"]) == "rstdp":
+        if str(data[p + "rule"]) in ("rstdp", "loihi3f"):
             for name in ("y1", "y2"):
                 src = RingBuffer(data=data[p + name].astype(np.int32).T)
                 src.s_out.connect(getattr(syn, "s_in_" + name))

@@ -246,11 +246,13 @@ def reward_modulated_stdp_rule(learning_rate: float, A_plus: float, A_minus: flo
 
 # ---- snnkit's PairSTDP -> the engine ------------------------------------------------------------------
 def nearest_scale(value: float) -> tuple[int, int]:
-    """The representable scale ``m * 2^e`` (``|m| <= 7``, ``-7 <= e <= 8``) nearest to ``value``."""
+    """The representable scale ``m * 2^e`` (``|m| <= 7``, ``-7 <= e <= 8``) nearest to ``value``; of equal
+    values the one with the largest mantissa (a product wider than 15 bits is shifted right BEFORE the
+    scale's exponent applies, so a large mantissa keeps more of it)."""
     if value == 0:
         return 0, 0
     best = min(((m, e) for m in range(1, MANTISSA_MAX + 1) for e in range(EXP_MIN, EXP_MAX + 1)),
-               key=lambda me: (abs(me[0] * 2.0 ** me[1] - abs(value)), me[0]))
+               key=lambda me: (abs(me[0] * 2.0 ** me[1] - abs(value)), -me[0]))
     return (best[0] if value > 0 else -best[0]), best[1]
 
 
@@ -267,7 +269,57 @@ class LoihiSTDPMapping:
 
 
 def _refuse(name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"PairSTDP.{name}={value!r} cannot run on Loihi 2's learning engine; allowed: {allowed}")
+    raise ValueError(f"{name}={value!r} cannot run on Loihi 2's learning engine; allowed: {allowed}")
+
+
+def _check_stdp_term(rule, name: str = "PairSTDP") -> tuple[dict[str, float], dict[str, float]]:
+    """Refuse what the engine cannot run of a pair-STDP term; return Lava's trace taus and snnkit's gains."""
+    # read by attribute, not imported: hardware/ sits below plasticity/ in snnkit's layers
+    needed = ("pre_trace", "post_trace", "a_plus", "a_minus", "order", "weight_dependence", "pre_offset")
+    if any(not hasattr(rule, attr) for attr in needed):
+        raise TypeError(f"rule must be a snnkit.plasticity.{name}; got {type(rule).__name__}")
+    if rule.weight_dependence != "additive":
+        _refuse("weight_dependence", rule.weight_dependence, "'additive' (the engine has no soft bounds here)")
+    for attr in ("a_plus", "a_minus"):
+        if callable(getattr(rule, attr)):
+            _refuse(attr, getattr(rule, attr), "a number (the engine's scales are constants)")
+    if rule.order != "trace_first":
+        _refuse("order", rule.order, "'trace_first' (the engine reads traces that include this step's spike)")
+    if rule.pre_offset:
+        _refuse("pre_offset", rule.pre_offset, "0")
+    taus, gains = {}, {}
+    for side, trace in (("pre", rule.pre_trace), ("post", rule.post_trace)):
+        d = trace.decay
+        if not 0 < d < 1:
+            _refuse(f"tau_{side}", trace.tau, "a trace decay per step strictly between 0 and 1")
+        # exp decay: Lava's tau is tau / dt exactly (snnkit's decay factor is a float32 of it)
+        taus[side] = trace.tau / trace.dt if trace.method == "exp" else -1.0 / math.log(d)
+        gains[side] = trace.gain
+    return taus, gains
+
+
+def _check_delivery(rule) -> None:
+    if rule.update != "immediate":
+        _refuse("update", rule.update, "'immediate' (the engine writes the weights every learning epoch)")
+    for attr in ("w_min", "w_max"):
+        if getattr(rule, attr) is not None:
+            _refuse(attr, getattr(rule, attr), "None (the chip clips weights to its 8-bit range of the sign mode)")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name}={value!r}; allowed: a finite number > 0")
+
+
+def _quantise(name: str, value: float, cap: float, what: str, scales: dict, errors: dict) -> None:
+    """Round an engine scale to the nearest ``m * 2^e``, refusing it if that is more than ``cap`` off."""
+    m, e = nearest_scale(value)
+    got = m * 2.0 ** e
+    err = abs(got - value) / abs(value) if value else 0.0
+    if err > cap:
+        _refuse(name, value, f"a value whose engine scale {value:.4g} (= {what}) is within {cap:.0%} of some "
+                f"m * 2^e with |m| <= 7, e in [{EXP_MIN}, {EXP_MAX}] (got {got:.4g}); change the scales or impulses")
+    scales[name], errors[name] = (m, e), err
 
 
 def pair_stdp_to_loihi(rule, weight_scale: float, *, x1_impulse: float = 16.0, y1_impulse: float = 16.0,
@@ -283,47 +335,15 @@ def pair_stdp_to_loihi(rule, weight_scale: float, *, x1_impulse: float = 16.0, y
     ``"immediate"``, ``pre_offset``, ``w_min``/``w_max`` (the chip clips to its own 8-bit range), and
     scales that round with a relative error above ``max_scale_error`` or fall outside the engine's range.
     """
-    # read by attribute, not imported: hardware/ sits below plasticity/ in snnkit's layers
-    needed = ("pre_trace", "post_trace", "a_plus", "a_minus", "lr", "order", "update", "weight_dependence",
-              "pre_offset", "w_min", "w_max")
-    if any(not hasattr(rule, name) for name in needed):
-        raise TypeError(f"rule must be a snnkit.plasticity.PairSTDP; got {type(rule).__name__}")
-    if not (isinstance(weight_scale, (int, float)) and weight_scale > 0 and math.isfinite(weight_scale)):
-        raise ValueError(f"weight_scale={weight_scale!r}; allowed: a finite number > 0 (float weight per integer unit)")
-    if rule.weight_dependence != "additive":
-        _refuse("weight_dependence", rule.weight_dependence, "'additive' (the engine has no soft bounds here)")
-    for name in ("a_plus", "a_minus"):
-        if callable(getattr(rule, name)):
-            _refuse(name, getattr(rule, name), "a number (the engine's scales are constants)")
-    if rule.order != "trace_first":
-        _refuse("order", rule.order, "'trace_first' (the engine reads traces that include this step's spike)")
-    if rule.update != "immediate":
-        _refuse("update", rule.update, "'immediate' (the engine writes the weights every learning epoch)")
-    if rule.pre_offset:
-        _refuse("pre_offset", rule.pre_offset, "0")
-    for name in ("w_min", "w_max"):
-        if getattr(rule, name) is not None:
-            _refuse(name, getattr(rule, name), "None (the chip clips weights to its 8-bit range of the sign mode)")
-    taus, gains = {}, {}
-    for side, trace in (("pre", rule.pre_trace), ("post", rule.post_trace)):
-        d = trace.decay
-        if not 0 < d < 1:
-            _refuse(f"tau_{side}", trace.tau, "a trace decay per step strictly between 0 and 1")
-        # exp decay: Lava's tau is tau / dt exactly (snnkit's decay factor is a float32 of it)
-        taus[side] = trace.tau / trace.dt if trace.method == "exp" else -1.0 / math.log(d)
-        gains[side] = trace.gain
+    taus, gains = _check_stdp_term(rule)
+    _check_delivery(rule)
+    _positive("weight_scale", weight_scale)
     wanted = {"a_plus": rule.lr * rule.a_plus * gains["pre"] / (weight_scale * x1_impulse),
               "a_minus": -rule.lr * rule.a_minus * gains["post"] / (weight_scale * y1_impulse)}
-    scales, errors = {}, {}
+    scales: dict = {}
+    errors: dict = {}
     for name, v in wanted.items():
-        m, e = nearest_scale(v)
-        got = m * 2.0 ** e
-        err = abs(got - v) / abs(v) if v else 0.0
-        if err > max_scale_error:
-            _refuse(name, getattr(rule, name), f"a value whose engine scale {v:.4g} (= lr * {name} * trace gain / "
-                    f"(weight_scale * impulse)) is within {max_scale_error:.0%} of some m * 2^e with |m| <= 7, "
-                    f"e in [{EXP_MIN}, {EXP_MAX}] (got {got:.4g}); change weight_scale or the impulse")
-        scales[name], errors[name] = (m, e), err
+        _quantise(name, v, max_scale_error, f"lr * {name} * trace gain / (weight_scale * impulse)", scales, errors)
     dw = [Product("x0", ("y1",), *scales["a_minus"])] if scales["a_minus"][0] else []
     dw += [Product("y0", ("x1",), *scales["a_plus"])] if scales["a_plus"][0] else []
     if not dw:
@@ -331,6 +351,99 @@ def pair_stdp_to_loihi(rule, weight_scale: float, *, x1_impulse: float = 16.0, y
     engine = EngineRule(dw=tuple(dw), x1_impulse=x1_impulse, x1_tau=taus["pre"], y1_impulse=y1_impulse,
                         y1_tau=taus["post"], t_epoch=t_epoch, rng_seed=rng_seed)
     return LoihiSTDPMapping(rule=engine, weight_scale=float(weight_scale), wanted=wanted, scale_error=errors)
+
+
+@dataclass(frozen=True)
+class LoihiRewardSTDPMapping:
+    """A :class:`~snnkit.plasticity.RewardModulatedSTDP` as the engine runs it (a three-factor ``rule``),
+    with the units of its integers: ``weight_scale`` (float weight per weight unit), ``tag_scale``
+    (eligibility per tag unit), ``reward_scale`` (modulator per ``y2`` unit), and what the post neuron
+    must send: ``y1`` built by :meth:`post_trace` (impulse ``y1_impulse``, decay time ``y1_tau``) and
+    ``y2`` by :meth:`reward`."""
+
+    rule: EngineRule
+    weight_scale: float
+    tag_scale: float
+    reward_scale: float
+    y1_impulse: float
+    y1_tau: float
+    wanted: dict[str, float] = field(default_factory=dict)
+    scale_error: dict[str, float] = field(default_factory=dict)
+
+    def post_trace(self, post: np.ndarray) -> np.ndarray:
+        """The post trace ``y1`` ``[T, N_post]`` the neuron sends: ``round(I * sum_k d^k post[t-k])``, 7 bit."""
+        post = _spikes("post", post)
+        d, trace, out = math.exp(-1 / self.y1_tau), np.zeros(post.shape[1]), []
+        for s in post:
+            trace = d * trace + self.y1_impulse * s
+            out.append(trace)
+        return np.clip(np.rint(np.stack(out)), 0, TRACE_MAX).astype(np.int64)
+
+    def reward(self, modulator: np.ndarray, n_post: int) -> np.ndarray:
+        """``y2`` ``[T + 1, n_post]`` from snnkit's modulator ``[T]`` or ``[T, n_post]``: ``M / reward_scale``
+        rounded, ONE STEP LATER (the engine's ``dw`` at step ``t`` reads the tag of step ``t - 1``, while
+        snnkit's reads this step's eligibility), so run one extra step with no spikes."""
+        m = np.asarray(modulator, float)
+        m = np.broadcast_to(m[:, None] if m.ndim == 1 else m, (m.shape[0], n_post))
+        y2 = np.rint(m / self.reward_scale)
+        if y2.min() < 0 or y2.max() > TRACE_MAX:
+            raise ValueError(f"modulator / reward_scale spans [{y2.min():g}, {y2.max():g}]; allowed: [0, {TRACE_MAX}] "
+                             "(y2 is an unsigned 7-bit trace: rewards only, no punishment)")
+        return np.concatenate([np.zeros((1, y2.shape[1])), y2]).astype(np.int64)
+
+
+def reward_stdp_to_loihi(rule, weight_scale: float, reward_scale: float, *, tag_scale: float | None = None,
+                         x1_impulse: float = 16.0, y1_impulse: float = 16.0, rng_seed: int = 0,
+                         max_scale_error: float = 0.125) -> LoihiRewardSTDPMapping:
+    """Map snnkit's float :class:`~snnkit.plasticity.RewardModulatedSTDP` to a three-factor engine rule
+    (Lava's ``Loihi3FLearningRule``; the shape of Lava's ``RewardModulatedSTDP`` with free scales)::
+
+        dt = s- * x0 * y1 + s+ * y0 * x1 - r * u0 * t         (the tag t is the eligibility e)
+        dw = c * u0 * t * y2                                  (y2: the reward, from the post neuron)
+
+    ``s+ = g_e * a_plus * g_pre / (tag_scale * I_pre)`` (``g_e``: the eligibility gain, 1 without a
+    filter), ``s-`` likewise with ``-a_minus``; ``r = 1 - decay_e`` (1 without a filter: ``e = zeta``);
+    ``c = 32 * lr * reward_scale * tag_scale / weight_scale`` (the product ``t * y2`` is 20 bits wide, so
+    the engine shifts it right by 5 BEFORE the scale applies: a floor that costs up to ``2^e`` weight units
+    per rewarded step, always downward). Pick ``tag_scale`` and ``reward_scale`` so that tags and ``y2``
+    use their ranges (up to 255 and 127) and ``c`` lands near ``4..7 * 2^-7``. Each scale rounds to the
+    nearest ``m * 2^e``. Refused besides what :func:`pair_stdp_to_loihi` refuses: ``per_sample``.
+    The post neuron must send ``y1`` (:meth:`LoihiRewardSTDPMapping.post_trace`) and ``y2``
+    (:meth:`LoihiRewardSTDPMapping.reward`, one step late, non-negative)."""
+    if not hasattr(rule, "stdp") or not hasattr(rule, "eligibility_trace"):
+        raise TypeError(f"rule must be a snnkit.plasticity.RewardModulatedSTDP; got {type(rule).__name__}")
+    taus, gains = _check_stdp_term(rule.stdp, "RewardModulatedSTDP")
+    _check_delivery(rule)
+    if rule.per_sample:
+        _refuse("per_sample", True, "False (one eligibility per synapse)")
+    _positive("weight_scale", weight_scale)
+    _positive("reward_scale", reward_scale)
+    tag_scale = weight_scale if tag_scale is None else tag_scale
+    _positive("tag_scale", tag_scale)
+    p = rule.eligibility_trace
+    gain_e, decay_e = (1.0, 0.0) if p is None else (p.gain, p.decay)
+    stdp = rule.stdp
+    wanted = {"a_plus": gain_e * stdp.a_plus * gains["pre"] / (tag_scale * x1_impulse),
+              "a_minus": -gain_e * stdp.a_minus * gains["post"] / (tag_scale * y1_impulse),
+              "eligibility_decay": -(1.0 - decay_e),
+              "lr": 32 * rule.lr * reward_scale * tag_scale / weight_scale}
+    scales: dict = {}
+    errors: dict = {}
+    what = {"a_plus": "eligibility gain * a_plus * trace gain / (tag_scale * impulse)",
+            "a_minus": "eligibility gain * a_minus * trace gain / (tag_scale * impulse)",
+            "eligibility_decay": "1 - eligibility decay per step",
+            "lr": "32 * lr * reward_scale * tag_scale / weight_scale"}
+    for name, v in wanted.items():
+        _quantise(name, v, max_scale_error, what[name], scales, errors)
+    dt = [Product("x0", ("y1",), *scales["a_minus"])] if scales["a_minus"][0] else []
+    dt += [Product("y0", ("x1",), *scales["a_plus"])] if scales["a_plus"][0] else []
+    dt += [Product("u0", ("t",), *scales["eligibility_decay"])]
+    engine = EngineRule(dw=(Product("u0", ("t", "y2"), *scales["lr"]),), dt=tuple(dt), x1_impulse=x1_impulse,
+                        x1_tau=taus["pre"], y1_impulse=0.0, y1_tau=float(THREE_FACTOR_TAU), rng_seed=rng_seed,
+                        three_factor=True)
+    return LoihiRewardSTDPMapping(rule=engine, weight_scale=float(weight_scale), tag_scale=float(tag_scale),
+                                  reward_scale=float(reward_scale), y1_impulse=y1_impulse, y1_tau=taus["post"],
+                                  wanted=wanted, scale_error=errors)
 
 
 # ---- the engine -----------------------------------------------------------------------------------
@@ -601,11 +714,11 @@ def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.
             payload[p + "lif"] = np.array([n.du, n.dv, n.vth, n.bias_exp], np.int64)
             payload[p + "bias_mant"] = np.asarray(n.bias(), np.int64)
             payload[p + "weight_exp"] = np.array(n.weight_exp)
-        if isinstance(tr.rule, EngineRule):
-            if tr.rule.three_factor or tr.rule.dt:
-                raise ValueError("three-factor rules run in Lava as ('rstdp', ...) trials")
-            payload[p + "rule"] = np.array("loihi2f")     # Loihi2FLearningRule(**lava_kwargs()) on the Lava side
+        if isinstance(tr.rule, EngineRule):   # Loihi2F/3FLearningRule(**lava_kwargs()) on the Lava side
+            payload[p + "rule"] = np.array("loihi3f" if tr.rule.three_factor else "loihi2f")
             payload.update({p + name: np.array(value) for name, value in tr.rule.lava_kwargs().items()})
+            if tr.rule.three_factor:
+                payload.update({p + "y1": np.asarray(tr.y1, np.int64), p + "y2": np.asarray(tr.y2, np.int64)})
         elif tr.rule[0] == "stdp_loihi":
             _, params, x_imp, y_imp, t_epoch, seed = tr.rule
             payload.update({p + "rule": np.array("stdp_loihi"), p + "stdp": np.asarray(params, float),
@@ -677,6 +790,7 @@ def precision_limits(mapping: LoihiSTDPMapping, pre: np.ndarray, post: np.ndarra
     return {"bias": bias * ws, "sigma": np.sqrt(var) * ws, "worst": (np.abs(bias) + drift + active) * ws * (1 + 1e-9)}
 
 
-__all__ = ["EngineRule", "LavaLearningTrial", "LearningEngine", "LoihiSTDPMapping", "Product", "combine_literals",
-           "lava_literal", "nearest_scale", "pair_stdp_to_loihi", "precision_limits", "reward_modulated_stdp_rule",
-           "run_lava_learning", "simulate_learning", "stdp_loihi_rule"]
+__all__ = ["EngineRule", "LavaLearningTrial", "LearningEngine", "LoihiRewardSTDPMapping", "LoihiSTDPMapping", "Product",
+           "combine_literals", "lava_literal", "nearest_scale", "pair_stdp_to_loihi", "precision_limits",
+           "reward_modulated_stdp_rule", "reward_stdp_to_loihi", "run_lava_learning", "simulate_learning",
+           "stdp_loihi_rule"]
