@@ -1,9 +1,9 @@
 """Plasticity on the chip: snnkit's float pair STDP mapped to Loihi 2's learning engine.
 
 Random Poisson pre and post spike trains drive one synapse matrix three ways: snnkit's float
-``PairSTDP``; snnkit's fixed-point model of the engine (``simulate_learning``); and, with ``--lava``,
-the real Lava runtime (``LearningDense`` + ``Loihi2FLearningRule``, and Lava's own
-``RewardModulatedSTDP`` for the three-factor rule). Prints the mapping, whether snnkit's model equals
+``PairSTDP`` (and ``RewardModulatedSTDP`` with a random reward); snnkit's fixed-point model of the engine
+(``simulate_learning``); and, with ``--lava``, the real Lava runtime (``LearningDense`` with
+``Loihi2FLearningRule`` / ``Loihi3FLearningRule``). Prints the mapping, whether snnkit's model equals
 Lava bit for bit at every step, and how far the chip's weights end from the float rule against the
 documented precision limits (``precision_limits``: bias, sigma, worst case).
 
@@ -21,8 +21,8 @@ import torch
 
 from snnkit.hardware.loihi import lava_available
 from snnkit.hardware.loihi.learning import (LavaLearningTrial, pair_stdp_to_loihi, precision_limits,
-                                            reward_modulated_stdp_rule, run_lava_learning, simulate_learning)
-from snnkit.plasticity import PairSTDP
+                                            reward_stdp_to_loihi, run_lava_learning, simulate_learning)
+from snnkit.plasticity import PairSTDP, RewardModulatedSTDP
 
 WEIGHT_SCALE = 2 ** -7          # float weight of one integer weight unit (weights in [-2, 2))
 
@@ -79,19 +79,36 @@ def main(argv: list[str] | None = None) -> dict:
           f"correlation of changes {corr:.3f}; sigma bound {figures['median_sigma']:.4f} (median), "
           f"rms z {figures['rms_z']:.2f}, all within the worst case: {figures['within_worst_case']}")
 
+    # reward-modulated STDP (eligibility tau 10): float rule against the mapped three-factor engine rule
+    modulator = np.where(rng.random(T) < 0.3, rng.integers(1, 8, T), 0) * 0.25
+    w_r = torch.tensor(w0 * WEIGHT_SCALE, dtype=torch.float64)
+    rstdp = RewardModulatedSTDP(w_r, tau_pre=10.0, tau_post=10.0, a_plus=0.3, a_minus=0.18, tau_eligibility=10.0,
+                                eligibility_increment="one", lr=0.02)
+    r_map = reward_stdp_to_loihi(rstdp, WEIGHT_SCALE, reward_scale=0.025, tag_scale=2 ** -6, rng_seed=5)
+    rstdp.run(torch.tensor(pre, dtype=torch.float64)[:, None], torch.tensor(post, dtype=torch.float64)[:, None],
+              torch.tensor(modulator))
+    y1, y2 = r_map.post_trace(post), r_map.reward(modulator, args.post)   # the reward lands one step later
+    pad = lambda x: np.concatenate([x, np.zeros_like(x[:1])])  # noqa: E731
+    pre_r, post_r, y1_r = pad(pre), pad(post), np.concatenate([y1, y1[-1:]])
+    chip_r = simulate_learning(r_map.rule, w0, pre_r, post_r, y1=y1_r, y2=y2)
+    change_f, change_c = w_r.numpy() - start, (chip_r["weights"][-1] - w0) * WEIGHT_SCALE
+    figures["rstdp"] = {"dw": r_map.rule.dw_string, "dt": r_map.rule.dt_string,
+                        "rms_float_change": float(np.sqrt(np.mean(change_f ** 2))),
+                        "rms_chip_minus_float": float(np.sqrt(np.mean((change_c - change_f) ** 2))),
+                        "corr_of_changes": float(np.corrcoef(change_f.ravel(), change_c.ravel())[0, 1]),
+                        "max_tag": int(np.abs(chip_r["tag_1"]).max())}
+    print(f"reward-modulated STDP: dw = {r_map.rule.dw_string}; dt = {r_map.rule.dt_string}; rms change "
+          f"{figures['rstdp']['rms_float_change']:.4f}, rms difference {figures['rstdp']['rms_chip_minus_float']:.4f}, "
+          f"correlation {figures['rstdp']['corr_of_changes']:.3f}")
+
     if args.lava:
         if not lava_available():
             raise SystemExit("--lava needs the Lava environment: bash .ci/install_lava.sh")
-        y1 = rng.integers(0, 128, (T, args.post))
-        y2 = np.where(rng.random((T, args.post)) < 0.1, rng.integers(0, 60, (T, args.post)), 0)
-        rstdp_params = [1, 0.5, -0.5, 10, 10, 16, 16, 0.125]
-        rstdp = reward_modulated_stdp_rule(1, 0.5, -0.5, 10, 16, 0.125, rng_seed=3)
         lava = run_lava_learning([LavaLearningTrial(mapping.rule, w0, pre, post),
-                                  LavaLearningTrial(("rstdp", rstdp_params, 1, 3), w0, pre, post, y1=y1, y2=y2)])
-        ours_rstdp = simulate_learning(rstdp, w0, pre, post, y1=y1, y2=y2)
+                                  LavaLearningTrial(r_map.rule, w0, pre_r, post_r, y1=y1_r, y2=y2)])
         figures["lava_pair_stdp_bit_exact"] = bool(all(np.array_equal(chip[k], lava[0][k])
                                                        for k in ("weights", "x1", "y1")))
-        figures["lava_rstdp_bit_exact"] = bool(all(np.array_equal(ours_rstdp[k], lava[1][k])
+        figures["lava_rstdp_bit_exact"] = bool(all(np.array_equal(chip_r[k], lava[1][k])
                                                    for k in ("weights", "tag_1", "x1")))
         print(f"real Lava: pair STDP weights and traces equal at all {T} steps: "
               f"{figures['lava_pair_stdp_bit_exact']}; RewardModulatedSTDP weights, tags and traces equal: "
