@@ -199,7 +199,7 @@ def test_engine_traces_round_stochastically_without_bias():
     (25.0, 0.2, 2 ** -6, 0.025, 0.02)])
 def test_float_reward_stdp_follows_the_engine(tau_e, a_plus, tag_scale, reward_scale, lr):
     """snnkit's float RewardModulatedSTDP against the mapped three-factor engine rule: the weight changes
-    agree to the measured precision (docs/loihi.md: correlation 0.93-0.95, rms difference 23-34 % of the
+    agree to the measured precision (docs/loihi.md: correlation 0.94-0.95, rms difference 25-30 % of the
     rms change); nothing saturates, so the difference is rounding and scale quantisation only."""
     rng = np.random.default_rng(3)
     T, n_pre, n_post, scale = 300, 20, 10, 2 ** -7
