@@ -264,6 +264,8 @@ def test_product_and_literal_limits():
         Product("y0", ("x1",), 9, 0)
     with pytest.raises(ValueError, match="exponent"):
         Product("y0", ("x1",), 1, -8)
+    with pytest.raises(ValueError, match=r"-4 \* 2\^-2"):
+        Product("y0", ("x1",), -8, -3)                           # Lava would store -4 * 2^-2
     with pytest.raises(ValueError, match="cannot be held"):
         combine_literals("A", lava_literal(9.0))                   # odd mantissa above 7
     # Lava's float_to_literal: below 1 only powers of two survive, above 1 the integer part

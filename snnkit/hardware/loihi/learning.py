@@ -55,6 +55,7 @@ and a worst case.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -103,6 +104,9 @@ class Product:
                              f"[-{MANTISSA_MAX + 1}, {MANTISSA_MAX}]")
         if not (isinstance(self.exponent, (int, np.integer)) and EXP_MIN <= self.exponent <= EXP_MAX):
             raise ValueError(f"exponent={self.exponent!r}; allowed: an integer in [{EXP_MIN}, {EXP_MAX}]")
+        if self.mantissa == -MANTISSA_MAX - 1 and self.exponent < EXP_MAX:   # Lava would store -4 * 2^(e+1)
+            raise ValueError(f"mantissa=-8 with exponent={self.exponent}; allowed: write it as "
+                             f"-4 * 2^{self.exponent + 1} (Lava normalises it so; wide products round differently)")
 
     @property
     def scale(self) -> float:
@@ -144,11 +148,11 @@ class EngineRule:
             raise ValueError("dw must have at least one product")
         for name in ("x1_impulse", "y1_impulse"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and 0 <= v <= TRACE_MAX):
+            if not (isinstance(v, numbers.Real) and 0 <= v <= TRACE_MAX):
                 raise ValueError(f"{name}={v!r}; allowed: a number in [0, {TRACE_MAX}] (7-bit traces)")
         for name in ("x1_tau", "y1_tau"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+            if not (isinstance(v, numbers.Real) and v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{name}={v!r}; allowed: a finite number >= 0 (0: no decay term, trace = impulse)")
         if not (isinstance(self.t_epoch, (int, np.integer)) and 1 <= self.t_epoch <= EPOCH_MAX):
             raise ValueError(f"t_epoch={self.t_epoch!r}; allowed: an integer in [1, {EPOCH_MAX}] (6-bit spike times)")
@@ -307,7 +311,7 @@ def _check_delivery(rule) -> None:
 
 
 def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+    if not (isinstance(value, numbers.Real) and value > 0 and math.isfinite(value)):
         raise ValueError(f"{name}={value!r}; allowed: a finite number > 0")
 
 
