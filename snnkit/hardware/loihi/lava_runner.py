@@ -75,13 +75,13 @@ def _drain(proc: subprocess.Popen, grace: float = 5.0) -> None:
             pass
 
 
-def _run_script(payload: dict[str, np.ndarray], timeout: float) -> dict[str, np.ndarray]:
+def _run_script(payload: dict[str, np.ndarray], timeout: float, script: Path = SCRIPT) -> dict[str, np.ndarray]:
     py = lava_python()
     with tempfile.TemporaryDirectory(prefix="snnkit-lava-") as tmp:
         in_path, out_path = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
         np.savez(in_path, **payload)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        proc = subprocess.Popen([str(py), str(SCRIPT), in_path, out_path], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([str(py), str(script), in_path, out_path], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=tmp, text=True)
         try:
             log, _ = proc.communicate(timeout=timeout)
