@@ -35,7 +35,7 @@ def test_snn_learns_randman_far_above_chance(randman, capsys) -> None:
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert snn["accuracy"] >= 0.45  # chance 0.10; measured 0.66 (ANN twin 0.38)
     assert ann["accuracy"] >= 0.2
-    assert 0.0 < snn["rates"]["1"] < 0.5  # the hidden layer spikes, sparsely
+    assert 0.0 < snn["rates"]["1:LIF"] < 0.5  # the hidden layer spikes, sparsely
 
 
 @pytest.mark.slow

@@ -61,6 +61,10 @@ def test_rate_regulariser_penalises_outside_bounds() -> None:
     assert reg({"a": s}).item() == pytest.approx((0.5 ** 2 + 0.1 ** 2) / 2)
     target = training.FiringRateRegularizer({"*": {"target": 0.2, "weight": 2.0}})
     assert target({"b": s}).item() == pytest.approx(2.0 * (0.8 ** 2 + 0.2 ** 2) / 2)
+    # a bound keyed by the module path applies to the recorded name "path:Class", and only to it
+    by_path = training.FiringRateRegularizer({"1": training.RateBound(lower=0.1, upper=0.5)})
+    assert by_path({"1:LIF": s}).item() == pytest.approx((0.5 ** 2 + 0.1 ** 2) / 2)
+    assert by_path({"2:LIF": s}).item() == 0.0
     with pytest.raises(ValueError, match="lower=0.6 must be <= upper=0.5"):
         training.RateBound(lower=0.6, upper=0.5)
     with pytest.raises(ValueError, match="rate_reg.x key"):
@@ -74,7 +78,7 @@ def test_monitor_rates_equal_the_layer_spikes() -> None:
     mon = training.FiringRateMonitor(model)
     model(x)
     hidden_spikes, _ = model[1].run(model[0](x))  # independent: run the layers by hand
-    assert list(mon.rates()) == ["1"]  # the LI readout does not spike and is not listed
-    assert mon.rates()["1"] == pytest.approx(hidden_spikes.mean().item())
+    assert list(mon.rates()) == ["1:LIF"]  # named by path and class; the LI readout does not spike: not listed
+    assert mon.rates()["1:LIF"] == pytest.approx(hidden_spikes.mean().item())
     assert isinstance(model[1], neurons.LIF)
     mon.remove()

@@ -20,7 +20,9 @@ class FiringRateMonitor(SpikeRecorder):
     """Records each spiking layer's output on every forward call (hooks from construction to :meth:`remove`).
 
     ``outputs`` keeps the latest tensors (with their graph, for regularisers) until :meth:`clear`;
-    ``rates()`` gives the running mean rate per layer since :meth:`reset`. Chunked runs, which call
+    ``rates()`` gives the running mean rate per layer since :meth:`reset`. Layers are named as
+    :func:`snnkit.analysis.layer_name` names them: the module path, with the class added where the path
+    is only indices (``"1:LIF"``, ``"encoder.lif"``). Chunked runs, which call
     ``layer.run`` directly (no hooks fire), report their outputs with :meth:`observe`.
     """
 
@@ -29,8 +31,6 @@ class FiringRateMonitor(SpikeRecorder):
         self.outputs: dict[str, Tensor] = {}
         self.start()
 
-    def _name(self, path: str, module: nn.Module) -> str:
-        return path or "model"
 
     @property
     def keep_outputs(self) -> bool:

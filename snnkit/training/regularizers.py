@@ -42,8 +42,9 @@ class RateBound:
 class FiringRateRegularizer:
     """Sum over layers of ``weight * mean_b penalty(rate_b)``.
 
-    ``bounds`` maps a layer name (as in ``model.named_modules()``) or ``"*"`` (every spiking layer
-    without its own entry) to a :class:`RateBound`.
+    ``bounds`` maps a layer to a :class:`RateBound`: its path in ``model.named_modules()`` (``"1"``), its
+    recorded name (``"1:LIF"``, see :func:`snnkit.analysis.layer_name`) or ``"*"`` (every spiking layer
+    without its own entry).
     """
 
     bounds: Mapping[str, RateBound] = field(default_factory=dict)
@@ -52,7 +53,8 @@ class FiringRateRegularizer:
         self.bounds = {k: (v if isinstance(v, RateBound) else RateBound(**v)) for k, v in self.bounds.items()}
 
     def bound_for(self, layer: str) -> RateBound | None:
-        return self.bounds.get(layer, self.bounds.get("*"))
+        path = layer.split(":", 1)[0]   # a recorded name "1:LIF" is the module path "1" plus its class
+        return self.bounds.get(layer, self.bounds.get(path, self.bounds.get("*")))
 
     def __call__(self, spikes: Mapping[str, Tensor], time_fraction: float = 1.0) -> Tensor:
         """Penalty for the recorded ``spikes`` (``{layer: [T, B, ...]}``); ``time_fraction`` scales a
