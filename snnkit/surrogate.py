@@ -72,6 +72,8 @@ class Surrogate:
         return _REGISTRY[self.name][0](x, float(self.alpha))
 
     def __call__(self, x: Tensor) -> Tensor:
+        if not (x.requires_grad and torch.is_grad_enabled()):   # no graph: the plain step, no Function call
+            return (x > 0).to(x.dtype)
         return spike(x, self)
 
 

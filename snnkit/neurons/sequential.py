@@ -30,8 +30,22 @@ class Sequential(nn.Sequential):
         return x, new_state
 
     def step(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
-        out, new_state = self.run(x.unsqueeze(0), state)
-        return out.squeeze(0), new_state
+        """One time step ``[B, ...]``: every layer with a ``step`` method takes its own single-step path
+        (streaming: no multi-step engine call per layer and step); other layers see ``[1, B, ...]``."""
+        state = [None] * len(self) if state is None else state
+        if len(state) != len(self):
+            raise ValueError(f"state has {len(state)} entries; this Sequential has {len(self)} layers")
+        new_state: list[Any] = []
+        for layer, s in zip(self, state):
+            if hasattr(layer, "step"):
+                x, s = layer.step(x, s)
+            elif hasattr(layer, "run"):
+                out, s = layer.run(x.unsqueeze(0), s)
+                x = out.squeeze(0)
+            else:
+                x = layer(x.unsqueeze(0)).squeeze(0)
+            new_state.append(s)
+        return x, new_state
 
 
 def detach_state(state: Any) -> Any:

@@ -21,6 +21,10 @@ class TimeDistributed(nn.Module):
         y = self.module(x.reshape(T * B, *x.shape[2:]))
         return y.reshape(T, B, *y.shape[1:])
 
+    def step(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
+        """One time step ``[B, ...]`` (stateless: the state stays ``None``)."""
+        return self.module(x), None
+
 
 class SeqConv1d(TimeDistributed):
     def __init__(self, *args, **kwargs) -> None:
