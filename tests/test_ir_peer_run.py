@@ -43,3 +43,20 @@ def test_peer_runs_the_file_as_snnkit_does(tmp_path, target, readout):
 def test_unknown_peer_is_refused(tmp_path):
     with pytest.raises(ValueError, match="allowed"):
         run_in_peer(tmp_path / "x.nir", "brian2", torch.zeros(1, 1, 1))
+
+
+def test_missing_peer_says_how_to_install(tmp_path, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_norse(name, *args, **kwargs):
+        if name.startswith("norse"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    import sys
+    for mod in [m for m in sys.modules if m.startswith("norse")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setattr(builtins, "__import__", no_norse)
+    with pytest.raises(ImportError, match="pip install --no-deps norse"):
+        run_in_peer(tmp_path / "x.nir", "norse", torch.zeros(1, 1, 1))

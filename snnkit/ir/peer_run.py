@@ -29,9 +29,9 @@ def _peer(target: str) -> Any:
         raise ValueError(f"target={target!r}; allowed: {sorted(PEERS)}")
     try:
         return importlib.import_module(_MODULES[target])
-    except ImportError as err:
-        raise ImportError(f"{target} is not installed (pip install {target}); it is needed to run the file "
-                          f"in {target}") from err
+    except ImportError as err:   # norse and spikingjelly pin CUDA builds of torch: install them without deps
+        how = 'pip install "snnkit[peers]"' if target == "snntorch" else f"pip install --no-deps {target}"
+        raise ImportError(f"running the file in {target} needs {target} ({how}): {err}") from err
 
 
 def load_in_peer(path: str | Path, target: str) -> nn.Module:
