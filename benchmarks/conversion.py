@@ -69,8 +69,8 @@ def trained_models(epochs: int, quick: bool, names: list[str]) -> tuple[dict[str
 def main(argv: list[str] | None = None) -> int:
     from snnkit import conversion as C
 
-    parser = argparse.ArgumentParser(prog="benchmarks.conversion", description=__doc__)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser = argparse.ArgumentParser(prog="snnkit bench conversion", description=__doc__.split("\n\n")[0].replace("``", ""))
+    parser.add_argument("--epochs", type=int, default=20, help="ANN training epochs before conversion (default 20)")
     parser.add_argument("--quick", action="store_true", help="smaller models and test set")
     parser.add_argument("--calib", type=int, default=1000, help="calibration samples (train set)")
     parser.add_argument("--models", default="mlp,cnn,mlp-qcfs,cnn-qcfs", help="comma-separated subset")

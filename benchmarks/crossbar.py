@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON lines (the default output format)")
     ap.add_argument("--batch", type=int, default=256, help="input vectors per call (analog) / batch (spikes)")
     ap.add_argument("--T", type=int, default=16, help="time steps of the spikes workload")
-    ap.add_argument("--repeats", type=int, default=30)
-    ap.add_argument("--impls", default=",".join(IMPLS))
+    ap.add_argument("--repeats", type=int, default=30, help="timed calls per process (median)")
+    ap.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated implementations (default: {','.join(IMPLS)})")
     ap.add_argument("--rounds", type=int, default=3,
                     help="worker processes per implementation, alternating; the best median is kept "
                          "(shared machines: a burst of load hits one round, not the comparison)")

@@ -107,11 +107,11 @@ def _available(impl: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="snnkit bench delays", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="snnkit bench delays", description=__doc__.split("\n\n")[0].replace("``", ""))
     ap.add_argument("--json", action="store_true", help="JSON lines only (the default output format too)")
-    ap.add_argument("--batch", type=int, nargs="+", default=[32, 256])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--impl", nargs="+", default=IMPLS, choices=IMPLS)
+    ap.add_argument("--batch", type=int, nargs="+", default=[32, 256], help="batch sizes (default 32 256; the summary is the worst ratio)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed calls per process (median)")
+    ap.add_argument("--impl", nargs="+", default=IMPLS, choices=IMPLS, help="implementations to run (default: all)")
     ap.add_argument("--no-input-grad", action="store_true", help="input without gradient (first layer)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one process per case each)")
     il.add_threads_option(ap)

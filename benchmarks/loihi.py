@@ -35,8 +35,8 @@ def _network(rng):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="snnkit fixed-point simulator vs the Lava runtime")
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=200, help="simulated time steps (default 200)")
+    ap.add_argument("--repeats", type=int, default=20, help="timed runs (median)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of snnkit and Lava")
     ap.add_argument("--json", action="store_true", help="accepted for `snnkit bench`; output is always JSON")
     args = ap.parse_args(argv)

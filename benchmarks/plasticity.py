@@ -104,11 +104,11 @@ def _worker(impl: str, T: int, B: int, n: int, repeats: int, out_path: str) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="snnkit bench plasticity", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="snnkit bench plasticity", description=__doc__.splitlines()[0].replace("``", ""))
     parser.add_argument("--T", type=int, default=20, help="time steps (default 20)")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--n", type=int, default=1000, help="pre and post population size (n x n synapses)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per process (median)")
     parser.add_argument("--impl", nargs="*", default=IMPLS, help=f"subset of {IMPLS}")
     parser.add_argument("--json", action="store_true", help="JSON lines (the only output format)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one process per impl each)")

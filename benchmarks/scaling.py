@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON lines (the default output format)")
     ap.add_argument("--quick", action="store_true", help="a shorter sweep")
     ap.add_argument("--peer", default="spikingjelly", help="the peer implementation (see benchmarks/core.py)")
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "img" / "scaling_w1.png"))
+    ap.add_argument("--repeats", type=int, default=2, help="timed calls per point (median)")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "img" / "scaling_w1.png"),
+                    help="where the plot is written (default docs/img/scaling_w1.png)")
     ap.add_argument("--from-json", help="redraw the figure from the JSON lines of an earlier run (no measuring)")
     il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)

@@ -56,3 +56,28 @@ def test_rounds_interleave_and_take_median_ratios() -> None:
     assert r.ratios("a", ["b", "c"]) == [2.0, 6.0, 3.0]  # against the faster of b and c in each round
     s = il.summarise(r, {"a_vs_best": ("a", ["b", "c"])})
     assert s["a_vs_best"] == 3.0 and s["too_busy_to_trust"] is False
+
+
+BENCHES = ["core", "conv", "online", "scaling", "delays", "plasticity", "loihi", "crossbar", "conversion", "gpu"]
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_every_bench_option_has_help(name, monkeypatch):
+    """``snnkit bench NAME --help`` documents every option (the parser is caught before it parses)."""
+    import argparse
+    import importlib
+
+    seen = {}
+
+    def catch(self, *args, **kwargs):
+        seen["parser"] = self
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", catch)
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"benchmarks.{name}").main([])
+    parser = seen["parser"]
+    missing = [a.option_strings or a.dest for a in parser._actions
+               if not a.help and not isinstance(a, argparse._HelpAction)]
+    assert not missing, f"snnkit bench {name}: options without help: {missing}"
+    assert "``" not in parser.format_help(), f"snnkit bench {name} --help shows raw markup"
