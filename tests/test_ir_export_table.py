@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from snnkit import conversion
 from snnkit import models as M
 from snnkit.conversion.architectures import cnn1d, mlp
 from snnkit.ir import ExportError, export_nir, import_nir
+from snnkit.synapses import freeze_delays
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "generated" / "export_table.md"
 F, C, T = 8, 3, 12
@@ -38,6 +40,21 @@ def _zoo() -> dict[str, tuple[torch.nn.Module, tuple[int, ...], torch.Tensor]]:
     torch.manual_seed(0)
     out["zoo: mlp (reset='hard')"] = (M.create("mlp", spiking=True, in_features=F, num_classes=C, reset="hard"),
                                       (F,), None)
+    for label, extra in (("frozen delays", None), ("frozen delays, extra_steps=0", 0)):
+        torch.manual_seed(0)
+        net = M.create("delay_net", spiking=True, in_features=F, num_classes=C)
+        freeze_delays(net)
+        for layer in net.delay_layers():
+            layer.extra_steps = layer.extra_steps if extra is None else extra
+        out[f"zoo: delay_net ({label})"] = (net, (F,), None)
+    for model, _, _ in out.values():  # BatchNorms with statistics as after training, so their export matters
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                g = torch.Generator().manual_seed(3)
+                m.running_mean.copy_(0.3 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
     return out
 
 
@@ -98,7 +115,9 @@ def table() -> str:
 @pytest.mark.slow
 def test_export_table_is_current():
     text = table()
-    assert "| zoo: mlp | identical |" in text and "| converted: cnn1d (max pool) | identical |" in text
+    for name in ("zoo: mlp", "zoo: vgg", "zoo: resnet", "zoo: ssm", "zoo: lmu",
+                 "zoo: delay_net (frozen delays, extra_steps=0)", "converted: cnn1d (max pool)"):
+        assert f"| {name} | identical |" in text, name
     assert TABLE.exists() and TABLE.read_text() == text, (
         "docs/generated/export_table.md is out of date; regenerate with PYTHONPATH=. python tests/test_ir_export_table.py")
 

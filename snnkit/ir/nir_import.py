@@ -42,7 +42,7 @@ _WEIGHTS = (nir.Linear, nir.Affine)
 
 # Caps for files from elsewhere (raise them by passing limits=... when a file is trusted).
 LIMITS = {"nodes": 10_000, "edges": 100_000, "depth": 8, "elements": 50_000_000, "array_elements": 20_000_000,
-          "max_delay_steps": 100_000, "kernel": 64, "stride": 64}
+          "max_delay_steps": 100_000, "kernel": 64, "stride": 64, "repeat_steps": 100_000}
 
 # Extension node kinds (metadata "snnkit.module") -> builder(name, node, default_modules) -> modules.
 # Packages that define such modules register builders; the table below names, for each kind snnkit
@@ -563,6 +563,37 @@ def _delayed_linear(name: str, meta: dict[str, Any], weight: torch.Tensor, delay
     return layer
 
 
+class StaticInput(nn.Module):
+    """The graph metadata ``snnkit.input_permute`` / ``snnkit.repeat_steps`` as a module: a model that took a
+    static input (the exporter's "Static inputs") takes it again: ``x.permute(permute)`` (batch dim first),
+    then presented for ``steps`` steps ``[steps, B, ...]``, the graph's input stream."""
+
+    def __init__(self, steps: int, permute: tuple[int, ...] | None = None) -> None:
+        super().__init__()
+        self.steps, self.permute = steps, permute
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.permute is not None:
+            if x.dim() != len(self.permute):
+                raise ValueError(f"x has shape {tuple(x.shape)}; this model takes a {len(self.permute)}-D static input")
+            x = x.permute(self.permute)
+        return x.unsqueeze(0).expand(self.steps, *x.shape).contiguous()
+
+
+def _static_input(meta: dict[str, Any], path: Any, input_shape: tuple[int, ...], caps: dict[str, int]) -> StaticInput:
+    steps = np.asarray(meta["snnkit.repeat_steps"])
+    if steps.size != 1 or steps.dtype.kind not in "iu" or not 1 <= int(steps) <= caps["repeat_steps"]:
+        raise InvalidFileError(path, "metadata.snnkit.repeat_steps", steps.tolist(), f"an int in [1, {caps['repeat_steps']}]")
+    permute = None
+    if "snnkit.input_permute" in meta:
+        perm = np.asarray(meta["snnkit.input_permute"]).reshape(-1)
+        if perm.dtype.kind not in "iu" or sorted(perm.tolist()) != list(range(len(input_shape) + 1)):
+            raise InvalidFileError(path, "metadata.snnkit.input_permute", perm.tolist(),
+                                   f"a permutation of 0..{len(input_shape)} (the static input's dims)")
+        permute = tuple(int(d) for d in perm)
+    return StaticInput(int(steps), permute)
+
+
 def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None, method: str | None = None,
                limits: dict[str, int] | None = None) -> nn.Module:
     """Read a NIR file (or take a graph), validate it, and return a snnkit model on ``[T, B, ...]`` input.
@@ -597,9 +628,12 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
             raise InvalidFileError(path, "metadata.snnkit.method", method, f"one of {list(METHODS)}")
     try:
         model = from_graph(graph, dt, method)
+        inputs = [n for n in graph.nodes.values() if isinstance(n, nir.Input)]
+        shape = tuple(int(s) for s in np.asarray(inputs[0].input_type["input"]).reshape(-1))
         if "snnkit.flat_input" in meta:  # the exporter moved an Unflatten of the input into the Input node
-            shape = tuple(int(s) for s in np.asarray(graph.nodes["input"].input_type["input"]).reshape(-1))
             model = Sequential(TimeDistributed(nn.Unflatten(1, shape)), model)
+        if "snnkit.repeat_steps" in meta:  # a static input presented for repeat_steps steps
+            model = Sequential(_static_input(meta, path, shape, caps), model)
         return model
     except InvalidFileError:
         raise

@@ -57,6 +57,25 @@ def _shape_only(node: fx.Node) -> bool:
     return bool(inputs) and all(_shape_only(n) for n in inputs)
 
 
+class _KnownLength:
+    """``len()`` of a proxy that only depends on shapes (``*x.shape``), when the tracer has an example."""
+
+    def __len__(self) -> int:
+        tracer = self.tracer  # type: ignore[attr-defined]
+        if isinstance(tracer, LeafTracer) and tracer._example is not None and _shape_only(self.node):  # type: ignore[attr-defined]
+            return len(tracer._evaluate(self))
+        return super().__len__()  # type: ignore[misc]
+
+
+class _Attribute(_KnownLength, fx.proxy.Attribute):
+    pass
+
+
+class _Proxy(_KnownLength, fx.Proxy):
+    def __getattr__(self, k: str) -> Any:
+        return _Attribute(self, k)
+
+
 class LeafTracer(fx.Tracer):
     """A tracer that keeps ``is_leaf(module)`` modules whole, records stack traces, names the module
     that failed to trace, and (given ``example``) evaluates shape-only conditions on it."""
@@ -86,9 +105,7 @@ class LeafTracer(fx.Tracer):
             raise TracingError(f"module '{path}' ({type(m).__name__}) cannot be traced{_user_line(err)}: "
                                f"{_short(err)}") from err
 
-    def to_bool(self, obj: fx.Proxy) -> bool:
-        if self._example is None or not _shape_only(obj.node):
-            return super().to_bool(obj)
+    def _evaluate(self, obj: fx.Proxy) -> Any:
         graph, copies = fx.Graph(), {}
         graph.graph_copy(self.graph, copies)
         graph.output(copies[obj.node])
@@ -96,9 +113,23 @@ class LeafTracer(fx.Tracer):
         self._evaluating = True  # the tracer's patches of Module.__call__/__getattr__ stand aside
         try:
             with torch.no_grad():
-                return bool(fx.GraphModule(self.root, graph)(*self._example))
+                return fx.GraphModule(self.root, graph)(*self._example)
         finally:
             self._evaluating = False
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        if self._example is None or not _shape_only(obj.node):
+            return super().to_bool(obj)
+        return bool(self._evaluate(obj))
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _Proxy(node, self)
+
+    def iter(self, obj: fx.Proxy) -> Any:
+        """``*x.shape`` and ``a, b = x.shape``: as many items as the example's shape has (each symbolic)."""
+        if self._example is None or not _shape_only(obj.node):
+            return super().iter(obj)
+        return iter([obj[i] for i in range(len(self._evaluate(obj)))])
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
         if self._evaluating:
