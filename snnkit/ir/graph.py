@@ -862,16 +862,17 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
     was_training = model.training
     model.eval()
     batch_dim = 1
+    root = nn.Sequential(model) if _is_leaf(model) else model  # fx traces into the root: keep a leaf whole
     try:
         try:
-            gm = trace(model, _is_leaf, example=(example,))
+            gm = trace(root, _is_leaf, example=(example,))
         except TracingError as err:
             static = torch.zeros(1, *shape)  # models of static inputs (images [B, C, H, W]) reject [T, B, ...]
             if not _runs(model, static):
                 raise ExportError(f"cannot export {type(model).__name__}: {err}") from err
             example, batch_dim = static, 0
             try:
-                gm = trace(model, _is_leaf, example=(example,))
+                gm = trace(root, _is_leaf, example=(example,))
             except TracingError as err2:
                 raise ExportError(f"cannot export {type(model).__name__}: {err2}") from err2
         gm.graph.eliminate_dead_code()
