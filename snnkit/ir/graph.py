@@ -11,6 +11,16 @@ into the same node (NIR sums a node's inputs), ``x * c`` becomes ``Scale``, ``fl
 pooling and scaling export, not only chains. Anything else raises :class:`ExportError` naming the
 module, the operation and the source line.
 
+Static inputs
+-------------
+A model that presents a static tensor for ``S`` steps (direct encoding: a module registered with
+:func:`register_repeat`, e.g. the zoo's ``RepeatSteps``) exports the network after the repetition: the
+graph's ``Input`` is one step of the repeated tensor, since NIR evaluates a graph step by step and feeding
+that tensor at every step is the repetition. Layers before it must be stateless (they commute with the
+repetition); a permutation of the model's input that puts its batch dimension first is recorded. Graph
+metadata ``snnkit.repeat_steps`` / ``snnkit.input_permute`` let :func:`snnkit.ir.import_nir` rebuild the
+same input handling (``StaticInput``), so the imported model takes the same input as the original.
+
 Time step and the continuous/discrete mapping
 --------------------------------------------
 NIR describes neurons in continuous time (seconds, no ``dt``). snnkit neurons are discrete: a decay
