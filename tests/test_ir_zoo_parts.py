@@ -192,13 +192,25 @@ class _Transpose(nn.Module):
 @pytest.mark.parametrize("model,shape,match", [
     (_Gate(), (3,), r"_operator.mul.*return self.a\(x\) \* torch.sigmoid.*product of two signals"),
     (_TimeConv(1), (3,), r"permute.*kernel 3, dilation 1, padding 1\) whose output step t reads input steps up to t\+1"),
-    (_TimeConv(0, left=2), (3,), r"causal convolution over time"),
+    (_TimeConv(0, left=3), (3,), r"causal convolution over time that does not keep the sequence length"),
     (_TimeMean(), (3,), r"mean.*reduces over the time axis"),
     (_Transpose(), (4, 4), r"transpose.*no transpose node"),
 ])
 def test_inexpressible_operations_are_refused_with_the_op_and_line(model, shape, match):
     with pytest.raises(ExportError, match=match):
         to_graph(model, input_shape=shape)
+
+
+def test_causal_convolution_over_time_exports_as_delay_taps(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(_TimeConv(0, left=4), N.LI(tau_mem=2.0))
+    model[0].conv = nn.Conv1d(3, 3, 3, dilation=2)
+    x = (torch.rand(10, 2, 3) < 0.5).float()
+    ref, out, graph = _round_trip(model, tmp_path, x, input_shape=(3,))
+    assert ref.abs().sum() > 0
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    delays = sorted(int(n.metadata["snnkit.steps"]) for n in graph.nodes.values() if isinstance(n, nir.Delay))
+    assert delays == [2, 4]  # taps at t-4, t-2 and t (no Delay node)
 
 
 class _Images(nn.Module):

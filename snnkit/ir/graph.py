@@ -497,34 +497,83 @@ def _permutation(node: fx.Node, rank: int) -> tuple[int, ...] | None:
         return None
 
 
-def _time_conv_note(gm: fx.GraphModule, node: fx.Node) -> str:
-    """What the time axis moved by ``node`` is used for, when it is a Conv1d along time (the TDNN form)."""
-    pad, n = (0, 0), node
-    for _ in range(3):
+@dataclass
+class _TimeConv:
+    """``x.permute(1, 2, 0)`` -> [``F.pad(., (left, right))``] -> ``Conv1d`` [-> ``.permute(2, 0, 1)``]: a
+    convolution along time (``back`` is None when the result does not return to ``[T, B, C]`` at once)."""
+
+    conv: fx.Node
+    back: fx.Node | None
+    skipped: list[fx.Node]
+    module: nn.Conv1d
+    pad: tuple[int, int]
+
+    @property
+    def future(self) -> int:  # how many steps ahead of t the output at t reads
+        m = self.module
+        return m.dilation[0] * (m.kernel_size[0] - 1) - m.padding[0] - self.pad[0]
+
+    @property
+    def causal(self) -> bool:  # exactly y[t] = sum_k W_k x[t - d (K-1-k)]: one Delay -> Linear per tap
+        m = self.module
+        return (self.back is not None and self.future == 0 and self.pad[1] == 0 and m.padding[0] == 0
+                and m.stride[0] == 1 and m.groups == 1)
+
+    def note(self) -> str:
+        m = self.module
+        pad = f", input padded by {self.pad}" if self.pad != (0, 0) else ""
+        what = (f"; it feeds a Conv1d along time ({type(m).__name__} '{self.conv.target}': kernel "
+                f"{m.kernel_size[0]}, dilation {m.dilation[0]}, padding {m.padding[0]}{pad})")
+        if self.future > 0:
+            return what + f" whose output step t reads input steps up to t+{self.future}, i.e. the future"
+        return what + ", a causal convolution over time that does not keep the sequence length"
+
+
+def _time_conv(gm: fx.GraphModule, node: fx.Node) -> _TimeConv | None:
+    """The convolution along time that the permute ``node`` starts, if it is one."""
+    if _permutation(node, 3) != (1, 2, 0) or len(node.args[0].meta.get("snnkit.shape", ())) != 3:
+        return None
+    pad, n, skipped = (0, 0), node, []
+    while True:
         users = list(n.users)
         if len(users) != 1:
-            return ""
+            return None
         n = users[0]
         if n.op == "call_function" and getattr(n.target, "__name__", "") == "pad":
             widths = n.args[1] if len(n.args) > 1 else n.kwargs.get("pad")
-            if not (isinstance(widths, (tuple, list)) and len(widths) == 2):
-                return ""
+            if not (isinstance(widths, (tuple, list)) and len(widths) == 2) or pad != (0, 0):
+                return None
             pad = (int(widths[0]), int(widths[1]))
-        elif n.op == "call_module":
-            m = gm.get_submodule(n.target)
-            if not isinstance(m, nn.Conv1d) or isinstance(m.padding, str):
-                return ""
-            k, d, p = m.kernel_size[0], m.dilation[0], m.padding[0]
-            future = d * (k - 1) - p - pad[0]
-            what = f"; it feeds a Conv1d along time ({type(m).__name__} '{n.target}': kernel {k}, dilation {d}, " \
-                   f"padding {p}{f', input padded by {pad}' if pad != (0, 0) else ''})"
-            if future > 0:
-                return what + f" whose output step t reads input steps up to t+{future}, i.e. the future"
-            return what + (", a causal convolution over time, expressible as one Delay -> Linear branch per "
-                           "kernel tap, which snnkit's exporter does not write")
-        else:
-            return ""
-    return ""
+            skipped.append(n)
+            continue
+        if n.op != "call_module" or type(gm.get_submodule(n.target)) is not nn.Conv1d:
+            return None
+        m = gm.get_submodule(n.target)
+        if isinstance(m.padding, str):
+            return None
+        users = list(n.users)
+        back = users[0] if len(users) == 1 and users[0].op in ("call_method", "call_function") \
+            and _permutation(users[0], 3) == (2, 0, 1) else None
+        return _TimeConv(n, back, skipped, m, pad)
+
+
+def _time_taps(ctx: ExportContext, name: str, m: nn.Conv1d) -> Piece:
+    """A causal convolution along time, ``y[t] = b + sum_k W[:, :, k] x[t - d (K-1-k)]``, as one
+    ``Delay -> Linear`` branch per kernel tap (the undelayed tap a plain ``Affine``), summed at the target."""
+    w, (K,), (d,) = m.weight.detach(), m.kernel_size, m.dilation
+    piece = Piece({})
+    for k in range(K):
+        steps, lin = d * (K - 1 - k), f"{name}.tap{k}"
+        piece.nodes[lin] = weight_node(w[:, :, k], m.bias if steps == 0 else None)
+        piece.exits.append(lin)
+        if steps == 0:
+            piece.entries.append(lin)
+            continue
+        delay = f"{name}.delay{steps}"
+        piece.nodes[delay] = nir.Delay(delay=np.full(w.shape[1], steps * ctx.dt), metadata={"snnkit.steps": steps})
+        piece.edges.append((delay, lin))
+        piece.entries.append(delay)
+    return piece
 
 
 class _Walk:
@@ -543,6 +592,9 @@ class _Walk:
         self.input_view: fx.Node | None = None
         self.input_perm: tuple[int, ...] = ()
         self.input_used = False
+        # causal convolutions along time (permute -> [pad] -> Conv1d -> permute back): by Conv1d node
+        self.time_convs: dict[fx.Node, _TimeConv] = {}
+        self.time_nodes: set[fx.Node] = set()  # their permutes and pads: the values pass through
 
     def fail(self, node: fx.Node, reason: str) -> ExportError:
         what = type(self.gm.get_submodule(node.target)).__name__ if node.op == "call_module" else op_name(node)
@@ -589,11 +641,16 @@ class _Walk:
         for node in stream:
             name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
             rank = len(node.args[0].meta["snnkit.shape"])
-            if name in _PERMUTES:
+            if name in _PERMUTES and node not in self.time_nodes:
                 perm = _permutation(node, rank)
                 if perm is None or perm[0] != 0 or perm[1] != 1:
+                    conv = _time_conv(self.gm, node)
+                    if conv is not None and conv.causal:
+                        self.time_convs[conv.conv] = conv
+                        self.time_nodes.update([node, conv.back, *conv.skipped])
+                        continue
                     raise self.fail(node, "moves the time axis (dim 0 of [T, B, ...]) among the other dimensions"
-                                          f"{_time_conv_note(self.gm, node)}; a NIR graph sees one time step at a time")
+                                          f"{conv.note() if conv else ''}; a NIR graph sees one time step at a time")
             if name in _TIME_REDUCTIONS:
                 dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
                 if isinstance(dim, int) and dim % rank == 0:
@@ -601,7 +658,7 @@ class _Walk:
                                           "while a NIR graph gives each step's output from the steps so far")
         for node in stream:
             name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
-            if name in _PERMUTES:
+            if name in _PERMUTES and node not in self.time_nodes:
                 raise self.fail(node, "permutes the axes of each step's tensor: NIR has no transpose node (nor a "
                                       "reshape that would undo a Flatten around a permuting Linear)")
 
@@ -622,6 +679,9 @@ class _Walk:
         if _repeat_steps(m) is not None:  # the static input becomes the input stream (module docstring)
             self.values[node] = self.source(node, node.args[0])
             self.repeat = _repeat_steps(m)
+            return
+        if node in self.time_convs:
+            self.attach(node, _time_taps(self.ctx, str(node.target), m), self.source(node, node.args[0]))
             return
         conv = converter_for(m)
         if conv is None:
@@ -655,6 +715,9 @@ class _Walk:
 
     def function(self, node: fx.Node) -> None:
         t, args = node.target, node.args
+        if node in self.time_nodes:
+            self.values[node] = self.source(node, args[0])
+            return
         if node.op == "call_function" and getattr(t, "__module__", "") == "snnkit._checks":
             first = next((a for a in args if isinstance(a, fx.Node)), None)  # checks pass their tensor on
             if first is not None and first in self.values:

@@ -439,6 +439,9 @@ def _collapse(nodes: dict[str, Any], edges: list[tuple[str, str]]):
                 groups.setdefault((pred[name][0], succ[lin][0]), []).append((name, lin))
     group_nodes: dict[str, list[tuple[str, str]]] = {}
     for (src, dst), branches in groups.items():
+        masks = [np.asarray(nodes[lin].weight) != 0 for _, lin in branches]
+        if len({m.shape for m in masks}) == 1 and (np.sum(masks, axis=0) > 1).any():
+            continue  # a synapse on several delays (taps of a convolution over time): branches stay nodes
         gname = f"{dst}.delayed_input{len(group_nodes)}"
         group_nodes[gname] = branches
         for d, lin in branches:
