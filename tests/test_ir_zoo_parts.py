@@ -194,7 +194,7 @@ class _Transpose(nn.Module):
     (_TimeConv(1), (3,), r"permute.*kernel 3, dilation 1, padding 1\) whose output step t reads input steps up to t\+1"),
     (_TimeConv(0, left=3), (3,), r"causal convolution over time that does not keep the sequence length"),
     (_TimeMean(), (3,), r"mean.*reduces over the time axis"),
-    (_Transpose(), (4, 4), r"transpose.*no transpose node"),
+    (_Transpose(), (4, 4), r"transpose.*no transpose or reshape node"),
 ])
 def test_inexpressible_operations_are_refused_with_the_op_and_line(model, shape, match):
     with pytest.raises(ExportError, match=match):
@@ -232,3 +232,19 @@ def test_static_image_models_are_traced_with_their_shape_unpacked():
     # product, found after '*x.shape' was unpacked with the example's length
     with pytest.raises(ExportError, match="product of two signals"):
         to_graph(_Images(), input_shape=(1, 2, 2))
+
+
+class _LoopOverTime(nn.Module):
+    """Fails to trace for a reason of its own (a Python loop over time) but would run on a 2-D input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return torch.stack([self.fc(x_t) for x_t in x])
+
+
+def test_a_model_that_is_not_static_keeps_its_own_tracing_error():
+    with pytest.raises(ExportError, match="cannot be traced.*_LoopOverTime|_LoopOverTime cannot be traced"):
+        to_graph(_LoopOverTime(), input_shape=(3,))

@@ -74,6 +74,10 @@ class ExportError(ValueError):
     """A part of the model has no NIR expression; the message names the module, the op and the line."""
 
 
+class _NoRepetition(ExportError):
+    """Traced on a static input, the model has no registered repetition (so it is not a static-input model)."""
+
+
 @dataclass
 class Site:
     """Where a module is called: its NIR node name and per-sample input/output shapes (no time, batch).
@@ -659,8 +663,10 @@ class _Walk:
         for node in stream:
             name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
             if name in _PERMUTES and node not in self.time_nodes:
-                raise self.fail(node, "permutes the axes of each step's tensor: NIR has no transpose node (nor a "
-                                      "reshape that would undo a Flatten around a permuting Linear)")
+                raise self.fail(node, "permutes the axes of each step's tensor: NIR has no transpose or reshape "
+                                      "node (it could be written only by flattening every step's tensor into one "
+                                      "vector, each per-axis layer a dense Kronecker-product Linear, which the "
+                                      "exporter does not do)")
 
     def attach(self, node: fx.Node, piece: Piece, inputs: list[str]) -> None:
         if piece is PASS:
@@ -777,9 +783,7 @@ class _Walk:
             self.static = _ancestors(repeats[0].args[0])
         self.check_expressible()
         if self.batch_dim == 0 and not self.static:
-            raise ExportError("the model takes a static input [B, ...] (not time-major) and presents it over time "
-                              "without a registered repetition module (snnkit.ir.register_repeat); the repetition "
-                              "it uses has no NIR node")
+            raise _NoRepetition()
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
                 if any(v == ["input"] for v in self.values.values()):
@@ -934,7 +938,7 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
     example = torch.zeros(steps if isinstance(steps, int) and 0 < steps <= 4096 else 2, 1, *shape)
     was_training = model.training
     model.eval()
-    batch_dim = 1
+    batch_dim, first_error = 1, None
     root = nn.Sequential(model) if _is_leaf(model) else model  # fx traces into the root: keep a leaf whole
     try:
         try:
@@ -943,7 +947,7 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
             static = torch.zeros(1, *shape)  # models of static inputs (images [B, C, H, W]) reject [T, B, ...]
             if not _runs(model, static):
                 raise ExportError(f"cannot export {type(model).__name__}: {err}") from err
-            example, batch_dim = static, 0
+            example, batch_dim, first_error = static, 0, err
             try:
                 gm = trace(root, _is_leaf, example=(example,))
             except TracingError as err2:
@@ -954,7 +958,10 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
         except Exception as err:
             raise ExportError(f"{type(model).__name__} does not run on input of per-sample shape {shape} "
                               f"(pass input_shape): {err}") from err
-        graph = _Walk(gm, ctx, batch_dim).run(shape)
+        try:
+            graph = _Walk(gm, ctx, batch_dim).run(shape)
+        except _NoRepetition:  # the static retry was a guess that did not hold: the first error stands
+            raise ExportError(f"cannot export {type(model).__name__}: {first_error}") from first_error
     finally:
         model.train(was_training)
     return fold_input_resistance(graph) if unit_r else graph
