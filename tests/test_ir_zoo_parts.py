@@ -233,18 +233,3 @@ def test_static_image_models_are_traced_with_their_shape_unpacked():
     with pytest.raises(ExportError, match="product of two signals"):
         to_graph(_Images(), input_shape=(1, 2, 2))
 
-
-class _LoopOverTime(nn.Module):
-    """Fails to trace for a reason of its own (a Python loop over time) but would run on a 2-D input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(3, 3)
-
-    def forward(self, x):
-        return torch.stack([self.fc(x_t) for x_t in x])
-
-
-def test_a_model_that_is_not_static_keeps_its_own_tracing_error():
-    with pytest.raises(ExportError, match="cannot be traced.*_LoopOverTime|_LoopOverTime cannot be traced"):
-        to_graph(_LoopOverTime(), input_shape=(3,))
