@@ -664,9 +664,10 @@ class _Walk:
             name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
             if name in _PERMUTES and node not in self.time_nodes:
                 raise self.fail(node, "permutes the axes of each step's tensor: NIR has no transpose or reshape "
-                                      "node (it could be written only by flattening every step's tensor into one "
-                                      "vector, each per-axis layer a dense Kronecker-product Linear, which the "
-                                      "exporter does not do)")
+                                      "node (the layers around it would have to be rewritten for the other axis "
+                                      "order, e.g. a Linear over the first axis as a kernel-1 Conv1d, or every "
+                                      "step flattened with Kronecker-product Linear nodes; the exporter does not "
+                                      "rewrite them)")
 
     def attach(self, node: fx.Node, piece: Piece, inputs: list[str]) -> None:
         if piece is PASS:
