@@ -664,10 +664,10 @@ class _Walk:
             name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
             if name in _PERMUTES and node not in self.time_nodes:
                 raise self.fail(node, "permutes the axes of each step's tensor: NIR has no transpose or reshape "
-                                      "node (the layers around it would have to be rewritten for the other axis "
-                                      "order, e.g. a Linear over the first axis as a kernel-1 Conv1d, or every "
-                                      "step flattened with Kronecker-product Linear nodes; the exporter does not "
-                                      "rewrite them)")
+                                      "node, and its Linear/Affine map vectors (nir's type check refuses them on "
+                                      "[N, D]); it could be written only with every step flattened into one "
+                                      "vector and each per-axis layer a Kronecker-product Linear, which the "
+                                      "exporter does not do")
 
     def attach(self, node: fx.Node, piece: Piece, inputs: list[str]) -> None:
         if piece is PASS:
