@@ -214,7 +214,8 @@ def test_causal_convolution_over_time_exports_as_delay_taps(tmp_path):
 
 
 class _Images(nn.Module):
-    """A model of static images [B, C, H, W] that unpacks ``*x.shape`` (as the vision zoo does)."""
+    """A model of static images [B, C, H, W] that unpacks ``*x.shape`` and takes ``range(x.dim())`` (as the
+    vision zoo does)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -223,13 +224,13 @@ class _Images(nn.Module):
     def forward(self, x):
         if x.dim() != 4:
             raise ValueError("images please")
-        z = x.unsqueeze(0).expand(2, *x.shape).flatten(2)
+        z = x.unsqueeze(0).expand(2, *x.shape).flatten(2) * (4 / len(range(x.dim())))  # range(): an int
         return self.fc(z) * self.fc(z)
 
 
 def test_static_image_models_are_traced_with_their_shape_unpacked():
     # traced on one image (the time-major example is rejected by the model's check); the refusal is the
-    # product, found after '*x.shape' was unpacked with the example's length
+    # product, found after '*x.shape' and 'range(x.dim())' were evaluated on the example
     with pytest.raises(ExportError, match="product of two signals"):
         to_graph(_Images(), input_shape=(1, 2, 2))
 

@@ -58,13 +58,24 @@ def _shape_only(node: fx.Node) -> bool:
 
 
 class _KnownLength:
-    """``len()`` of a proxy that only depends on shapes (``*x.shape``), when the tracer has an example."""
+    """``len()`` and ``range()`` of a proxy that only depends on shapes (``*x.shape``, ``range(x.dim())``),
+    when the tracer has an example: evaluated on it, like the shape conditions of ``to_bool``."""
 
-    def __len__(self) -> int:
+    def _shape_value(self) -> Any:
         tracer = self.tracer  # type: ignore[attr-defined]
         if isinstance(tracer, LeafTracer) and tracer._example is not None and _shape_only(self.node):  # type: ignore[attr-defined]
-            return len(tracer._evaluate(self))
-        return super().__len__()  # type: ignore[misc]
+            return tracer._evaluate(self)
+        return None
+
+    def __len__(self) -> int:
+        value = self._shape_value()
+        return len(value) if value is not None else super().__len__()  # type: ignore[misc]
+
+    def __index__(self) -> int:
+        value = self._shape_value()
+        if isinstance(value, int):
+            return value
+        raise TypeError(f"'{type(self).__name__}' object cannot be interpreted as an integer")
 
 
 class _Attribute(_KnownLength, fx.proxy.Attribute):
@@ -109,11 +120,12 @@ class LeafTracer(fx.Tracer):
         graph, copies = fx.Graph(), {}
         graph.graph_copy(self.graph, copies)
         graph.output(copies[obj.node])
-        graph.eliminate_dead_code()
+        module = fx.GraphModule(self.root, graph)
+        module.graph.eliminate_dead_code()
         self._evaluating = True  # the tracer's patches of Module.__call__/__getattr__ stand aside
         try:
             with torch.no_grad():
-                return fx.GraphModule(self.root, graph)(*self._example)
+                return module(*self._example)
         finally:
             self._evaluating = False
 
