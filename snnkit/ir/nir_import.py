@@ -91,37 +91,47 @@ def check_hdf5(path: str, limits: dict[str, int] = LIMITS) -> None:
         f = h5py.File(path, "r")
     except OSError as err:
         raise InvalidFileError(path, "file", os.path.basename(str(path)), f"an HDF5 NIR file ({err})") from None
-    with f:
-        if "node" not in f or not isinstance(f["node"], h5py.Group):
-            raise InvalidFileError(path, "node", sorted(f.keys()), "a top-level group 'node' (NIR layout)")
-        total, count = 0, 0
+    try:
+        with f:
+            _check_layout(f, path, limits)
+    except (RuntimeError, OSError, KeyError) as err:  # h5py's errors on a damaged file's structure
+        raise InvalidFileError(path, "node", type(err).__name__, f"an intact HDF5 NIR file ({err})") from None
 
-        def walk(group: Any, depth: int) -> None:
-            nonlocal total, count
-            if depth > limits["depth"]:
-                raise SizeLimitError(path, group.name, f"depth {depth}", f"graphs nested at most {limits['depth']} deep")
-            for key, item in group.items():
-                if isinstance(item, h5py.Group):
-                    if group.name.endswith("/nodes"):
-                        count += 1
-                        if count > limits["nodes"]:
-                            raise SizeLimitError(path, item.name, f"node #{count}", f"at most {limits['nodes']} nodes")
-                    walk(item, depth + (key == "nodes"))
-                elif isinstance(item, h5py.Dataset):
-                    size = int(np.prod(item.shape)) if item.shape else 1
-                    if item.dtype.kind not in "fiubSOU":
-                        raise InvalidFileError(path, item.name, str(item.dtype), "numbers or strings")
-                    if size > limits["array_elements"]:
-                        raise SizeLimitError(path, item.name, f"{size} elements",
-                                             f"at most {limits['array_elements']} per array")
-                    total += size
-                    if total > limits["elements"]:
-                        raise SizeLimitError(path, item.name, f"{total} elements in all",
-                                             f"at most {limits['elements']} in the file")
-                else:
-                    raise InvalidFileError(path, f"{group.name}/{key}", type(item).__name__, "groups and datasets")
 
-        walk(f["node"], 0)
+def _check_layout(f: Any, path: str, limits: dict[str, int]) -> None:
+    """The checks of :func:`check_hdf5` on the open file ``f``."""
+    import h5py
+
+    if "node" not in f or not isinstance(f["node"], h5py.Group):
+        raise InvalidFileError(path, "node", sorted(f.keys()), "a top-level group 'node' (NIR layout)")
+    total, count = 0, 0
+
+    def walk(group: Any, depth: int) -> None:
+        nonlocal total, count
+        if depth > limits["depth"]:
+            raise SizeLimitError(path, group.name, f"depth {depth}", f"graphs nested at most {limits['depth']} deep")
+        for key, item in group.items():
+            if isinstance(item, h5py.Group):
+                if group.name.endswith("/nodes"):
+                    count += 1
+                    if count > limits["nodes"]:
+                        raise SizeLimitError(path, item.name, f"node #{count}", f"at most {limits['nodes']} nodes")
+                walk(item, depth + (key == "nodes"))
+            elif isinstance(item, h5py.Dataset):
+                size = int(np.prod(item.shape)) if item.shape else 1
+                if item.dtype.kind not in "fiubSOU":
+                    raise InvalidFileError(path, item.name, str(item.dtype), "numbers or strings")
+                if size > limits["array_elements"]:
+                    raise SizeLimitError(path, item.name, f"{size} elements",
+                                         f"at most {limits['array_elements']} per array")
+                total += size
+                if total > limits["elements"]:
+                    raise SizeLimitError(path, item.name, f"{total} elements in all",
+                                         f"at most {limits['elements']} in the file")
+            else:
+                raise InvalidFileError(path, f"{group.name}/{key}", type(item).__name__, "groups and datasets")
+
+    walk(f["node"], 0)
 
 
 _ARRAYS: dict[type, tuple[str, ...]] = {
