@@ -99,6 +99,7 @@ class LeafTracer(fx.Tracer):
         self.record_stack_traces = True
         self._is_leaf, self._example = is_leaf, example
         self._evaluating = False  # True while a shape condition runs for real (see to_bool)
+        self._values: fx.Interpreter | None = None  # the example's values of the nodes evaluated so far
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return self._is_leaf(m) or super().is_leaf_module(m, qualname)
@@ -117,17 +118,28 @@ class LeafTracer(fx.Tracer):
                                f"{_short(err)}") from err
 
     def _evaluate(self, obj: fx.Proxy) -> Any:
-        graph, copies = fx.Graph(), {}
-        graph.graph_copy(self.graph, copies)
-        graph.output(copies[obj.node])
-        module = fx.GraphModule(self.root, graph)
-        module.graph.eliminate_dead_code()
+        """The value of ``obj`` on the example: its ancestors run once each, their values kept for the next
+        evaluation (so a model full of shape checks is evaluated once in all, not once per check)."""
+        if self._values is None:
+            self._values = fx.Interpreter(self.root, garbage_collect_values=False, graph=self.graph)
+            self._values.args_iter = iter(self._example)
+        values = self._values
+        wanted = {obj.node}
+        stack = [obj.node]
+        while stack:
+            for a in stack.pop().all_input_nodes:
+                if a not in wanted and a not in values.env:
+                    wanted.add(a)
+                    stack.append(a)
         self._evaluating = True  # the tracer's patches of Module.__call__/__getattr__ stand aside
         try:
             with torch.no_grad():
-                return module(*self._example)
+                for node in self.graph.nodes:
+                    if node in wanted and node not in values.env:
+                        values.env[node] = values.run_node(node)
         finally:
             self._evaluating = False
+        return values.env[obj.node]
 
     def to_bool(self, obj: fx.Proxy) -> bool:
         if self._example is None or not _shape_only(obj.node):
