@@ -99,6 +99,13 @@ class _Loop(nn.Module):
         return torch.stack([self.fc(x_t) for x_t in x])
 
 
+def test_a_loop_over_time_keeps_its_own_tracing_error():
+    # _Loop also runs on a 2-D input, so the exporter's retry as a static-input model applies; without a
+    # registered repetition that retry does not stand and the first error is the one reported
+    with pytest.raises(ExportError, match="_Loop cannot be traced.*iterated"):
+        to_graph(_Loop(), input_shape=(4,))
+
+
 def test_unsupported_ops_name_module_op_and_line():
     with pytest.raises(ExportError) as err:
         to_graph(_Matmul())

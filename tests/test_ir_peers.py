@@ -196,18 +196,23 @@ def test_li_readout_membrane_matches_in_every_peer(tmp_path, target):
     torch.testing.assert_close(torch.stack(got), ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
 @pytest.mark.parametrize("target", PEERS)
-def test_conv_net_same_spikes_in_every_peer(tmp_path, target):
+def test_conv_net_same_spikes_in_every_peer(tmp_path, target, batch_norm):
     pytest.importorskip({"snntorch": "snntorch", "norse": "norse.torch",
                          "spikingjelly": "spikingjelly.activation_based.nir_exchange"}[target])
     torch.manual_seed(8)
     pool = SumPool2d(2) if target == "norse" else nn.AvgPool2d(2)  # norse reads SumPool2d, not AvgPool2d
-    model = N.Sequential(TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)), N.LIF(tau_mem=4.0, reset="hard"),
+    bn = nn.BatchNorm2d(4)  # eval mode: exported as a 1x1 Conv2d with a channel-diagonal kernel
+    model = N.Sequential(TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)),
+                         *([TimeDistributed(bn)] if batch_norm else []), N.LIF(tau_mem=4.0, reset="hard"),
                          TimeDistributed(pool), TimeDistributed(nn.Flatten()), nn.Linear(4 * 4 * 4, 5),
                          N.LIF(tau_mem=3.0, reset="hard"))
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(2.5)
+        bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0)
+    model.eval()
     x = (torch.rand(T, B, 2, 8, 8, generator=torch.Generator().manual_seed(8)) < 0.3).float()
     export_nir(model, str(tmp_path / "conv.nir"), target=target, input_shape=(2, 8, 8))
     net = _peer_module(target, tmp_path / "conv.nir")

@@ -6,10 +6,10 @@ returns a runnable snnkit model. The time step and the decay <-> time-constant m
 (``snnkit.functional.decay`` / ``tau_from_decay``) are documented in :mod:`snnkit.ir.graph`.
 """
 from .graph import (PEERS, ExportContext, ExportError, Piece, Site, converter_for, export_nir, fold_input_resistance, for_peer,
-                    register_converter, to_graph)
+                    register_converter, register_repeat, to_graph)
 from .modules import InputScale, IntegerDelayLinear, RecurrentCell, SumPool2d
 from .nir_import import from_graph, import_nir
 
 __all__ = ["to_graph", "export_nir", "fold_input_resistance", "import_nir", "from_graph",
-           "register_converter", "converter_for", "for_peer", "PEERS", "ExportContext", "ExportError", "Piece", "Site",
+           "register_converter", "register_repeat", "converter_for", "for_peer", "PEERS", "ExportContext", "ExportError", "Piece", "Site",
            "InputScale", "IntegerDelayLinear", "RecurrentCell", "SumPool2d"]

@@ -11,6 +11,16 @@ into the same node (NIR sums a node's inputs), ``x * c`` becomes ``Scale``, ``fl
 pooling and scaling export, not only chains. Anything else raises :class:`ExportError` naming the
 module, the operation and the source line.
 
+Static inputs
+-------------
+A model that presents a static tensor for ``S`` steps (direct encoding: a module registered with
+:func:`register_repeat`, e.g. the zoo's ``RepeatSteps``) exports the network after the repetition: the
+graph's ``Input`` is one step of the repeated tensor, since NIR evaluates a graph step by step and feeding
+that tensor at every step is the repetition. Layers before it must be stateless (they commute with the
+repetition); a permutation of the model's input that puts its batch dimension first is recorded. Graph
+metadata ``snnkit.repeat_steps`` / ``snnkit.input_permute`` let :func:`snnkit.ir.import_nir` rebuild the
+same input handling (``StaticInput``), so the imported model takes the same input as the original.
+
 Time step and the continuous/discrete mapping
 --------------------------------------------
 NIR describes neurons in continuous time (seconds, no ``dt``). snnkit neurons are discrete: a decay
@@ -40,6 +50,7 @@ at the target. Recurrent connections are an ordinary cycle neuron -> Linear -> n
 """
 from __future__ import annotations
 
+import importlib
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -61,6 +72,10 @@ from .trace import TracingError, _shape_only, describe, op_name, trace
 
 class ExportError(ValueError):
     """A part of the model has no NIR expression; the message names the module, the op and the line."""
+
+
+class _NoRepetition(ExportError):
+    """Traced on a static input, the model has no registered repetition (so it is not a static-input model)."""
 
 
 @dataclass
@@ -106,11 +121,43 @@ def register_converter(*types: type) -> Callable[[Converter], Converter]:
     return deco
 
 
+# Packages above ir/ whose modules have converters, imported on first need (ir/ never imports them
+# eagerly: they import ir/, and nir is an optional dependency of theirs).
+_PROVIDERS = {"snnkit.models.": "snnkit.models.nir_converters"}
+
+
 def converter_for(module: nn.Module) -> Converter | None:
     """The converter registered for ``module``'s class or its nearest base class."""
     for cls in type(module).__mro__:
         if cls in _CONVERTERS:
             return _CONVERTERS[cls]
+    for prefix, provider in _PROVIDERS.items():
+        if type(module).__module__.startswith(prefix) and provider not in _LOADED:
+            _LOADED.add(provider)
+            importlib.import_module(provider)
+            return converter_for(module)
+    return None
+
+
+_LOADED: set[str] = set()
+_REPEATS: dict[type, Callable[[nn.Module], int]] = {}
+
+
+def register_repeat(*types: type) -> Callable[[Callable[[nn.Module], int]], Callable[[nn.Module], int]]:
+    """Decorator: ``steps_of(module) -> int`` for modules that present a static tensor ``[B, ...]`` for
+    that many steps (``[S, B, ...]``, direct encoding). See "Static inputs" in the module docstring."""
+    def deco(fn: Callable[[nn.Module], int]) -> Callable[[nn.Module], int]:
+        for t in types:
+            _REPEATS[t] = fn
+        return fn
+    return deco
+
+
+def _repeat_steps(module: nn.Module) -> int | None:
+    converter_for(module)  # loads the module's provider, which registers its repeats
+    for cls in type(module).__mro__:
+        if cls in _REPEATS:
+            return int(_REPEATS[cls](module))
     return None
 
 
@@ -177,14 +224,14 @@ class ExportContext:
 
 # --- converters: one per module kind ------------------------------------------------------------
 
-def _weights(w: Tensor, bias: Tensor | None) -> nir.NIRNode:
+def weight_node(w: Tensor, bias: Tensor | None) -> nir.NIRNode:
     w_np = w.detach().double().numpy()
     return nir.Linear(weight=w_np) if bias is None else nir.Affine(weight=w_np, bias=bias.detach().double().numpy())
 
 
 @register_converter(nn.Linear)
 def _linear(ctx: ExportContext, m: nn.Linear, site: Site) -> Piece:
-    return Piece.one(site.name, _weights(m.weight, m.bias))
+    return Piece.one(site.name, weight_node(m.weight, m.bias))
 
 
 @register_converter(SpikingLayer)
@@ -195,7 +242,7 @@ def _neuron(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
 @register_converter(RecurrentCell)
 def _recurrent(ctx: ExportContext, m: RecurrentCell, site: Site) -> Piece:
     name, rec = site.name, f"{site.name}.rec"
-    return Piece({name: ctx.neuron(m.neuron, site.out_shape), rec: _weights(m.recurrent.weight, m.recurrent.bias)},
+    return Piece({name: ctx.neuron(m.neuron, site.out_shape), rec: weight_node(m.recurrent.weight, m.recurrent.bias)},
                  [(name, rec), (rec, name)], [name], [name])
 
 
@@ -205,8 +252,9 @@ def _delayed(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
         raise ValueError(f"{type(m).__name__} has interpolated (trainable) delays; call freeze_delays() first so "
                          "that the integer delays exported are the ones it applies")
     if getattr(m, "extra_steps", 0):
-        raise ValueError(f"extra_steps={m.extra_steps} lengthens the output sequence, which a NIR graph cannot "
-                         "express; use extra_steps=0 (pad the input instead)")
+        raise ValueError(f"extra_steps={m.extra_steps} appends {m.extra_steps} steps after the input ends and the next "
+                         "layer sees its input cut there; a NIR graph runs as long as its input stream and cannot "
+                         "tell where the input ended; use extra_steps=0 (pad the input with zero steps instead)")
     w, delays = m.weight.detach().double(), m.integer_delays().detach()
     if not torch.equal(delays.double(), delays.double().round()) or bool((delays < 0).any()):
         raise ValueError("integer_delays() must return non-negative integers")
@@ -216,7 +264,7 @@ def _delayed(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
         wd = torch.where(delays == d, w, torch.zeros_like(w))
         dname, lname = f"{site.name}.delay{int(d)}", f"{site.name}.w{int(d)}"
         piece.nodes[dname] = nir.Delay(delay=np.full(w.shape[1], d * ctx.dt), metadata={"snnkit.steps": int(d)})
-        piece.nodes[lname] = _weights(wd, bias if k == 0 else None)
+        piece.nodes[lname] = weight_node(wd, bias if k == 0 else None)
         if isinstance(m, DelayedLinear):  # read back as the same class (metadata only: same dynamics)
             piece.nodes[lname].metadata = {"snnkit.module": "DelayedLinear", "snnkit.max_delay": int(m.max_delay),
                                            "snnkit.mode": m.mode}
@@ -226,8 +274,31 @@ def _delayed(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
     return piece
 
 
+def _chain(ctx: ExportContext, modules: list[nn.Module], site: Site) -> Piece:
+    """A chain of per-step modules (an ``nn.Sequential`` inside ``TimeDistributed``) as one piece."""
+    piece, x = PASS, torch.zeros(1, *site.in_shape)
+    for i, sub in enumerate(modules):
+        conv = converter_for(sub)
+        if conv is None:
+            raise ValueError(f"TimeDistributed(Sequential) item {i} ({type(sub).__name__}) has no NIR mapping")
+        y = sub(x)
+        part = conv(ctx, sub, Site(f"{site.name}.{i}", tuple(x.shape[1:]), tuple(y.shape[1:]), batch_dims=1))
+        x = y
+        if part is PASS:
+            continue
+        if piece is PASS:
+            piece = Piece(dict(part.nodes), list(part.edges), list(part.entries), list(part.exits))
+            continue
+        piece.nodes.update(part.nodes)
+        piece.edges += part.edges + [(a, b) for a in piece.exits for b in part.entries]
+        piece.exits = list(part.exits)
+    return piece
+
+
 @register_converter(TimeDistributed)
 def _time_distributed(ctx: ExportContext, m: TimeDistributed, site: Site) -> Piece:
+    if type(m.module) is nn.Sequential:
+        return _chain(ctx, list(m.module), site)
     inner = converter_for(m.module)
     if inner is None:
         raise ValueError(f"TimeDistributed({type(m.module).__name__}) has no NIR mapping")
@@ -304,6 +375,57 @@ def _identity(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
     return PASS
 
 
+def channel_affine(name: str, scale: Tensor, shift: Tensor, shape: tuple[int, ...]) -> Piece:
+    """``y = scale[c] * x + shift[c]`` per channel (dim 0 of the per-step ``shape``) as one standard node:
+    ``Affine`` with a diagonal matrix for vectors, a 1x1 ``Conv1d``/``Conv2d`` with a channel-diagonal
+    kernel for ``[C, L]`` / ``[C, H, W]`` (exact: every output sums one product and zeros)."""
+    c = int(scale.numel())
+    diag = np.diag(scale.detach().double().numpy())
+    bias = shift.detach().double().numpy()
+    if len(shape) == 1:
+        return Piece.one(name, nir.Affine(weight=diag, bias=bias))
+    if len(shape) == 2:
+        return Piece.one(name, nir.Conv1d(input_shape=shape[1], weight=diag.reshape(c, c, 1), stride=1, padding=0,
+                                          dilation=1, groups=1, bias=bias))
+    if len(shape) == 3:
+        return Piece.one(name, nir.Conv2d(input_shape=tuple(shape[1:]), weight=diag.reshape(c, c, 1, 1), stride=1,
+                                          padding=0, dilation=1, groups=1, bias=bias))
+    raise ValueError(f"a per-channel affine map of per-step shape {shape} has no NIR node (vectors, [C, L], [C, H, W])")
+
+
+@register_converter(nn.BatchNorm1d, nn.BatchNorm2d)
+def _batch_norm(ctx: ExportContext, m: nn.modules.batchnorm._BatchNorm, site: Site) -> Piece:
+    # eval mode: the running statistics make BatchNorm a fixed per-channel affine map
+    if m.running_mean is None or m.running_var is None:
+        raise ValueError("BatchNorm without running statistics (track_running_stats=False) normalises with each "
+                         "batch's own statistics, which no NIR node computes")
+    scale = 1 / torch.sqrt(m.running_var.double() + m.eps)
+    if m.weight is not None:
+        scale = scale * m.weight.double()
+    shift = -m.running_mean.double() * scale + (m.bias.double() if m.bias is not None else 0)
+    return channel_affine(site.name, scale, shift, site.in_shape)
+
+
+RECURRENT_LEAK = 0.5  # decay of the LI population that carries a linear state space (any value in (0, 1))
+
+
+def linear_state_space(ctx: ExportContext, name: str, A: Tensor, B: Tensor) -> Piece:
+    """The linear time-invariant system ``x[t] = A x[t-1] + B u[t]`` (state = output, ``x[-1] = 0``) in
+    standard NIR nodes: ``u -> Linear(B) -> LI`` with a recurrent ``Linear(A - beta I)`` onto the LI,
+    whose step (forward Euler, ``r = 1/(1 - beta)``) is ``v[t] = beta v[t-1] + (A - beta I) v[t-1] + B u[t]``.
+    ``beta`` is :data:`RECURRENT_LEAK` (0.5: exact in binary, so the matrices are not rounded twice)."""
+    n = A.shape[0]
+    if A.shape != (n, n) or B.dim() != 2 or B.shape[0] != n:
+        raise ValueError(f"state space shapes A {tuple(A.shape)}, B {tuple(B.shape)}: need A [n, n], B [n, m]")
+    beta = torch.tensor(RECURRENT_LEAK, dtype=torch.float64)
+    tau = _np(ctx.tau(beta), (n,))
+    li = nir.LI(tau=tau, r=np.full(n, 1 / (1 - RECURRENT_LEAK)), v_leak=np.zeros(n),
+                metadata={**ctx.meta, "snnkit.state_space": True})
+    rec = A.double() - beta * torch.eye(n, dtype=torch.float64)
+    nodes = {f"{name}.in": weight_node(B, None), name: li, f"{name}.rec": weight_node(rec, None)}
+    return Piece(nodes, [(f"{name}.in", name), (name, f"{name}.rec"), (f"{name}.rec", name)], [f"{name}.in"], [name])
+
+
 # --- the walk over the traced graph -------------------------------------------------------------
 
 _ADD = (operator.add, operator.iadd, torch.add)
@@ -312,7 +434,8 @@ _DIV = (operator.truediv, operator.itruediv, torch.div)
 
 
 def _is_leaf(m: nn.Module) -> bool:
-    return converter_for(m) is not None or isinstance(m, (SpikingLayer, TimeDistributed))
+    return converter_for(m) is not None or isinstance(m, (SpikingLayer, TimeDistributed)) \
+        or _repeat_steps(m) is not None
 
 
 def _infer_input_shape(model: nn.Module) -> tuple[int, ...]:
@@ -328,6 +451,14 @@ def _infer_input_shape(model: nn.Module) -> tuple[int, ...]:
                      f"start with a Linear layer ({type(model).__name__})")
 
 
+def _runs(model: nn.Module, x: Tensor) -> bool:
+    try:
+        model(x)
+    except Exception:  # noqa: BLE001 - any failure means: not this input layout
+        return False
+    return True
+
+
 class _ShapeRecorder(fx.Interpreter):
     def run_node(self, n: fx.Node) -> Any:
         out = super().run_node(n)
@@ -336,26 +467,207 @@ class _ShapeRecorder(fx.Interpreter):
         return out
 
 
+_PRODUCTS = _MUL + (operator.matmul, torch.matmul, torch.bmm, torch.mm, torch.einsum)
+_PRODUCT_METHODS = ("mul", "__mul__", "matmul", "__matmul__", "bmm", "mm")
+_PERMUTES = ("permute", "transpose", "movedim", "swapaxes", "swapdims")
+_TIME_REDUCTIONS = ("mean", "sum", "amax", "amin", "max", "min", "cumsum", "softmax", "prod")
+
+
+def _ancestors(node: fx.Node) -> set[fx.Node]:
+    seen, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo += n.all_input_nodes
+    return seen
+
+
+def _permutation(node: fx.Node, rank: int) -> tuple[int, ...] | None:
+    """The dimension order that a permute/transpose/movedim call produces, or None when not static ints."""
+    t, args = node.target, list(node.args[1:])
+    dims = list(range(rank))
+    try:
+        if t == "permute" or t is torch.permute:
+            order = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+            return tuple(int(d) % rank for d in order)
+        a, b = (int(v) % rank for v in (args + [node.kwargs.get("dim0"), node.kwargs.get("dim1")])[:2])
+        if t in ("transpose", "swapaxes", "swapdims") or t is torch.transpose:
+            dims[a], dims[b] = dims[b], dims[a]
+        else:  # movedim(source, destination)
+            dims.insert(b, dims.pop(a))
+        return tuple(dims)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+@dataclass
+class _TimeConv:
+    """``x.permute(1, 2, 0)`` -> [``F.pad(., (left, right))``] -> ``Conv1d`` [-> ``.permute(2, 0, 1)``]: a
+    convolution along time (``back`` is None when the result does not return to ``[T, B, C]`` at once)."""
+
+    conv: fx.Node
+    back: fx.Node | None
+    skipped: list[fx.Node]
+    module: nn.Conv1d
+    pad: tuple[int, int]
+
+    @property
+    def future(self) -> int:  # how many steps ahead of t the output at t reads
+        m = self.module
+        return m.dilation[0] * (m.kernel_size[0] - 1) - m.padding[0] - self.pad[0]
+
+    @property
+    def causal(self) -> bool:  # exactly y[t] = sum_k W_k x[t - d (K-1-k)]: one Delay -> Linear per tap
+        m = self.module
+        return (self.back is not None and self.future == 0 and self.pad[1] == 0 and m.padding[0] == 0
+                and m.stride[0] == 1 and m.groups == 1)
+
+    def note(self) -> str:
+        m = self.module
+        pad = f", input padded by {self.pad}" if self.pad != (0, 0) else ""
+        what = (f"; it feeds a Conv1d along time ({type(m).__name__} '{self.conv.target}': kernel "
+                f"{m.kernel_size[0]}, dilation {m.dilation[0]}, padding {m.padding[0]}{pad})")
+        if self.future > 0:
+            return what + f" whose output step t reads input steps up to t+{self.future}, i.e. the future"
+        return what + ", a causal convolution over time that does not keep the sequence length"
+
+
+def _time_conv(gm: fx.GraphModule, node: fx.Node) -> _TimeConv | None:
+    """The convolution along time that the permute ``node`` starts, if it is one."""
+    if _permutation(node, 3) != (1, 2, 0) or len(node.args[0].meta.get("snnkit.shape", ())) != 3:
+        return None
+    pad, n, skipped = (0, 0), node, []
+    while True:
+        users = list(n.users)
+        if len(users) != 1:
+            return None
+        n = users[0]
+        if n.op == "call_function" and getattr(n.target, "__name__", "") == "pad":
+            widths = n.args[1] if len(n.args) > 1 else n.kwargs.get("pad")
+            if not (isinstance(widths, (tuple, list)) and len(widths) == 2) or pad != (0, 0):
+                return None
+            pad = (int(widths[0]), int(widths[1]))
+            skipped.append(n)
+            continue
+        if n.op != "call_module" or type(gm.get_submodule(n.target)) is not nn.Conv1d:
+            return None
+        m = gm.get_submodule(n.target)
+        if isinstance(m.padding, str):
+            return None
+        users = list(n.users)
+        back = users[0] if len(users) == 1 and users[0].op in ("call_method", "call_function") \
+            and _permutation(users[0], 3) == (2, 0, 1) else None
+        return _TimeConv(n, back, skipped, m, pad)
+
+
+def _time_taps(ctx: ExportContext, name: str, m: nn.Conv1d) -> Piece:
+    """A causal convolution along time, ``y[t] = b + sum_k W[:, :, k] x[t - d (K-1-k)]``, as one
+    ``Delay -> Linear`` branch per kernel tap (the undelayed tap a plain ``Affine``), summed at the target."""
+    w, (K,), (d,) = m.weight.detach(), m.kernel_size, m.dilation
+    piece = Piece({})
+    for k in range(K):
+        steps, lin = d * (K - 1 - k), f"{name}.tap{k}"
+        piece.nodes[lin] = weight_node(w[:, :, k], m.bias if steps == 0 else None)
+        piece.exits.append(lin)
+        if steps == 0:
+            piece.entries.append(lin)
+            continue
+        delay = f"{name}.delay{steps}"
+        piece.nodes[delay] = nir.Delay(delay=np.full(w.shape[1], steps * ctx.dt), metadata={"snnkit.steps": steps})
+        piece.edges.append((delay, lin))
+        piece.entries.append(delay)
+    return piece
+
+
 class _Walk:
-    def __init__(self, gm: fx.GraphModule, ctx: ExportContext) -> None:
+    def __init__(self, gm: fx.GraphModule, ctx: ExportContext, batch_dim: int = 1) -> None:
         self.gm, self.ctx = gm, ctx
         self.nodes: dict[str, nir.NIRNode] = {}
         self.edges: list[tuple[str, str]] = []
         self.values: dict[fx.Node, list[str]] = {}
         self.input_shape: tuple[int, ...] = ()
         self.flat_input: tuple[int, ...] | None = None
+        # Static inputs (see the module docstring): the fx nodes computed before the repetition, the
+        # repetition's step count, and the input's layout (a permutation that puts the batch dim first).
+        self.static: set[fx.Node] = set()
+        self.repeat = 0
+        self.batch_dim = batch_dim  # where the model's input has its batch dim (1: time-major)
+        self.input_view: fx.Node | None = None
+        self.input_perm: tuple[int, ...] = ()
+        self.input_used = False
+        # causal convolutions along time (permute -> [pad] -> Conv1d -> permute back): by Conv1d node
+        self.time_convs: dict[fx.Node, _TimeConv] = {}
+        self.time_nodes: set[fx.Node] = set()  # their permutes and pads: the values pass through
 
     def fail(self, node: fx.Node, reason: str) -> ExportError:
         what = type(self.gm.get_submodule(node.target)).__name__ if node.op == "call_module" else op_name(node)
         return ExportError(f"cannot export {what} at {describe(self.gm, node)}: {reason}")
 
     def shape(self, node: fx.Node) -> tuple[int, ...]:
-        return tuple(node.meta.get("snnkit.shape", ()))[2:]
+        return tuple(node.meta.get("snnkit.shape", ()))[1 if node in self.static else 2:]
 
     def source(self, node: fx.Node, arg: Any) -> list[str]:
         if not isinstance(arg, fx.Node) or arg not in self.values:
             raise self.fail(node, f"its input {arg!r} is not a tensor the graph carries")
+        if self.values[arg] == ["input"] and arg in self.static:
+            if arg is not self.input_view:
+                raise self.fail(node, "the static input is used in two layouts (NIR has no permute node)")
+            if self.input_perm.index(self.batch_dim) != 0:
+                raise self.fail(node, "the static input reaches a layer before its batch dimension is moved first "
+                                      "(the layout RepeatSteps presents)")
+            self.input_used = True
         return self.values[arg]
+
+    def check_expressible(self) -> None:
+        """Refuse, before anything is built, the operations that no NIR graph can express (whatever
+        converters exist), most fundamental first: products of two signals; moves of or reductions over
+        the time axis; permutations of a step's axes."""
+        signal: set[fx.Node] = set()
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder" or (node.op != "get_attr" and not _shape_only(node)
+                                            and any(a in signal for a in node.all_input_nodes)):
+                signal.add(node)
+        ordered = [n for n in self.gm.graph.nodes if n in signal and n.op != "placeholder"]
+        for node in ordered:
+            t = node.target
+            operands = [a for a in node.all_input_nodes if a in signal]
+            product = (node.op == "call_function" and t in _PRODUCTS) or (node.op == "call_method"
+                                                                         and t in _PRODUCT_METHODS)
+            quotient = (node.op == "call_function" and t in _DIV) or (node.op == "call_method" and t in ("div", "__truediv__"))
+            if (product or quotient) and len(operands) >= 2:
+                kind = "product" if product else "quotient"
+                raise self.fail(node, f"the {kind} of two signals ({', '.join(a.name for a in operands[:2])}): NIR "
+                                      "nodes are linear maps of their summed inputs, or neurons; none multiplies or "
+                                      "divides one signal by another (attention, gating)")
+        stream = [n for n in ordered if n not in self.static and n.op in ("call_method", "call_function")
+                  and isinstance(n.args[0], fx.Node) and n.args[0].meta.get("snnkit.shape")]
+        for node in stream:
+            name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+            rank = len(node.args[0].meta["snnkit.shape"])
+            if name in _PERMUTES and node not in self.time_nodes:
+                perm = _permutation(node, rank)
+                if perm is None or perm[0] != 0 or perm[1] != 1:
+                    conv = _time_conv(self.gm, node)
+                    if conv is not None and conv.causal:
+                        self.time_convs[conv.conv] = conv
+                        self.time_nodes.update([node, conv.back, *conv.skipped])
+                        continue
+                    raise self.fail(node, "moves the time axis (dim 0 of [T, B, ...]) among the other dimensions"
+                                          f"{conv.note() if conv else ''}; a NIR graph sees one time step at a time")
+            if name in _TIME_REDUCTIONS:
+                dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+                if isinstance(dim, int) and dim % rank == 0:
+                    raise self.fail(node, "reduces over the time axis (dim 0): the result needs the whole sequence, "
+                                          "while a NIR graph gives each step's output from the steps so far")
+        for node in stream:
+            name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+            if name in _PERMUTES and node not in self.time_nodes:
+                raise self.fail(node, "permutes the axes of each step's tensor: NIR has no transpose or reshape "
+                                      "node, and its Linear/Affine map vectors (nir's type check refuses them on "
+                                      "[N, D]); it could be written only with every step flattened into one "
+                                      "vector and each per-axis layer a Kronecker-product Linear, which the "
+                                      "exporter does not do")
 
     def attach(self, node: fx.Node, piece: Piece, inputs: list[str]) -> None:
         if piece is PASS:
@@ -371,6 +683,13 @@ class _Walk:
 
     def module(self, node: fx.Node) -> None:
         m = self.gm.get_submodule(node.target)
+        if _repeat_steps(m) is not None:  # the static input becomes the input stream (module docstring)
+            self.values[node] = self.source(node, node.args[0])
+            self.repeat = _repeat_steps(m)
+            return
+        if node in self.time_convs:
+            self.attach(node, _time_taps(self.ctx, str(node.target), m), self.source(node, node.args[0]))
+            return
         conv = converter_for(m)
         if conv is None:
             raise self.fail(node, f"no NIR converter is registered for {type(m).__name__} "
@@ -387,17 +706,25 @@ class _Walk:
             self.input_shape, self.flat_input = self.shape(node), self.shape(node.args[0])
             self.values[node] = inputs
             return
-        site = Site(str(node.target), self.shape(node.args[0]), self.shape(node))
+        static = node in self.static
+        site = Site(str(node.target), self.shape(node.args[0]), self.shape(node), batch_dims=1 if static else 2)
         try:
             piece = conv(self.ctx, m, site)
         except ExportError:
             raise
         except ValueError as err:
             raise self.fail(node, str(err)) from err
+        stateful = (nir.LIF, nir.LI, nir.IF, nir.CubaLIF, nir.Delay, nir.NIRGraph)
+        if static and (isinstance(m, SpikingLayer) or any(isinstance(n, stateful) for n in piece.nodes.values())):
+            raise self.fail(node, "a stateful layer computed once on the static input, before it is repeated; NIR "
+                                  "runs every node at every step (only stateless layers may precede RepeatSteps)")
         self.attach(node, piece, inputs)
 
     def function(self, node: fx.Node) -> None:
         t, args = node.target, node.args
+        if node in self.time_nodes:
+            self.values[node] = self.source(node, args[0])
+            return
         if node.op == "call_function" and getattr(t, "__module__", "") == "snnkit._checks":
             first = next((a for a in args if isinstance(a, fx.Node)), None)  # checks pass their tensor on
             if first is not None and first in self.values:
@@ -425,11 +752,20 @@ class _Walk:
             shape = self.shape(node)
             self.attach(node, Piece.one(node.name, nir.Scale(scale=np.full(shape, c))), self.source(node, tensors[0]))
             return
+        name = t if isinstance(t, str) else getattr(t, "__name__", "")
+        if node in self.static and name in _PERMUTES and args and args[0] is self.input_view \
+                and not self.input_used:  # a layout of the static input: recorded, applied by the importer
+            perm = _permutation(node, len(self.input_perm))
+            if perm is None:
+                raise self.fail(node, "the permutation of the static input must be constant integers")
+            self.input_perm = tuple(self.input_perm[i] for i in perm)
+            self.input_view, self.values[node] = node, ["input"]
+            return
         if (node.op == "call_function" and t is torch.flatten) or (node.op == "call_method" and t == "flatten"):
             start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
             end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
             try:
-                piece = _flatten(node.name, self.shape(args[0]), int(start), int(end), 2)
+                piece = _flatten(node.name, self.shape(args[0]), int(start), int(end), 1 if node in self.static else 2)
             except ValueError as err:
                 raise self.fail(node, str(err)) from err
             self.attach(node, piece, self.source(node, args[0]))
@@ -440,11 +776,21 @@ class _Walk:
     def run(self, shape: tuple[int, ...]) -> nir.NIRGraph:
         self.input_shape = shape
         out_shape: tuple[int, ...] = ()
+        repeats = [n for n in self.gm.graph.nodes
+                   if n.op == "call_module" and _repeat_steps(self.gm.get_submodule(n.target)) is not None]
+        if len(repeats) > 1:
+            raise self.fail(repeats[1], "a second repetition of a static input (one graph input stream is exported)")
+        if repeats and isinstance(repeats[0].args[0], fx.Node):
+            self.static = _ancestors(repeats[0].args[0])
+        self.check_expressible()
+        if self.batch_dim == 0 and not self.static:
+            raise _NoRepetition()
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
                 if any(v == ["input"] for v in self.values.values()):
                     raise self.fail(node, "the model takes more than one input; NIR graphs here have one")
                 self.values[node] = ["input"]
+                self.input_view, self.input_perm = node, tuple(range(len(node.meta.get("snnkit.shape", ()))))
             elif node.op == "call_module":
                 self.module(node)
             elif node.op == "output":
@@ -456,9 +802,15 @@ class _Walk:
                 out_shape = self.shape(result)
             elif node.op == "get_attr" or not _shape_only(node):
                 self.function(node)
+        meta = dict(self.ctx.meta)
+        if self.static:
+            view = tuple(self.input_view.meta.get("snnkit.shape", ()))
+            self.input_shape = view[1:]  # the batch dim is first (checked where the input is used)
+            meta["snnkit.repeat_steps"] = int(self.repeat)
+            if self.input_perm != tuple(range(len(self.input_perm))):
+                meta["snnkit.input_permute"] = np.array(self.input_perm, dtype=np.int64)
         self.nodes = {"input": nir.Input(input_type={"input": np.array(self.input_shape)}), **self.nodes,
                       "output": nir.Output(output_type={"output": np.array(out_shape)})}
-        meta = dict(self.ctx.meta)
         if self.flat_input is not None:
             meta["snnkit.flat_input"] = np.array(self.flat_input)
         # nir's type inference cannot see through extension subgraphs (their body is a placeholder)
@@ -587,18 +939,30 @@ def to_graph(model: nn.Module, dt: float = 1e-3, method: str = "euler",
     example = torch.zeros(steps if isinstance(steps, int) and 0 < steps <= 4096 else 2, 1, *shape)
     was_training = model.training
     model.eval()
+    batch_dim, first_error = 1, None
+    root = nn.Sequential(model) if _is_leaf(model) else model  # fx traces into the root: keep a leaf whole
     try:
         try:
-            gm = trace(model, _is_leaf, example=(example,))
+            gm = trace(root, _is_leaf, example=(example,))
         except TracingError as err:
-            raise ExportError(f"cannot export {type(model).__name__}: {err}") from err
+            static = torch.zeros(1, *shape)  # models of static inputs (images [B, C, H, W]) reject [T, B, ...]
+            if not _runs(model, static):
+                raise ExportError(f"cannot export {type(model).__name__}: {err}") from err
+            example, batch_dim, first_error = static, 0, err
+            try:
+                gm = trace(root, _is_leaf, example=(example,))
+            except TracingError as err2:
+                raise ExportError(f"cannot export {type(model).__name__}: {err2}") from err2
         gm.graph.eliminate_dead_code()
         try:
             _ShapeRecorder(gm).run(example)
         except Exception as err:
             raise ExportError(f"{type(model).__name__} does not run on input of per-sample shape {shape} "
                               f"(pass input_shape): {err}") from err
-        graph = _Walk(gm, ctx).run(shape)
+        try:
+            graph = _Walk(gm, ctx, batch_dim).run(shape)
+        except _NoRepetition:  # the static retry was a guess that did not hold: the first error stands
+            raise ExportError(f"cannot export {type(model).__name__}: {first_error}") from first_error
     finally:
         model.train(was_training)
     return fold_input_resistance(graph) if unit_r else graph

@@ -42,7 +42,7 @@ _WEIGHTS = (nir.Linear, nir.Affine)
 
 # Caps for files from elsewhere (raise them by passing limits=... when a file is trusted).
 LIMITS = {"nodes": 10_000, "edges": 100_000, "depth": 8, "elements": 50_000_000, "array_elements": 20_000_000,
-          "max_delay_steps": 100_000, "kernel": 64, "stride": 64}
+          "max_delay_steps": 100_000, "kernel": 64, "stride": 64, "repeat_steps": 100_000}
 
 # Extension node kinds (metadata "snnkit.module") -> builder(name, node, default_modules) -> modules.
 # Packages that define such modules register builders; the table below names, for each kind snnkit
@@ -91,37 +91,47 @@ def check_hdf5(path: str, limits: dict[str, int] = LIMITS) -> None:
         f = h5py.File(path, "r")
     except OSError as err:
         raise InvalidFileError(path, "file", os.path.basename(str(path)), f"an HDF5 NIR file ({err})") from None
-    with f:
-        if "node" not in f or not isinstance(f["node"], h5py.Group):
-            raise InvalidFileError(path, "node", sorted(f.keys()), "a top-level group 'node' (NIR layout)")
-        total, count = 0, 0
+    try:
+        with f:
+            _check_layout(f, path, limits)
+    except (RuntimeError, OSError, KeyError) as err:  # h5py's errors on a damaged file's structure
+        raise InvalidFileError(path, "node", type(err).__name__, f"an intact HDF5 NIR file ({err})") from None
 
-        def walk(group: Any, depth: int) -> None:
-            nonlocal total, count
-            if depth > limits["depth"]:
-                raise SizeLimitError(path, group.name, f"depth {depth}", f"graphs nested at most {limits['depth']} deep")
-            for key, item in group.items():
-                if isinstance(item, h5py.Group):
-                    if group.name.endswith("/nodes"):
-                        count += 1
-                        if count > limits["nodes"]:
-                            raise SizeLimitError(path, item.name, f"node #{count}", f"at most {limits['nodes']} nodes")
-                    walk(item, depth + (key == "nodes"))
-                elif isinstance(item, h5py.Dataset):
-                    size = int(np.prod(item.shape)) if item.shape else 1
-                    if item.dtype.kind not in "fiubSOU":
-                        raise InvalidFileError(path, item.name, str(item.dtype), "numbers or strings")
-                    if size > limits["array_elements"]:
-                        raise SizeLimitError(path, item.name, f"{size} elements",
-                                             f"at most {limits['array_elements']} per array")
-                    total += size
-                    if total > limits["elements"]:
-                        raise SizeLimitError(path, item.name, f"{total} elements in all",
-                                             f"at most {limits['elements']} in the file")
-                else:
-                    raise InvalidFileError(path, f"{group.name}/{key}", type(item).__name__, "groups and datasets")
 
-        walk(f["node"], 0)
+def _check_layout(f: Any, path: str, limits: dict[str, int]) -> None:
+    """The checks of :func:`check_hdf5` on the open file ``f``."""
+    import h5py
+
+    if "node" not in f or not isinstance(f["node"], h5py.Group):
+        raise InvalidFileError(path, "node", sorted(f.keys()), "a top-level group 'node' (NIR layout)")
+    total, count = 0, 0
+
+    def walk(group: Any, depth: int) -> None:
+        nonlocal total, count
+        if depth > limits["depth"]:
+            raise SizeLimitError(path, group.name, f"depth {depth}", f"graphs nested at most {limits['depth']} deep")
+        for key, item in group.items():
+            if isinstance(item, h5py.Group):
+                if group.name.endswith("/nodes"):
+                    count += 1
+                    if count > limits["nodes"]:
+                        raise SizeLimitError(path, item.name, f"node #{count}", f"at most {limits['nodes']} nodes")
+                walk(item, depth + (key == "nodes"))
+            elif isinstance(item, h5py.Dataset):
+                size = int(np.prod(item.shape)) if item.shape else 1
+                if item.dtype.kind not in "fiubSOU":
+                    raise InvalidFileError(path, item.name, str(item.dtype), "numbers or strings")
+                if size > limits["array_elements"]:
+                    raise SizeLimitError(path, item.name, f"{size} elements",
+                                         f"at most {limits['array_elements']} per array")
+                total += size
+                if total > limits["elements"]:
+                    raise SizeLimitError(path, item.name, f"{total} elements in all",
+                                         f"at most {limits['elements']} in the file")
+            else:
+                raise InvalidFileError(path, f"{group.name}/{key}", type(item).__name__, "groups and datasets")
+
+    walk(f["node"], 0)
 
 
 _ARRAYS: dict[type, tuple[str, ...]] = {
@@ -439,6 +449,9 @@ def _collapse(nodes: dict[str, Any], edges: list[tuple[str, str]]):
                 groups.setdefault((pred[name][0], succ[lin][0]), []).append((name, lin))
     group_nodes: dict[str, list[tuple[str, str]]] = {}
     for (src, dst), branches in groups.items():
+        masks = [np.asarray(nodes[lin].weight) != 0 for _, lin in branches]
+        if len({m.shape for m in masks}) == 1 and (np.sum(masks, axis=0) > 1).any():
+            continue  # a synapse on several delays (taps of a convolution over time): branches stay nodes
         gname = f"{dst}.delayed_input{len(group_nodes)}"
         group_nodes[gname] = branches
         for d, lin in branches:
@@ -563,6 +576,37 @@ def _delayed_linear(name: str, meta: dict[str, Any], weight: torch.Tensor, delay
     return layer
 
 
+class StaticInput(nn.Module):
+    """The graph metadata ``snnkit.input_permute`` / ``snnkit.repeat_steps`` as a module: a model that took a
+    static input (the exporter's "Static inputs") takes it again: ``x.permute(permute)`` (batch dim first),
+    then presented for ``steps`` steps ``[steps, B, ...]``, the graph's input stream."""
+
+    def __init__(self, steps: int, permute: tuple[int, ...] | None = None) -> None:
+        super().__init__()
+        self.steps, self.permute = steps, permute
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.permute is not None:
+            if x.dim() != len(self.permute):
+                raise ValueError(f"x has shape {tuple(x.shape)}; this model takes a {len(self.permute)}-D static input")
+            x = x.permute(self.permute)
+        return x.unsqueeze(0).expand(self.steps, *x.shape).contiguous()
+
+
+def _static_input(meta: dict[str, Any], path: Any, input_shape: tuple[int, ...], caps: dict[str, int]) -> StaticInput:
+    steps = np.asarray(meta["snnkit.repeat_steps"])
+    if steps.size != 1 or steps.dtype.kind not in "iu" or not 1 <= int(steps) <= caps["repeat_steps"]:
+        raise InvalidFileError(path, "metadata.snnkit.repeat_steps", steps.tolist(), f"an int in [1, {caps['repeat_steps']}]")
+    permute = None
+    if "snnkit.input_permute" in meta:
+        perm = np.asarray(meta["snnkit.input_permute"]).reshape(-1)
+        if perm.dtype.kind not in "iu" or sorted(perm.tolist()) != list(range(len(input_shape) + 1)):
+            raise InvalidFileError(path, "metadata.snnkit.input_permute", perm.tolist(),
+                                   f"a permutation of 0..{len(input_shape)} (the static input's dims)")
+        permute = tuple(int(d) for d in perm)
+    return StaticInput(int(steps), permute)
+
+
 def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None, method: str | None = None,
                limits: dict[str, int] | None = None) -> nn.Module:
     """Read a NIR file (or take a graph), validate it, and return a snnkit model on ``[T, B, ...]`` input.
@@ -597,9 +641,12 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
             raise InvalidFileError(path, "metadata.snnkit.method", method, f"one of {list(METHODS)}")
     try:
         model = from_graph(graph, dt, method)
+        inputs = [n for n in graph.nodes.values() if isinstance(n, nir.Input)]
+        shape = tuple(int(s) for s in np.asarray(inputs[0].input_type["input"]).reshape(-1))
         if "snnkit.flat_input" in meta:  # the exporter moved an Unflatten of the input into the Input node
-            shape = tuple(int(s) for s in np.asarray(graph.nodes["input"].input_type["input"]).reshape(-1))
             model = Sequential(TimeDistributed(nn.Unflatten(1, shape)), model)
+        if "snnkit.repeat_steps" in meta:  # a static input presented for repeat_steps steps
+            model = Sequential(_static_input(meta, path, shape, caps), model)
         return model
     except InvalidFileError:
         raise

@@ -57,6 +57,36 @@ def _shape_only(node: fx.Node) -> bool:
     return bool(inputs) and all(_shape_only(n) for n in inputs)
 
 
+class _KnownLength:
+    """``len()`` and ``range()`` of a proxy that only depends on shapes (``*x.shape``, ``range(x.dim())``),
+    when the tracer has an example: evaluated on it, like the shape conditions of ``to_bool``."""
+
+    def _shape_value(self) -> Any:
+        tracer = self.tracer  # type: ignore[attr-defined]
+        if isinstance(tracer, LeafTracer) and tracer._example is not None and _shape_only(self.node):  # type: ignore[attr-defined]
+            return tracer._evaluate(self)
+        return None
+
+    def __len__(self) -> int:
+        value = self._shape_value()
+        return len(value) if value is not None else super().__len__()  # type: ignore[misc]
+
+    def __index__(self) -> int:
+        value = self._shape_value()
+        if isinstance(value, int):
+            return value
+        raise TypeError(f"'{type(self).__name__}' object cannot be interpreted as an integer")
+
+
+class _Attribute(_KnownLength, fx.proxy.Attribute):
+    pass
+
+
+class _Proxy(_KnownLength, fx.Proxy):
+    def __getattr__(self, k: str) -> Any:
+        return _Attribute(self, k)
+
+
 class LeafTracer(fx.Tracer):
     """A tracer that keeps ``is_leaf(module)`` modules whole, records stack traces, names the module
     that failed to trace, and (given ``example``) evaluates shape-only conditions on it."""
@@ -69,6 +99,7 @@ class LeafTracer(fx.Tracer):
         self.record_stack_traces = True
         self._is_leaf, self._example = is_leaf, example
         self._evaluating = False  # True while a shape condition runs for real (see to_bool)
+        self._values: fx.Interpreter | None = None  # the example's values of the nodes evaluated so far
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return self._is_leaf(m) or super().is_leaf_module(m, qualname)
@@ -86,19 +117,43 @@ class LeafTracer(fx.Tracer):
             raise TracingError(f"module '{path}' ({type(m).__name__}) cannot be traced{_user_line(err)}: "
                                f"{_short(err)}") from err
 
-    def to_bool(self, obj: fx.Proxy) -> bool:
-        if self._example is None or not _shape_only(obj.node):
-            return super().to_bool(obj)
-        graph, copies = fx.Graph(), {}
-        graph.graph_copy(self.graph, copies)
-        graph.output(copies[obj.node])
-        graph.eliminate_dead_code()
+    def _evaluate(self, obj: fx.Proxy) -> Any:
+        """The value of ``obj`` on the example: its ancestors run once each, their values kept for the next
+        evaluation (so a model full of shape checks is evaluated once in all, not once per check)."""
+        if self._values is None:
+            self._values = fx.Interpreter(self.root, garbage_collect_values=False, graph=self.graph)
+            self._values.args_iter = iter(self._example)
+        values = self._values
+        wanted = {obj.node}
+        stack = [obj.node]
+        while stack:
+            for a in stack.pop().all_input_nodes:
+                if a not in wanted and a not in values.env:
+                    wanted.add(a)
+                    stack.append(a)
         self._evaluating = True  # the tracer's patches of Module.__call__/__getattr__ stand aside
         try:
             with torch.no_grad():
-                return bool(fx.GraphModule(self.root, graph)(*self._example))
+                for node in self.graph.nodes:
+                    if node in wanted and node not in values.env:
+                        values.env[node] = values.run_node(node)
         finally:
             self._evaluating = False
+        return values.env[obj.node]
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        if self._example is None or not _shape_only(obj.node):
+            return super().to_bool(obj)
+        return bool(self._evaluate(obj))
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _Proxy(node, self)
+
+    def iter(self, obj: fx.Proxy) -> Any:
+        """``*x.shape`` and ``a, b = x.shape``: as many items as the example's shape has (each symbolic)."""
+        if self._example is None or not _shape_only(obj.node):
+            return super().iter(obj)
+        return iter([obj[i] for i in range(len(self._evaluate(obj)))])
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
         if self._evaluating:
