@@ -118,7 +118,7 @@ def table() -> str:
 @pytest.mark.slow
 def test_export_table_is_current():
     text = table()
-    for name in ("zoo: mlp", "zoo: vgg", "zoo: resnet", "zoo: ssm", "zoo: lmu",
+    for name in ("zoo: mlp", "zoo: lsm", "zoo: vgg", "zoo: resnet", "zoo: ssm", "zoo: lmu",
                  "zoo: delay_net (frozen delays, extra_steps=0)", "converted: cnn1d (max pool)"):
         assert f"| {name} | identical |" in text, name
     assert TABLE.exists() and TABLE.read_text() == text, (
