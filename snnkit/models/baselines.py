@@ -296,13 +296,6 @@ def _ann(cls, needs_steps: bool = False):
     return build
 
 
-register("s5", forms=(False,))(_ann(S5Net))
-register("tcn", forms=(False,))(_ann(TCN))
-register("tsmixer", forms=(False,))(_ann(TSMixer, needs_steps=True))
-register("kan", forms=(False,))(_ann(KANNet, needs_steps=True))
-register("biper", forms=(False,))(_ann(BiPerMLP, needs_steps=True))
-
-
 # ------------------------------------------------------------------------ speaker/speech TDNN baselines
 
 
@@ -548,5 +541,14 @@ class CAMPlusPlus(nn.Module):
         return self.head(self.embed(x)).unsqueeze(0)
 
 
-register("ecapa_tdnn", forms=(False,))(_ann(ECAPATDNN))
-register("campp", forms=(False,))(_ann(CAMPlusPlus))
+_BASELINE = "ANN-only baseline (no spiking form): "
+register("s5", forms=(False,), twin=_BASELINE + "S5, the state-space model spiking SSMs compare with")(_ann(S5Net))
+register("tcn", forms=(False,), twin=_BASELINE + "a dilated causal TCN")(_ann(TCN))
+register("tsmixer", forms=(False,), twin=_BASELINE + "TSMixer, all-MLP time/feature mixing")(_ann(TSMixer, needs_steps=True))
+register("kan", forms=(False,), twin=_BASELINE + "a two-layer KAN (B-spline edges)")(_ann(KANNet, needs_steps=True))
+register("biper", forms=(False,), twin=_BASELINE + "an MLP with BiPer-binarised first-layer weights")(
+    _ann(BiPerMLP, needs_steps=True))
+register("ecapa_tdnn", forms=(False,), twin=_BASELINE + "ECAPA-TDNN, the speech model the spiking tdnn simplifies")(
+    _ann(ECAPATDNN))
+register("campp", forms=(False,), twin=_BASELINE + "CAM++, a densely connected TDNN with context-aware masking")(
+    _ann(CAMPlusPlus))
