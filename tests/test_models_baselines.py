@@ -103,7 +103,7 @@ def _ecapa_params(F, K, C, blocks, s, b, M, a, E):
     unit = lambda cin, cout, k=1: _conv(cin, cout, k) + 2 * cout  # noqa: E731
     block = 2 * unit(C, C) + (s - 1) * unit(w, w, 3) + (C * b + b) + (b * C + C)
     asp = _conv(3 * M, a, 1) + _conv(a, M, 1)
-    return (unit(F, C, 5) + blocks * block + unit(blocks * C, M) + asp
+    return (unit(F, C, 5) + blocks * block + _conv(blocks * C, M, 1) + asp         # MFA: Conv1d + ReLU, no BN
             + 2 * 2 * M + _conv(2 * M, E, 1) + 2 * E + _conv(E, K, 1))
 
 

@@ -383,7 +383,7 @@ class AttentiveStatsPool(nn.Module):
 class ECAPATDNN(nn.Module):
     """ECAPA-TDNN (Desplanques et al., Interspeech 2020) for ``[T, B, F]`` feature sequences:
     ``TDNN(k=5)`` -> SE-Res2 blocks (dilations ``2, 3, 4, ...``) -> multi-layer feature aggregation (the
-    blocks' outputs concatenated, ``TDNN_1x1`` to ``mfa`` channels) -> attentive statistics pooling ->
+    blocks' outputs concatenated, ``Conv1x1 -> ReLU`` to ``mfa`` channels) -> attentive statistics pooling ->
     ``BN -> Linear(embed) -> BN`` (the speaker embedding) -> ``Linear`` to the classes (the paper trains
     the embedding with AAM-softmax; a plain classifier here). Paper sizes: ``channels=512`` (or 1024),
     ``scale=8``, ``se_bottleneck=128``, ``mfa=1536``, ``attention=128``, ``embed=192``; the defaults are
@@ -396,7 +396,7 @@ class ECAPATDNN(nn.Module):
         self.front = _conv_relu_bn(in_features, channels, 5)
         self.blocks = nn.ModuleList(SERes2Block(channels, scale, 2 + i, se_bottleneck)
                                     for i in range(check_int("blocks", blocks)))
-        self.aggregate = _conv_relu_bn(blocks * channels, mfa)
+        self.aggregate = nn.Sequential(nn.Conv1d(blocks * channels, mfa, 1), nn.ReLU())   # no BN (paper, fig. 2)
         self.pool = AttentiveStatsPool(mfa, attention)
         self.embedding = nn.Sequential(nn.BatchNorm1d(2 * mfa), nn.Linear(2 * mfa, embed), nn.BatchNorm1d(embed))
         self.head = nn.Linear(embed, num_classes)
