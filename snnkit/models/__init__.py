@@ -11,7 +11,7 @@ Sequence models take time-major input ``[T, B, F]``; image models (``*_image``, 
 where the twin keeps the leaky readout, ``[T, B, C]`` (reduce both over dim 0 the same way). Pass
 ``steps=T`` in the config: models that need the sequence length use it, the others ignore it.
 SpikeGPT as a language model: :class:`RWKVLanguageModel` and :func:`generate`. ANN-only baselines:
-``s5``, ``tcn``, ``tsmixer``, ``kan``, ``biper``, ``gru``, ``lstm`` (:mod:`.baselines`).
+``s5``, ``tcn``, ``tsmixer``, ``kan``, ``biper``, ``ecapa_tdnn``, ``campp``, ``gru``, ``lstm`` (:mod:`.baselines`).
 See :mod:`snnkit.models.registry` for the conventions.
 """
 from .registry import create, describe_twin, forms, names, register, register_lazy, spec

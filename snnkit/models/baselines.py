@@ -14,12 +14,18 @@ logits ``[1, B, C]`` out, like every ANN twin in the registry).
   ``sign(sin(omega w))``, trained through the sine of the same period (gradient ``omega cos(omega w)``).
   (snnkit's ``periodic`` surrogate is a different function: a periodic surrogate of a threshold.)
 
-ECAPA-style TDNN for speech is :mod:`snnkit.models.tdnn` (``create("tdnn", spiking=False)``).
+* :class:`ECAPATDNN` (Desplanques et al., Interspeech 2020): SE-Res2 blocks of dilated 1-D convolutions,
+  multi-layer feature aggregation, channel- and context-dependent attentive statistics pooling.
+* :class:`CAMPlusPlus` (Wang et al., Interspeech 2023): a 2-D convolutional front, a densely connected TDNN
+  whose layers are gated by context-aware masking (global + segment mean pooling).
+
+These two are the speech baselines of the spiking ``tdnn`` (:mod:`snnkit.models.tdnn`, an ECAPA-like
+network with LIFs and mean pooling), whose own twin is the same simplified network with ReLUs.
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -290,8 +296,259 @@ def _ann(cls, needs_steps: bool = False):
     return build
 
 
-register("s5", forms=(False,))(_ann(S5Net))
-register("tcn", forms=(False,))(_ann(TCN))
-register("tsmixer", forms=(False,))(_ann(TSMixer, needs_steps=True))
-register("kan", forms=(False,))(_ann(KANNet, needs_steps=True))
-register("biper", forms=(False,))(_ann(BiPerMLP, needs_steps=True))
+# ------------------------------------------------------------------------ speaker/speech TDNN baselines
+
+
+def _conv_relu_bn(cin: int, cout: int, kernel: int = 1, dilation: int = 1) -> nn.Sequential:
+    """ECAPA's TDNN unit on ``[B, C, T]``: ``Conv1d`` ('same' padding) -> ReLU -> BatchNorm (the paper's order)."""
+    return nn.Sequential(nn.Conv1d(cin, cout, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2),
+                         nn.ReLU(), nn.BatchNorm1d(cout))
+
+
+class Res2Conv(nn.Module):
+    """Res2Net's hierarchical convolution on ``[B, C, T]``: ``C`` split into ``scale`` groups ``x_i``;
+    ``y_1 = x_1``, ``y_2 = K_2(x_2)``, ``y_i = K_i(x_i + y_{i-1})`` (each ``K_i`` a dilated TDNN unit), so
+    later groups see a growing receptive field at the cost of ``scale - 1`` narrow convolutions."""
+
+    def __init__(self, channels: int, scale: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        if channels % scale:
+            raise ValueError(f"channels={channels} must be divisible by scale={scale}")
+        width = channels // scale
+        self.scale = scale
+        self.convs = nn.ModuleList(_conv_relu_bn(width, width, kernel, dilation) for _ in range(scale - 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        parts = list(x.chunk(self.scale, dim=1))
+        out, y = [parts[0]], None
+        for conv, xi in zip(self.convs, parts[1:]):
+            y = conv(xi if y is None else xi + y)
+            out.append(y)
+        return torch.cat(out, dim=1)
+
+
+class SqueezeExcitation1d(nn.Module):
+    """``x * sigmoid(W2 ReLU(W1 mean_t(x) + b1) + b2)`` on ``[B, C, T]`` (one gate per channel)."""
+
+    def __init__(self, channels: int, bottleneck: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean(-1))))).unsqueeze(-1)
+
+
+class SERes2Block(nn.Module):
+    """ECAPA's block: ``x + SE(TDNN_1x1(Res2(TDNN_1x1(x))))``."""
+
+    def __init__(self, channels: int, scale: int, dilation: int, se_bottleneck: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_conv_relu_bn(channels, channels), Res2Conv(channels, scale, kernel, dilation),
+                                  _conv_relu_bn(channels, channels), SqueezeExcitation1d(channels, se_bottleneck))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class AttentiveStatsPool(nn.Module):
+    """Channel- and context-dependent attentive statistics pooling (ECAPA, eq. 1-3) on ``h [B, C, T]``.
+
+    The attention sees each frame together with the utterance's unweighted mean and standard deviation:
+    ``e_tc = v_c^T tanh(W [h_t; mean; std] + b) + k_c``, ``alpha_tc = softmax_t(e_tc)``; the output is
+    ``[mu; sigma]`` with ``mu_c = sum_t alpha_tc h_tc`` and ``sigma_c = sqrt(sum_t alpha_tc h_tc^2 - mu_c^2)``
+    (``[B, 2C]``)."""
+
+    def __init__(self, channels: int, hidden: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.attend = nn.Conv1d(3 * channels, hidden, 1)     # W, b
+        self.score = nn.Conv1d(hidden, channels, 1)          # v_c, k_c (one row per channel)
+
+    @staticmethod
+    def weighted_stats(h: Tensor, w: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+        mu = (w * h).sum(-1)
+        return mu, ((w * h * h).sum(-1) - mu * mu).clamp(min=eps).sqrt()
+
+    def attention(self, h: Tensor) -> Tensor:
+        """The weights ``alpha [B, C, T]`` (each channel's sum to 1 over time)."""
+        uniform = torch.full_like(h, 1.0 / h.shape[-1])
+        mean, std = self.weighted_stats(h, uniform, self.eps)
+        context = torch.cat([h, mean.unsqueeze(-1).expand_as(h), std.unsqueeze(-1).expand_as(h)], dim=1)
+        return torch.softmax(self.score(torch.tanh(self.attend(context))), dim=-1)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return torch.cat(self.weighted_stats(h, self.attention(h), self.eps), dim=1)
+
+
+class ECAPATDNN(nn.Module):
+    """ECAPA-TDNN (Desplanques et al., Interspeech 2020) for ``[T, B, F]`` feature sequences:
+    ``TDNN(k=5)`` -> SE-Res2 blocks (dilations ``2, 3, 4, ...``) -> multi-layer feature aggregation (the
+    blocks' outputs concatenated, ``Conv1x1 -> ReLU`` to ``mfa`` channels) -> attentive statistics pooling ->
+    ``BN -> Linear(embed) -> BN`` (the speaker embedding) -> ``Linear`` to the classes (the paper trains
+    the embedding with AAM-softmax; a plain classifier here). Paper sizes: ``channels=512`` (or 1024),
+    ``scale=8``, ``se_bottleneck=128``, ``mfa=1536``, ``attention=128``, ``embed=192``; the defaults are
+    a compact version of the same network."""
+
+    def __init__(self, in_features: int, num_classes: int, channels: int = 64, blocks: int = 3, scale: int = 4,
+                 se_bottleneck: int = 16, mfa: int = 192, attention: int = 32, embed: int = 64) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.front = _conv_relu_bn(in_features, channels, 5)
+        self.blocks = nn.ModuleList(SERes2Block(channels, scale, 2 + i, se_bottleneck)
+                                    for i in range(check_int("blocks", blocks)))
+        self.aggregate = nn.Sequential(nn.Conv1d(blocks * channels, mfa, 1), nn.ReLU())   # no BN (paper, fig. 2)
+        self.pool = AttentiveStatsPool(mfa, attention)
+        self.embedding = nn.Sequential(nn.BatchNorm1d(2 * mfa), nn.Linear(2 * mfa, embed), nn.BatchNorm1d(embed))
+        self.head = nn.Linear(embed, num_classes)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The utterance embedding ``[B, embed]`` of ``x [T, B, F]``."""
+        check_input(x, self.in_features)
+        z, outs = self.front(x.permute(1, 2, 0)), []
+        for block in self.blocks:
+            z = block(z)
+            outs.append(z)
+        return self.embedding(self.pool(self.aggregate(torch.cat(outs, dim=1))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.embed(x)).unsqueeze(0)
+
+
+class _BasicResBlock2d(nn.Module):
+    """ResNet basic block on ``[B, C, F, T]`` with stride ``(stride, 1)``: frequency is downsampled, time kept."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, (stride, 1), 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, (stride, 1), bias=False), nn.BatchNorm2d(cout))
+                         if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+class FrontConvModule(nn.Module):
+    """CAM++'s front-end convolution module (FCM): the features as a one-channel image ``[B, 1, F, T]``,
+    ``Conv-BN-ReLU``, two stages of residual blocks (each halving frequency), a ``Conv-BN-ReLU`` with
+    frequency stride 2; flattened to ``[B, channels * ceil(F / 8), T]``."""
+
+    def __init__(self, in_features: int, channels: int, blocks: Sequence[int] = (2, 2)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(1, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()]
+        for n in blocks:
+            layers += [_BasicResBlock2d(channels, channels, 2)] + [_BasicResBlock2d(channels, channels, 1)
+                                                                   for _ in range(n - 1)]
+        layers += [nn.Conv2d(channels, channels, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+        freq = in_features
+        for _ in range(len(blocks) + 1):
+            freq = (freq + 1) // 2
+        self.out_channels = channels * freq
+
+    def forward(self, x: Tensor) -> Tensor:            # [B, F, T] -> [B, out_channels, T]
+        return self.net(x.unsqueeze(1)).flatten(1, 2)
+
+
+def segment_mean(x: Tensor, seg_len: int) -> Tensor:
+    """Each frame of ``x [B, C, T]`` replaced by the mean of its segment (frames ``[k*seg_len, (k+1)*seg_len)``,
+    the last one possibly shorter)."""
+    seg = F.avg_pool1d(x, seg_len, seg_len, ceil_mode=True)          # ceil_mode averages the short last segment
+    return seg.repeat_interleave(seg_len, dim=-1)[..., :x.shape[-1]]
+
+
+class ContextAwareMasking(nn.Module):
+    """CAM (Wang et al., Interspeech 2023): a local TDNN ``y = Conv1d(x)`` gated by a mask made from
+    multi-granularity context, ``M = sigmoid(W2 ReLU(W1 e + b1) + b2)`` with ``e_t = mean_t(x) +
+    segment_mean(x)_t`` (global plus segment-level pooling); returns ``y * M`` on ``[B, C, T]``."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, dilation: int, reduction: int = 2, seg_len: int = 100) -> None:
+        super().__init__()
+        self.seg_len = check_int("seg_len", seg_len)
+        self.local = nn.Conv1d(cin, cout, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2, bias=False)
+        self.fc1 = nn.Conv1d(cin, cin // reduction, 1)
+        self.fc2 = nn.Conv1d(cin // reduction, cout, 1)
+
+    def mask(self, x: Tensor) -> Tensor:
+        context = x.mean(-1, keepdim=True) + segment_mean(x, self.seg_len)
+        return torch.sigmoid(self.fc2(F.relu(self.fc1(context))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.local(x) * self.mask(x)
+
+
+class _CAMDenseLayer(nn.Module):
+    """``BN-ReLU-Conv1x1`` (bottleneck of ``bn_size * growth``) ``-> BN-ReLU -> CAM`` (``growth`` channels)."""
+
+    def __init__(self, cin: int, growth: int, bn_size: int, kernel: int, dilation: int, seg_len: int) -> None:
+        super().__init__()
+        mid = bn_size * growth
+        self.bottleneck = nn.Sequential(nn.BatchNorm1d(cin), nn.ReLU(), nn.Conv1d(cin, mid, 1, bias=False),
+                                        nn.BatchNorm1d(mid), nn.ReLU())
+        self.cam = ContextAwareMasking(mid, growth, kernel, dilation, seg_len=seg_len)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.cam(self.bottleneck(x))
+
+
+class CAMPlusPlus(nn.Module):
+    """CAM++ (Wang et al., Interspeech 2023) for ``[T, B, F]``: FCM front -> TDNN (k=5, time stride 2) ->
+    densely connected TDNN blocks (each layer's CAM output concatenated to its input; a
+    ``BN-ReLU-Conv1x1`` transit halves the channels after each block) -> ``BN-ReLU`` -> statistics pooling
+    (mean and std over time) -> ``Conv1x1(embed) -> BN`` (the embedding) -> ``Linear`` to the classes.
+    Paper sizes: ``fcm_channels=32``, ``fcm_blocks=(2, 2)``, ``init_channels=128``, ``layers=(12, 24, 16)``,
+    ``growth=32``, ``bn_size=4``, ``dilations=(1, 2, 2)``, ``seg_len=100``, ``embed=192``; the defaults
+    are a compact version (``seg_len`` in frames after the stride-2 TDNN)."""
+
+    def __init__(self, in_features: int, num_classes: int, fcm_channels: int = 8, fcm_blocks: Sequence[int] = (1, 1),
+                 init_channels: int = 32, layers: Sequence[int] = (2, 2, 2), growth: int = 16, bn_size: int = 2,
+                 dilations: Sequence[int] = (1, 2, 2), kernel: int = 3, seg_len: int = 100, embed: int = 64) -> None:
+        super().__init__()
+        if len(layers) != len(dilations):
+            raise ValueError(f"layers={tuple(layers)} and dilations={tuple(dilations)} must have the same length")
+        self.in_features = in_features
+        self.fcm = FrontConvModule(in_features, fcm_channels, fcm_blocks)
+        self.tdnn = nn.Sequential(nn.Conv1d(self.fcm.out_channels, init_channels, 5, 2, 2, bias=False),
+                                  nn.BatchNorm1d(init_channels), nn.ReLU())
+        self.blocks, self.transits = nn.ModuleList(), nn.ModuleList()
+        c = init_channels
+        for n, d in zip(layers, dilations):
+            block = nn.ModuleList()
+            for i in range(n):
+                block.append(_CAMDenseLayer(c + i * growth, growth, bn_size, kernel, d, seg_len))
+            self.blocks.append(block)
+            c += n * growth
+            self.transits.append(nn.Sequential(nn.BatchNorm1d(c), nn.ReLU(), nn.Conv1d(c, c // 2, 1, bias=False)))
+            c //= 2
+        self.out = nn.Sequential(nn.BatchNorm1d(c), nn.ReLU())
+        self.embedding = nn.Sequential(nn.Conv1d(2 * c, embed, 1, bias=False), nn.BatchNorm1d(embed, affine=False))
+        self.head = nn.Linear(embed, num_classes)
+
+    def embed(self, x: Tensor) -> Tensor:
+        check_input(x, self.in_features)
+        z = self.tdnn(self.fcm(x.permute(1, 2, 0)))
+        for block, transit in zip(self.blocks, self.transits):
+            for layer in block:
+                z = torch.cat([z, layer(z)], dim=1)
+            z = transit(z)
+        z = self.out(z)
+        stats = torch.cat([z.mean(-1), z.std(-1)], dim=1)   # unbiased std, as the authors' code
+        return self.embedding(stats.unsqueeze(-1)).squeeze(-1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.embed(x)).unsqueeze(0)
+
+
+_BASELINE = "ANN-only baseline (no spiking form): "
+register("s5", forms=(False,), twin=_BASELINE + "S5, the state-space model spiking SSMs compare with")(_ann(S5Net))
+register("tcn", forms=(False,), twin=_BASELINE + "a dilated causal TCN")(_ann(TCN))
+register("tsmixer", forms=(False,), twin=_BASELINE + "TSMixer, all-MLP time/feature mixing")(_ann(TSMixer, needs_steps=True))
+register("kan", forms=(False,), twin=_BASELINE + "a two-layer KAN (B-spline edges)")(_ann(KANNet, needs_steps=True))
+register("biper", forms=(False,), twin=_BASELINE + "an MLP with BiPer-binarised first-layer weights")(
+    _ann(BiPerMLP, needs_steps=True))
+register("ecapa_tdnn", forms=(False,), twin=_BASELINE + "ECAPA-TDNN, the speech model the spiking tdnn simplifies")(
+    _ann(ECAPATDNN))
+register("campp", forms=(False,), twin=_BASELINE + "CAM++, a densely connected TDNN with context-aware masking")(
+    _ann(CAMPlusPlus))
