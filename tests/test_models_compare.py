@@ -32,3 +32,11 @@ def test_compare_rejects_unknown_model(capsys):
     assert main(["compare", "no_such_model", "--data", "randman", "--epochs", "0", "--no-progress",
                  "--data-option", "samples_per_class=2", "--data-option", "eval_samples_per_class=2"]) == 2
     assert "unknown model name" in capsys.readouterr().err
+
+
+def test_compare_of_an_ann_only_baseline_says_it_is_no_twin(capsys):
+    assert main(["compare", "campp", "--data", "randman", "--epochs", "0", "--threads", "1",
+                 "--data-option", "classes=3", "--data-option", "samples_per_class=4",
+                 "--data-option", "eval_samples_per_class=2"]) == 0
+    out = capsys.readouterr().out
+    assert "ANN twin of campp" not in out and "campp: ANN-only baseline" in out

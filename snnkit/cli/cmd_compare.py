@@ -71,7 +71,7 @@ def compare(model_name: str, data_name: str, args: argparse.Namespace) -> list[d
     splits = load_splits({"name": data_name, **_pairs(args.data_option, "--data-option")})
     train, valid, test = splits["train"], splits["valid"], splits["test"]
     x_cost = _cost_inputs(test)
-    trainer_cfg = {"epochs": args.epochs, "lr": args.lr, "batch_size": min(args.batch_size, len(train)),
+    trainer_cfg = {"epochs": max(args.epochs, 1), "lr": args.lr,  # --epochs 0: evaluate untrained (no fit) "batch_size": min(args.batch_size, len(train)),
                    "loss": "ce_max_membrane", "seed": args.seed, "progress": not args.no_progress}
     rows = []
     for spiking in sorted(forms, reverse=True):
@@ -83,13 +83,20 @@ def compare(model_name: str, data_name: str, args: argparse.Namespace) -> list[d
         twin = "" if spiking else getattr(model, "twin_note", "the ANN form of the same registered architecture "
                                                                  "(see the model's docstring)")
         if twin and not args.no_progress:
-            print(f"ANN twin of {model_name}: {twin}")
+            print(_twin_line(model_name, twin, forms))
         cost = analysis.count_costs(model.eval(), x_cost, event_driven=spiking)
         rows.append({"model": model_name, "form": "spiking" if spiking else "ann",
                      "accuracy": trainer.evaluate(test)["accuracy"], "params": cost.params, "macs": cost.macs,
                      "acs": cost.acs, "energy_uj": cost.energy_uj, "spikes": cost.spikes, "data": data_name,
                      "epochs": args.epochs, "config": models.spec(model)["config"], "twin": twin})
     return rows
+
+
+def _twin_line(model_name: str, note: str, forms: Any) -> str:
+    """What the ANN row is: the twin of a spiking model, or (no spiking form) an ANN-only baseline."""
+    if True in forms:
+        return f"ANN twin of {model_name}: {note}"
+    return f"{model_name}: {note}"   # the registry's note says it is an ANN-only baseline
 
 
 COLUMNS = (("model", "{:<26}", "{:<26}"), ("form", "{:<8}", "{:<8}"), ("accuracy", "{:>8}", "{:>8.3f}"),
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(rows))
     for r in rows:
         if r["twin"]:
-            print(f"ANN twin of {r['model']}: {r['twin']}")
+            print(_twin_line(r["model"], r["twin"], {row["form"] == "spiking" for row in rows}))
     if args.json_path:
         from .cmd_train import write_json
         write_json(Path(args.json_path), rows)
