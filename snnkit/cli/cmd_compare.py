@@ -71,7 +71,8 @@ def compare(model_name: str, data_name: str, args: argparse.Namespace) -> list[d
     splits = load_splits({"name": data_name, **_pairs(args.data_option, "--data-option")})
     train, valid, test = splits["train"], splits["valid"], splits["test"]
     x_cost = _cost_inputs(test)
-    trainer_cfg = {"epochs": max(args.epochs, 1), "lr": args.lr,  # --epochs 0: evaluate untrained (no fit) "batch_size": min(args.batch_size, len(train)),
+    # --epochs 0 evaluates the untrained models (the trainer is built, fit is not called)
+    trainer_cfg = {"epochs": max(args.epochs, 1), "lr": args.lr, "batch_size": min(args.batch_size, len(train)),
                    "loss": "ce_max_membrane", "seed": args.seed, "progress": not args.no_progress}
     rows = []
     for spiking in sorted(forms, reverse=True):
