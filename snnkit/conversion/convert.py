@@ -189,9 +189,9 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
     device = next((p.device for p in canon.parameters()), torch.device("cpu"))
     snn.to(device)  # thresholds and scales were computed on the CPU
     if structure_only and bias_calibration:
-        from .calibrate import _producer_bias
+        from .calibrate import producer_bias
         for site in sites:
-            _producer_bias(snn, site)  # creates the bias parameters the calibration would have created
+            producer_bias(snn, site)  # creates the bias parameters the calibration would have created
     elif threshold_balancing or bias_calibration:
         from .calibrate import balance_thresholds, calibrate_biases, calibration_subset
         xs = calibration_subset(calibration_data, calibration_samples, batch_size)
