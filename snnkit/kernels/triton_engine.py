@@ -356,7 +356,7 @@ def li_multistep_triton(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tenso
 def cuba_lif_multistep_triton(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
                               ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     i0, v0 = (_state_like(xs), _state_like(xs)) if state is None else state
-    currents = _TritonLI.apply(xs, i0, p.alpha(_f32(xs)), False)
+    currents = _TritonLI.apply(xs, i0, p.syn_decay(_f32(xs)), False)
     spikes, v = lif_multistep_triton(currents, v0, p.lif)
     return spikes.to(xs.dtype), (currents[-1], v)
 
