@@ -226,7 +226,7 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .._atomic import atomic_path
+    from ..analysis.plots import save_figure
     fig = Figure(figsize=(8, 3.2))
     FigureCanvasAgg(fig)
     epochs = [r["epoch"] for r in history]
@@ -239,10 +239,7 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return path
+    return save_figure(fig, path)
 
 
 def _exit_worker() -> None:

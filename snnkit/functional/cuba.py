@@ -19,6 +19,7 @@ from torch import Tensor
 from .._compat import renamed_attribute
 from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
+from .scan import at_rest, scan
 
 
 class CubaLIFState(NamedTuple):
@@ -26,7 +27,6 @@ class CubaLIFState(NamedTuple):
 
     i: Tensor
     v: Tensor
-
 
 @dataclass(frozen=True)
 class CubaLIFParameters:
@@ -46,10 +46,10 @@ class CubaLIFParameters:
         return self.syn_decay(like)
 
 
-def cuba_lif_step(x: Tensor, state: tuple[Tensor, Tensor], p: CubaLIFParameters
+def cuba_lif_step(x: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
                   ) -> tuple[Tensor, CubaLIFState]:
-    """One step; ``state = (i, v)``. Returns ``(spikes, CubaLIFState(i, v))``."""
-    i, v = state
+    """One step; ``state = (i, v)`` (``None``: at rest). Returns ``(spikes, CubaLIFState(i, v))``."""
+    i, v = at_rest(CubaLIFState, x) if state is None else state
     i = p.syn_decay(x) * i + x
     beta, th = p.lif.beta(x), p.lif.threshold(x)
     h = integrate(i, v, beta, p.lif.decay_input)
@@ -60,10 +60,4 @@ def cuba_lif_step(x: Tensor, state: tuple[Tensor, Tensor], p: CubaLIFParameters
 def cuba_lif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
                        ) -> tuple[Tensor, CubaLIFState]:
     """Reference multi-step CUBA LIF over ``xs [T, B, ...]``: ``(spikes, final CubaLIFState)``."""
-    if state is None:
-        state = CubaLIFState(torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
-    out = []
-    for x in xs.unbind(0):
-        s, state = cuba_lif_step(x, state, p)
-        out.append(s)
-    return torch.stack(out), state
+    return scan(cuba_lif_step, xs, state, p)
