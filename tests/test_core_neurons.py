@@ -210,3 +210,14 @@ def test_bad_input_gives_clear_errors():
         Izhikevich(dt=2.0)
     with pytest.raises(ValueError, match="preset='nope'"):
         Izhikevich("nope")
+
+
+def test_cuba_syn_decay_and_its_deprecated_name_alpha():
+    """``CubaLIFParameters.syn_decay`` is exp(-dt / tau_syn) (analytic); ``alpha`` still answers, with a warning."""
+    import math
+    from snnkit.functional import CubaLIFParameters
+    p = CubaLIFParameters(tau_syn=4.0)
+    like = torch.zeros((), dtype=torch.float64)
+    assert float(p.syn_decay(like)) == pytest.approx(math.exp(-1 / 4.0))
+    with pytest.warns(DeprecationWarning, match="syn_decay"):
+        assert float(p.alpha(like)) == float(p.syn_decay(like))

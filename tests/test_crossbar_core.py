@@ -180,8 +180,14 @@ def test_global_drift_compensation_undoes_uniform_drift():
     y0 = sim(x)
     t = 365 * 86400.0
     cb.drift_to(sim, t)
-    torch.testing.assert_close(sim.array.alpha, torch.full_like(sim.array.alpha, ((t + 20) / 20) ** 0.05))
+    torch.testing.assert_close(sim.array.drift_gain, torch.full_like(sim.array.drift_gain, ((t + 20) / 20) ** 0.05))
     torch.testing.assert_close(sim(x), y0, rtol=1e-10, atol=1e-10)
+    # the old name of the gain (state dict key and attribute) still works, with a DeprecationWarning
+    old = {k.replace("drift_gain", "alpha"): v.clone() for k, v in sim.state_dict().items()}
+    sim.array.drift_gain.fill_(1.0)
+    sim.load_state_dict(old)
+    with pytest.warns(DeprecationWarning, match="drift_gain"):
+        torch.testing.assert_close(sim.array.alpha, torch.full_like(sim.array.alpha, ((t + 20) / 20) ** 0.05))
     cb.set_compensation(sim, False)
     torch.testing.assert_close(sim(x) - lin.bias, (y0 - lin.bias) * ((t + 20) / 20) ** -0.05)
 

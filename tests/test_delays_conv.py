@@ -34,7 +34,7 @@ def _explicit_shift_conv(x, weight, delays, T_out, stride, padding):
 def test_frozen_delays_equal_explicit_shift(method, stride, padding, extra):
     torch.manual_seed(0)
     layer = DelayedConv1d(2, 3, 3, max_delay=5, stride=stride, padding=padding, extra_steps=extra,
-                          method=method).double()
+                          algorithm=method).double()
     layer.freeze_delays()
     x = torch.randn(7, 2, 2, 6, dtype=torch.float64)
     ref = _explicit_shift_conv(x, layer.weight.detach(), layer.integer_delays(), 7 + extra, stride, padding)

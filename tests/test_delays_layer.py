@@ -35,7 +35,7 @@ def _gaussian_kernel_numpy_style(weight, delays, D, sigma):
 @pytest.mark.parametrize("extra", [0, 3])
 def test_frozen_delays_equal_explicit_shift(method, extra):
     torch.manual_seed(0)
-    layer = DelayedLinear(4, 3, max_delay=7, extra_steps=extra, method=method).double()
+    layer = DelayedLinear(4, 3, max_delay=7, extra_steps=extra, algorithm=method).double()
     layer.freeze_delays()
     x = torch.randn(12, 2, 4, dtype=torch.float64)
     ref = _explicit_shift(x, layer.weight.detach(), layer.integer_delays(), 12 + extra)
@@ -56,7 +56,7 @@ def test_gaussian_with_integer_positions_and_tiny_sigma_is_a_shift():
 def test_gaussian_layer_equals_dense_conv1d(method):
     torch.manual_seed(2)
     D, sigma, extra = 9, 1.7, 4
-    layer = DelayedLinear(6, 5, max_delay=D, sigma=sigma, extra_steps=extra, method=method)
+    layer = DelayedLinear(6, 5, max_delay=D, sigma=sigma, extra_steps=extra, algorithm=method)
     x = (torch.rand(20, 3, 6) < 0.3).float()
     kernel = _gaussian_kernel_numpy_style(layer.weight.detach(), layer.delays.detach(), D, sigma).float()
     # conv1d is a cross-correlation: tap k (delay k) sits at index D - 1 - k after left padding D - 1.
@@ -82,14 +82,14 @@ def test_triangle_interpolation_splits_weight_between_neighbour_taps():
 def test_delay_gradients_match_finite_differences(interpolation, method):
     torch.manual_seed(3)
     layer = DelayedLinear(3, 2, max_delay=6, sigma=0.9, interpolation=interpolation, extra_steps=2,
-                          method=method).double()
+                          algorithm=method).double()
     with torch.no_grad():  # keep triangle positions off the kinks at integers
         layer.delays.copy_(torch.rand(2, 3, dtype=torch.float64) * 4 + 0.3)
     x = torch.randn(10, 2, 3, dtype=torch.float64)
 
     def f(delays, weight, inp):  # exactly what layer.forward computes, as a function of its inputs
         kernel = delay_kernel(weight, delays, layer.max_delay, 0.9, interpolation)
-        return delayed_linear(inp, kernel, layer.extra_steps, method=method)
+        return delayed_linear(inp, kernel, layer.extra_steps, algorithm=method)
 
     args = (layer.delays.detach().clone().requires_grad_(True), layer.weight.detach().clone().requires_grad_(True),
             x.requires_grad_(True))
@@ -102,12 +102,12 @@ def test_spectral_and_direct_agree_in_float64():
     x = torch.randn(30, 4, 7, dtype=torch.float64)
     k = torch.randn(5, 7, 11, dtype=torch.float64)
     for extra in (0, 5, 40):
-        torch.testing.assert_close(delayed_linear(x, k, extra, method="spectral"),
-                                   delayed_linear(x, k, extra, method="direct"), rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(delayed_linear(x, k, extra, algorithm="spectral"),
+                                   delayed_linear(x, k, extra, algorithm="direct"), rtol=1e-10, atol=1e-10)
     # wide output: the spectral path then works through several frequency blocks
     x = torch.randn(60, 256, 3, dtype=torch.float64, requires_grad=True)
     k = torch.randn(512, 3, 8, dtype=torch.float64, requires_grad=True)
-    ys = [delayed_linear(x, k, 2, method=m) for m in ("spectral", "direct")]
+    ys = [delayed_linear(x, k, 2, algorithm=m) for m in ("spectral", "direct")]
     torch.testing.assert_close(ys[0], ys[1], rtol=1e-10, atol=1e-10)
     gs = [torch.autograd.grad(y.square().sum(), (x, k)) for y in ys]
     for a, b in zip(*gs):
@@ -216,3 +216,21 @@ def test_fused_gaussian_kernel_equals_its_functional_definition():
         torch.testing.assert_close(fused, ref)
         grad = torch.randn(fused.shape, generator=g, dtype=torch.float64)
         torch.testing.assert_close(torch.autograd.grad(fused, (w, d), grad), torch.autograd.grad(ref, (w, d), grad))
+
+
+def test_old_method_keyword_still_works_with_a_deprecation_warning():
+    """``method`` (now ``algorithm``) keeps working for one release: same output as the new keyword."""
+    torch.manual_seed(0)
+    x = torch.rand(12, 2, 4)
+    new = DelayedLinear(4, 3, max_delay=5, algorithm="direct")
+    with pytest.warns(DeprecationWarning, match="algorithm"):
+        old = DelayedLinear(4, 3, max_delay=5, method="direct")
+    old.load_state_dict(new.state_dict())
+    assert old.algorithm == "direct"
+    torch.testing.assert_close(old(x), new(x))
+    with pytest.warns(DeprecationWarning, match="algorithm"):
+        assert new.method == "direct"
+    k = new.kernel()
+    with pytest.warns(DeprecationWarning, match="algorithm"):
+        y_old = delayed_linear(x, k, method="spectral")
+    torch.testing.assert_close(y_old, delayed_linear(x, k, algorithm="spectral"))

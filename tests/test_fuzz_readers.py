@@ -207,7 +207,8 @@ def test_fuzz_checkpoint_bytes(tmp_path_factory, valid_files, spec):
        payload=st.booleans())
 def test_fuzz_checkpoint_content_through_evaluate(tmp_path_factory, entries, payload):
     """Hostile but well-formed checkpoints go through ``snnkit evaluate`` (model, data and trainer entries)."""
-    from snnkit.cli.cmd_evaluate import checkpoint_data, model_from_checkpoint
+    from snnkit.cli.cmd_evaluate import checkpoint_data
+    from snnkit.models.build import model_from_checkpoint
     from snnkit.training import load_checkpoint
     path = tmp_path_factory.mktemp("ck") / "c.pt"
     blob = {"format": "snnkit-checkpoint", "version": 2, **entries}
@@ -329,7 +330,7 @@ def test_fuzz_training_configs(tmp_path_factory, model, data, trainer, spec):
     path.write_bytes(damaged(text, spec) if spec is not None else text)
 
     def valid(cfg):
-        from snnkit.cli.cmd_train import MAX_MODEL_INT
+        from snnkit.models.build import MAX_MODEL_INT
         ints = [v for v in cfg["model"].values() if isinstance(v, int) and not isinstance(v, bool)]
         return all(0 <= v <= MAX_MODEL_INT for v in ints) and math.isfinite(cfg["trainer"].lr)
 

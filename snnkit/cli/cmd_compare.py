@@ -65,7 +65,8 @@ def compare(model_name: str, data_name: str, args: argparse.Namespace) -> list[d
     training config with the same options would give."""
     from .. import analysis, models
     from ..training import Trainer
-    from .cmd_train import build_model, load_splits
+    from ..models.build import build_model
+    from .cmd_train import load_splits
 
     forms = models.forms(model_name)  # unknown names fail here, before any data is made
     splits = load_splits({"name": data_name, **_pairs(args.data_option, "--data-option")})

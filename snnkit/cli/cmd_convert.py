@@ -46,10 +46,10 @@ def _int_list(text: str) -> list[int]:
 
 def _run(args: argparse.Namespace) -> int:
     from ..conversion import accuracy_vs_T, ann_accuracy, convert_detailed, plot_accuracy_vs_T
-    from ..conversion.serialization import _load, ANN_FORMAT, load_ann, save_converted
+    from ..conversion.serialization import ANN_FORMAT, load_ann, read_model_file, save_converted
 
     ann = load_ann(args.model, builder=args.architecture_builder)
-    meta = _load(args.model, ANN_FORMAT)
+    meta = read_model_file(args.model, ANN_FORMAT)
     x_cal, x_eval, y_eval = _load_data(args.calib, args.samples)
     conversion = convert_detailed(
         ann, x_cal, args.T, normalisation=args.normalisation, percentile=args.percentile,

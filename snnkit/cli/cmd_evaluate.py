@@ -31,43 +31,9 @@ def checkpoint_data(path: Path, ckpt: dict[str, Any], args: argparse.Namespace) 
     return data_from_checkpoint(path, ckpt, args.data_root, args.download, args.cache)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path | None = None) -> Any:
-    """Rebuild ``snnkit.models.create(name, spiking, **config)`` and load the stored weights.
-
-    The model name must be a registered one and its config passes the same checks (and caps) as a
-    ``[model]`` table of a training config; a mismatched state_dict is an InvalidFileError."""
-    from .. import models
-    from ..errors import InvalidFileError
-    from .cmd_train import check_config
-    info = ckpt.get("model") if isinstance(ckpt.get("model"), dict) else {}
-    if not info.get("name"):
-        raise InvalidFileError(path, "model.name", info.get("name"),
-                               f"a model name from {models.names()} (the model was not built by "
-                               "snnkit.models.create: rebuild it yourself and load ckpt['model']['state_dict'])")
-    config = info.get("config") or {}
-    if not isinstance(config, dict):
-        raise InvalidFileError(path, "model.config", config, "a dict of keyword arguments")
-    spiking = True if info.get("spiking") is None else info["spiking"]
-    try:
-        check_config({"model": {"name": info["name"], "spiking": spiking, **config}, "data": {"name": "randman"}})
-    except ValueError as err:
-        raise InvalidFileError(path, "model", {"name": info["name"], **config}, str(err)) from err
-    try:
-        model = models.create(info["name"], spiking=spiking, **config)
-    except (TypeError, ValueError) as err:
-        raise InvalidFileError(path, "model.config", config, f"arguments of model {info['name']!r} ({err})") from err
-    state = info.get("state_dict")
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, KeyError, AttributeError) as err:
-        short = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-        raise InvalidFileError(path, "model.state_dict", f"{len(state) if isinstance(state, dict) else state!r}",
-                               f"the weights of model {info['name']!r} with this config ({short})") from err
-    return model
-
-
 def run(args: argparse.Namespace) -> int:
     from .. import data
+    from ..models.build import model_from_checkpoint
     from ..training import Trainer, TrainerConfig, load_checkpoint
     from ..errors import InvalidFileError
     from ..training.checkpoint import require

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import data
     from ..training import load_checkpoint, predict
-    from .cmd_evaluate import model_from_checkpoint
+    from ..models.build import model_from_checkpoint
     from .cmd_train import DATA_KEYS
 
     path = Path(args.checkpoint)

@@ -35,10 +35,8 @@ DATA_KEYS = ("name", "root", "train_split", "valid_split", "test_split")
 # Where data lives, whether it is downloaded and cached: the caller's choice only (command line or
 # Python argument), never a checkpoint's (a file must not choose paths, downloads or caches).
 CALLER_ONLY_DATA_KEYS = ("root", "download", "cache")
-MAX_MODEL_INT = 16384  # cap on every integer in [model] (hidden sizes, steps...): hidden=10**6 is refused
 MAX_DATA_INT = 1_000_000  # cap on every integer option in [data] (sample counts, sizes)
 MAX_CONFIG_BYTES = 1 << 20
-POSITIVE_MODEL_KEYS = ("steps", "hidden", "in_features", "num_classes", "T")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +75,8 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    from .. import data, models
+    from .. import data
+    from ..models.build import MAX_MODEL_INT, POSITIVE_MODEL_KEYS, check_model_name, check_plain_values
     from ..training import TrainerConfig
     for key in cfg:
         if key not in SECTIONS:
@@ -86,12 +85,7 @@ def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(cfg.get(section, {}), Mapping):
             raise ValueError(f"config key {section!r} must be a table [{section}]")
     model, dat = dict(cfg.get("model", {})), dict(cfg.get("data", {}))
-    if "name" not in model:
-        raise ValueError(f"model.name is missing; allowed: {models.names()}")
-    if model["name"] not in models.names():
-        raise ValueError(f"model.name={model['name']!r} is not allowed; allowed: {models.names()}")
-    if not isinstance(model.get("spiking", True), bool):
-        raise ValueError(f"model.spiking={model['spiking']!r} is not allowed; allowed: [true, false]")
+    check_model_name(model)
     if "name" not in dat:
         raise ValueError(f"data.name is missing; allowed: {data.available()}")
     if str(dat["name"]).lower().replace("-", "_") not in data.available():
@@ -99,39 +93,10 @@ def check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("train_split", "valid_split", "test_split"):
         if key in dat and dat[key] not in (*data.SPLITS, None, ""):
             raise ValueError(f"data.{key}={dat[key]!r} is not allowed; allowed: {list(data.SPLITS)}")
-    _check_values("model", model, MAX_MODEL_INT, POSITIVE_MODEL_KEYS)
-    _check_values("data", dat, MAX_DATA_INT, ())
+    check_plain_values("model", model, MAX_MODEL_INT, POSITIVE_MODEL_KEYS)
+    check_plain_values("data", dat, MAX_DATA_INT)
     trainer = TrainerConfig.from_dict(cfg.get("trainer", {}))
     return {"model": model, "data": dat, "trainer": trainer}
-
-
-def _check_values(section: str, table: Mapping[str, Any], cap: int, positive: tuple[str, ...]) -> None:
-    """Plain values only (numbers, strings, booleans, lists of them), integers in [0, cap] (>= 1 for the
-    keys in ``positive``), floats finite: a config cannot ask for a 10**6-wide layer or T=0."""
-    import math
-
-    def check(key: str, value: Any, depth: int = 0) -> None:
-        if isinstance(value, bool) or isinstance(value, str) or value is None:
-            return
-        if isinstance(value, int):
-            low = 1 if key.split("[")[0] in positive else 0
-            if not low <= value <= cap:
-                raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: an integer in [{low}, {cap}]")
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: a finite number")
-        elif isinstance(value, (list, tuple)) and depth < 2 and len(value) <= 64:
-            for i, v in enumerate(value):
-                check(f"{key}[{i}]", v, depth + 1)
-        elif isinstance(value, Mapping) and depth < 2 and len(value) <= 64:
-            for k, v in value.items():
-                check(f"{key}.{k}", v, depth + 1)
-        else:
-            raise ValueError(f"{section}.{key}={value!r} is not allowed; allowed: numbers, strings, booleans "
-                             "and short lists of them")
-
-    for key, value in table.items():
-        check(str(key), value)
 
 
 def data_from_checkpoint(path: str | os.PathLike, ckpt: Mapping[str, Any], root: str | None = None,
@@ -165,21 +130,6 @@ def load_splits(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
         name = data_cfg.get(f"{split}_split", split)
         out[split] = data.load(data_cfg["name"], name, root=data_cfg.get("root"), **options) if name else None
     return out
-
-
-def build_model(model_cfg: Mapping[str, Any], train_set: Any) -> Any:
-    """``snnkit.models.create`` with ``in_features``, ``num_classes`` and ``steps`` filled from the data."""
-    from .. import models
-    cfg = {k: v for k, v in model_cfg.items() if k not in ("name", "spiking")}
-    x, _ = train_set[0]
-    cfg.setdefault("in_features", int(x.shape[-1]))
-    cfg.setdefault("steps", int(x.shape[0]))
-    if "num_classes" not in cfg:
-        n = getattr(train_set, "num_classes", None)
-        if n is None:
-            n = 1 + max(int(train_set[i][1]) for i in range(len(train_set)))
-        cfg["num_classes"] = int(n)
-    return models.create(model_cfg["name"], spiking=bool(model_cfg.get("spiking", True)), **cfg)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -221,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(1)  # one core per worker
     splits = load_splits(cfg["data"])
     seed_everything(cfg["trainer"].seed)
+    from ..models.build import build_model
     model = build_model(cfg["model"], splits["train"])
     trainer = Trainer(model, cfg["trainer"], out_dir=out, extra={"data": cfg["data"]},
                       callbacks=[] if bars else [_print_epoch])
@@ -275,7 +226,7 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .._atomic import atomic_path
+    from ..analysis.plots import save_figure
     fig = Figure(figsize=(8, 3.2))
     FigureCanvasAgg(fig)
     epochs = [r["epoch"] for r in history]
@@ -288,10 +239,7 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return path
+    return save_figure(fig, path)
 
 
 def _exit_worker() -> None:

@@ -66,7 +66,7 @@ def balance_thresholds(snn: fx.GraphModule, sites: list[str], scale_of: dict[str
         snn.get_submodule(scale_of[site]).scale = lam.clone().float()
 
 
-def _producer_bias(snn: fx.GraphModule, site: str) -> nn.Parameter | None:
+def producer_bias(snn: fx.GraphModule, site: str) -> nn.Parameter | None:
     node = next(n for n in snn.graph.nodes if n.op == "call_module" and n.target == site)
     prev = node.args[0]
     if not (isinstance(prev, fx.Node) and prev.op == "call_module") or len(prev.users) != 1:
@@ -95,7 +95,7 @@ def calibrate_biases(snn: fx.GraphModule, ann: fx.GraphModule, sites: list[str],
     run = _snn_runner(snn, T, encoding, batch_size)
     shifts: dict[str, float] = {}
     for site in sites:
-        bias = _producer_bias(snn, site)
+        bias = producer_bias(snn, site)
         if bias is None:
             continue
         target = _channel_mean(torch.cat(_record(ann.get_submodule(site), xs, ann, pre=False)), False)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, fx, nn
 
 from .. import _checks
+from ..encoding import direct_encode, rate_encode
 from ..neurons import Sequential as SpikingSequential
 from ..synapses import TimeDistributed
 from . import graph as G
@@ -30,12 +31,11 @@ def encode(x: Tensor, T: int, encoding: str = "direct", generator: torch.Generat
     if not (isinstance(T, int) and T >= 1):
         raise ValueError(f"T={T!r} must be an int >= 1")
     if encoding == "direct":
-        return x.unsqueeze(0).expand(T, *x.shape)
+        return direct_encode(x, T)
     if bool((x < 0).any()) or bool((x > 1).any()):
         raise ValueError(f"encoding='rate' needs inputs in [0, 1]; got range [{float(x.min()):.3g}, "
                          f"{float(x.max()):.3g}] (use encoding='direct' or rescale)")
-    p = x.unsqueeze(0).expand(T, *x.shape)
-    return torch.bernoulli(p, generator=generator)
+    return rate_encode(x, T, generator=generator)
 
 
 def snn_logits(snn: nn.Module, x: Tensor, T: int, encoding: str = "direct") -> Tensor:
@@ -189,9 +189,9 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
     device = next((p.device for p in canon.parameters()), torch.device("cpu"))
     snn.to(device)  # thresholds and scales were computed on the CPU
     if structure_only and bias_calibration:
-        from .calibrate import _producer_bias
+        from .calibrate import producer_bias
         for site in sites:
-            _producer_bias(snn, site)  # creates the bias parameters the calibration would have created
+            producer_bias(snn, site)  # creates the bias parameters the calibration would have created
     elif threshold_balancing or bias_calibration:
         from .calibrate import balance_thresholds, calibrate_biases, calibration_subset
         xs = calibration_subset(calibration_data, calibration_samples, batch_size)

@@ -42,7 +42,7 @@ def _atomic_save(obj: dict[str, Any], path: str) -> str:
     return path
 
 
-def _load(path: str, expected: str, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+def read_model_file(path: str, expected: str, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     try:
@@ -90,7 +90,7 @@ def load_ann(path: str, builder: Any = None, max_bytes: int = MAX_BYTES,
              max_parameters: int = MAX_PARAMETERS) -> nn.Module:
     """Rebuild an ANN written by :func:`save_ann` (eval mode). ``builder``: the caller's own architecture
     builder (a file only names registered architectures, never code to import)."""
-    blob = _load(path, ANN_FORMAT, max_bytes)
+    blob = read_model_file(path, ANN_FORMAT, max_bytes)
     model = build_architecture(blob["architecture"], blob["config"], builder, path, max_parameters)
     return _load_weights(model, blob["state_dict"], blob["architecture"], path).eval()
 
@@ -110,7 +110,7 @@ def load_converted(path: str, builder: Any = None, max_bytes: int = MAX_BYTES,
 
     from .convert import convert_detailed
 
-    blob = _load(path, SNN_FORMAT, max_bytes)
+    blob = read_model_file(path, SNN_FORMAT, max_bytes)
     shape, options = blob.get("input_shape"), blob.get("options")
     if not (isinstance(shape, list) and 1 <= len(shape) <= 4
             and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)):

@@ -29,6 +29,14 @@ def _tensor(name: str, x: object) -> Tensor:
     return x
 
 
+def direct_encode(x: Tensor, steps: int) -> Tensor:
+    """Direct coding: the analog input at every step, ``[B, ...] -> [T, B, ...]`` (a view; differentiable:
+    the first layer integrates a constant current)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
+    return x.unsqueeze(0).expand(_steps(steps), *x.shape)
+
+
 def rate_encode(x: Tensor, steps: int, gain: float = 1.0, mode: str = "bernoulli",
                 generator: torch.Generator | None = None) -> Tensor:
     """Rate coding: ``[B, ...] -> [T, B, ...]``.

@@ -19,6 +19,7 @@ from torch import Tensor
 from .. import _checks
 from .discretize import check_tau, decay
 from .lif import LIFParameters, integrate, reset_membrane
+from .scan import at_rest, scan
 
 
 class ALIFState(NamedTuple):
@@ -26,7 +27,6 @@ class ALIFState(NamedTuple):
 
     v: Tensor
     a: Tensor
-
 
 def _subtract_lif() -> LIFParameters:
     return LIFParameters(reset="subtract")
@@ -56,10 +56,10 @@ def adapt(a: Tensor, s: Tensor, rho: Tensor | float) -> Tensor:
     return rho * a + s
 
 
-def alif_step(x: Tensor, state: tuple[Tensor, Tensor], p: ALIFParameters
+def alif_step(x: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
               ) -> tuple[Tensor, ALIFState]:
-    """One step; ``state = (v, a)``. Returns ``(spikes, ALIFState(v, a))``."""
-    v, a = state
+    """One step; ``state = (v, a)`` (``None``: at rest). Returns ``(spikes, ALIFState(v, a))``."""
+    v, a = at_rest(ALIFState, x) if state is None else state
     th = p.threshold(a, x)
     h = integrate(x, v, p.lif.beta(x), p.lif.decay_input)
     s = p.lif.surrogate(h - th)
@@ -70,12 +70,6 @@ def alif_step(x: Tensor, state: tuple[Tensor, Tensor], p: ALIFParameters
 def alif_multistep(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
                    ) -> tuple[Tensor, ALIFState]:
     """Reference multi-step ALIF over ``xs [T, B, ...]``: ``(spikes, final ALIFState)``."""
-    if state is None:
-        state = ALIFState(torch.zeros_like(xs[0]), torch.zeros_like(xs[0]))
-    out = []
-    for x in xs.unbind(0):
-        s, state = alif_step(x, state, p)
-        out.append(s)
-    return torch.stack(out), state
+    return scan(alif_step, xs, state, p)
 
 

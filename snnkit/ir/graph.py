@@ -200,7 +200,7 @@ class ExportContext:
         meta = {**self.meta, **(extra_meta or {})}
         if isinstance(layer, CubaLIF):
             lif, p = layer.lif, layer.params()
-            alpha, beta = p.alpha(like.double()), p.lif.beta(like.double())
+            alpha, beta = p.syn_decay(like.double()), p.lif.beta(like.double())
             r = torch.ones(()) if lif.decay_input else 1 / (1 - beta)
             return nir.CubaLIF(tau_syn=_np(self.tau(alpha), shape), tau_mem=_np(self.tau(beta), shape),
                                r=_np(r, shape), v_leak=np.zeros(shape), v_threshold=_np(lif.v_th, shape),

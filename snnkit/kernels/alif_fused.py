@@ -17,7 +17,7 @@ from torch import Tensor
 from ..functional.alif import ALIFParameters
 from ..functional.discretize import decay
 from ..functional.lif import LIFParameters, reset_membrane
-from .lif_fused import _reduce_to, integrate_into
+from .lif_fused import reduce_to, integrate_into
 
 
 class _FusedALIF(torch.autograd.Function):
@@ -75,17 +75,17 @@ class _FusedALIF(torch.autograd.Function):
             g_v = beta * g_h[t]
         g_x = g_h * (1 - beta) if p.decay_input else g_h
         need = ctx.needs_input_grad
-        g_v0 = _reduce_to(g_v, v0.shape) if need[1] else None
-        g_a0 = _reduce_to(g_a, v0.shape) if need[2] else None
+        g_v0 = reduce_to(g_v, v0.shape) if need[1] else None
+        g_a0 = reduce_to(g_a, v0.shape) if need[2] else None
         g_beta = g_th_param = g_rho = None
         if need[3]:
             v_post = reset_membrane(h_all[:-1], s[:-1], th_all[:-1], p)
             v_prev = torch.cat([v0.expand_as(h_all[:1]), v_post])
-            g_beta = _reduce_to(g_h * (v_prev - xs if p.decay_input else v_prev), beta.shape)
+            g_beta = reduce_to(g_h * (v_prev - xs if p.decay_input else v_prev), beta.shape)
         if need[4]:
-            g_th_param = _reduce_to(g_th, th.shape)
+            g_th_param = reduce_to(g_th, th.shape)
         if need[5]:
-            g_rho = _reduce_to(g_a_all * a_prev, rho.shape)
+            g_rho = reduce_to(g_a_all * a_prev, rho.shape)
         return g_x, g_v0, g_a0, g_beta, g_th_param, g_rho, None, None
 
 

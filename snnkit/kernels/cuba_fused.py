@@ -1,5 +1,5 @@
 """Fused multi-step current-based LIF: the synaptic current is a leaky scan of the input (fused LI
-with ``alpha``), which drives the fused LIF engine. Two autograd nodes per layer and sequence."""
+with ``syn_decay``), which drives the fused LIF engine. Two autograd nodes per layer and sequence."""
 from __future__ import annotations
 
 import torch
@@ -14,6 +14,6 @@ def cuba_lif_multistep_fused(xs: Tensor, state: tuple[Tensor, Tensor] | None, p:
                              ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Fused equivalent of :func:`snnkit.functional.cuba_lif_multistep`: ``(spikes, (i, v))``."""
     i0, v0 = (torch.zeros_like(xs[0]), torch.zeros_like(xs[0])) if state is None else state
-    currents = leaky_scan(xs, i0, p.alpha(xs), False)     # i[t] = alpha i[t-1] + x[t]
+    currents = leaky_scan(xs, i0, p.syn_decay(xs), False)     # i[t] = syn_decay i[t-1] + x[t]
     spikes, v = lif_multistep_fused(currents, v0, p.lif)
     return spikes, (currents[-1], v)

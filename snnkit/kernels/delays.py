@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
+from .._compat import renamed_keyword
 from ..functional.delays import NORM_EPS, Interpolation, triangle_kernel
 
 ALGORITHMS = ("auto", "spectral", "direct")
@@ -255,22 +256,23 @@ def _spectral_delay_conv(x: Tensor, kernel: Tensor, extra: int) -> Tensor:
     return _SpectralDelayConv.apply(x, k_taps, extra)
 
 
-def _pick_method(T: int, D: int, method: str) -> str:
-    if method != "auto":
-        return method
+def _pick_algorithm(T: int, D: int, algorithm: str) -> str:
+    if algorithm != "auto":
+        return algorithm
     # Spectral: ~2N GEMMs plus O(T^2) DFT matmuls; direct: T * D tap GEMMs.
     return "spectral" if D >= 4 and T <= 4096 else "direct"
 
 
 def delayed_linear(x: Tensor, kernel: Tensor, extra_steps: int = 0, bias: Tensor | None = None,
-                   method: str = "auto") -> Tensor:
+                   algorithm: str = "auto", *, method: str | None = None) -> Tensor:
     """Causal temporal convolution of time-major ``x [T, B, in]`` with ``kernel [out, in, D]``
     (tap ``k`` = delay ``k`` steps). Returns ``[T + extra_steps, B, out]``.
 
-    ``method``: ``"spectral"`` (frequency domain, fastest for the DCLS shapes), ``"direct"`` (tap
-    GEMMs over time chunks; exact in float32 summation order) or ``"auto"``.
+    ``algorithm``: ``"spectral"`` (frequency domain, fastest for the DCLS shapes), ``"direct"`` (tap GEMMs
+    over time chunks; exact in float32 summation order) or ``"auto"``. ``method`` is its deprecated name.
     """
-    _checks.one_of("method", method, ("auto", "spectral", "direct"))
+    algorithm = renamed_keyword("delayed_linear", "method", "algorithm", method, algorithm)
+    _checks.one_of("algorithm", algorithm, ALGORITHMS)
     _checks.time_major("x", x, min_rank=3)
     if x.dim() != 3:
         raise ValueError(f"x must be [T, B, features]; got shape {tuple(x.shape)}")
@@ -279,7 +281,7 @@ def delayed_linear(x: Tensor, kernel: Tensor, extra_steps: int = 0, bias: Tensor
     if not isinstance(extra_steps, int) or extra_steps < 0:
         raise ValueError(f"extra_steps={extra_steps!r} must be an int >= 0")
     kernel = kernel.to(x.dtype)
-    if _pick_method(x.shape[0], kernel.shape[2], method) == "spectral":
+    if _pick_algorithm(x.shape[0], kernel.shape[2], algorithm) == "spectral":
         y = _spectral_delay_conv(x, kernel, extra_steps)
     else:
         y = _DelayConv.apply(x, kernel, extra_steps)

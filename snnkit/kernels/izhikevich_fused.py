@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..functional.izhikevich import IzhikevichParameters
-from .lif_fused import _reduce_to
+from .lif_fused import reduce_to
 
 
 def _euler(x: Tensor, v: Tensor, u: Tensor, p: IzhikevichParameters) -> tuple[Tensor, Tensor]:
@@ -62,8 +62,8 @@ class _FusedIzhikevich(torch.autograd.Function):
             g_v, g_u = g_w[t] * dw_dv[t] + g_u * dtab, g_u * (1 - dta) - p.dt * g_w[t]
         g_x = g_w * (p.dt * p.input_scale)
         need = ctx.needs_input_grad
-        return (g_x, _reduce_to(g_v, v0.shape) if need[1] else None,
-                _reduce_to(g_u, ctx.u0_shape) if need[2] else None, None)
+        return (g_x, reduce_to(g_v, v0.shape) if need[1] else None,
+                reduce_to(g_u, ctx.u0_shape) if need[2] else None, None)
 
 
 def supports(p: IzhikevichParameters) -> bool:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..functional.li import LIParameters
-from .lif_fused import _reduce_to, integrate_into
+from .lif_fused import reduce_to, integrate_into
 
 
 class _FusedLI(torch.autograd.Function):
@@ -33,11 +33,11 @@ class _FusedLI(torch.autograd.Function):
             torch.addcmul(g_vs[t], g, beta, out=g_h[t])
             g = g_h[t]
         g_x = g_h * (1 - beta) if ctx.decay_input else g_h
-        g_v0 = _reduce_to(g_h[0] * beta, v0.shape) if ctx.needs_input_grad[1] else None
+        g_v0 = reduce_to(g_h[0] * beta, v0.shape) if ctx.needs_input_grad[1] else None
         g_beta = None
         if ctx.needs_input_grad[2]:
             v_prev = torch.cat([v0.expand_as(vs[:1]), vs[:-1]])
-            g_beta = _reduce_to(g_h * (v_prev - xs if ctx.decay_input else v_prev), beta.shape)
+            g_beta = reduce_to(g_h * (v_prev - xs if ctx.decay_input else v_prev), beta.shape)
         return g_x, g_v0, g_beta, None
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..functional.lif import LIFParameters
-from .lif_fused import _reduce_to
+from .lif_fused import reduce_to
 
 _SURROGATE_IDS = {"atan": 0, "sigmoid": 1, "fast_sigmoid": 2, "triangle": 3, "rectangular": 4, "gaussian": 5,
                   "piecewise_quadratic": 6, "periodic": 7}
@@ -158,9 +158,9 @@ class _CppLIF(torch.autograd.Function):
             gs, gvl, h, empty if x2 is None else x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, p.detach_reset,
             _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha), need_beta, need_th)
         neuron_shape = ctx.shape[1:]
-        g_v0 = _reduce_to(gv0.reshape(neuron_shape), ctx.v0_shape)
-        g_beta = _reduce_to(gbeta.reshape(neuron_shape), ctx.beta_shape) if need_beta else None
-        g_th = _reduce_to(gth.reshape(neuron_shape), ctx.th_shape) if need_th else None
+        g_v0 = reduce_to(gv0.reshape(neuron_shape), ctx.v0_shape)
+        g_beta = reduce_to(gbeta.reshape(neuron_shape), ctx.beta_shape) if need_beta else None
+        g_th = reduce_to(gth.reshape(neuron_shape), ctx.th_shape) if need_th else None
         return gx.reshape(ctx.shape), g_v0, g_beta, g_th, None
 
 

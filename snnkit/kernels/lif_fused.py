@@ -14,7 +14,7 @@ from torch import Tensor
 from ..functional.lif import LIFParameters, reset_membrane
 
 
-def _reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
+def reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
     """Sum ``grad`` ([T, B, ...]) down to a broadcastable parameter ``shape``."""
     if grad.shape == shape:
         return grad
@@ -77,14 +77,14 @@ class _FusedLIF(torch.autograd.Function):
             v_post = reset_membrane(h_all[:-1], s[:-1], th, p)
             v_prev = torch.cat([v0.expand_as(h_all[:1]), v_post]) if T > 1 else v0.expand_as(h_all[:1])
             contrib = g_h * (v_prev - xs) if p.decay_input else g_h * v_prev
-            g_beta = _reduce_to(contrib, beta.shape)
+            g_beta = reduce_to(contrib, beta.shape)
         if ctx.needs_input_grad[3]:
             g_post = torch.cat([g_h[1:] * beta, (g_vlast if g_vlast is not None
                                                    else torch.zeros_like(h_all[0])).unsqueeze(0)])
             total = -a
             if dv_dth is not None:
                 total = total + g_post * dv_dth
-            g_th = _reduce_to(total, th.shape)
+            g_th = reduce_to(total, th.shape)
         return g_x, g_v, g_beta, g_th, None
 
 

@@ -25,7 +25,7 @@ from ..functional.discretize import decay
 from ..functional.izhikevich import IzhikevichParameters
 from ..functional.li import LIParameters
 from ..functional.lif import LIFParameters
-from .lif_fused import _reduce_to
+from .lif_fused import reduce_to
 
 SURROGATE_IDS = {"atan": 0, "sigmoid": 1, "fast_sigmoid": 2, "triangle": 3, "rectangular": 4, "gaussian": 5,
                  "piecewise_quadratic": 6, "periodic": 7}
@@ -249,11 +249,11 @@ class _TritonLIF(torch.autograd.Function):
             has_gs, has_gv, has_ga, bool(need[3]))
         neuron = shape[1:]
         out: list[Tensor | None] = [gx.reshape(shape).to(x_dtype),
-                                    _reduce_to(gv0.reshape(neuron), v0_shape).to(v_dtype) if need[1] else None,
-                                    _reduce_to(ga0.reshape(neuron), a0_shape) if need[2] and ctx.adapt else None,
-                                    _reduce_to(gbeta.reshape(neuron), beta_shape) if need[3] else None,
-                                    _reduce_to(gth.reshape(neuron), th_shape) if need[4] else None,
-                                    _reduce_to(grho.reshape(neuron), rho_shape) if need[5] and ctx.adapt else None,
+                                    reduce_to(gv0.reshape(neuron), v0_shape).to(v_dtype) if need[1] else None,
+                                    reduce_to(ga0.reshape(neuron), a0_shape) if need[2] and ctx.adapt else None,
+                                    reduce_to(gbeta.reshape(neuron), beta_shape) if need[3] else None,
+                                    reduce_to(gth.reshape(neuron), th_shape) if need[4] else None,
+                                    reduce_to(grho.reshape(neuron), rho_shape) if need[5] and ctx.adapt else None,
                                     None, None, None]
         return tuple(out)
 
@@ -277,8 +277,8 @@ class _TritonLI(torch.autograd.Function):
         gx, gv0, gbeta = _li_backward(g.reshape(out.shape).contiguous(), out, x2, v0f, bf, ctx.decay_input,
                                       bool(need[2]))
         neuron = shape[1:]
-        return (gx.reshape(shape), _reduce_to(gv0.reshape(neuron), v0_shape).to(v_dtype) if need[1] else None,
-                _reduce_to(gbeta.reshape(neuron), beta_shape) if need[2] else None, None)
+        return (gx.reshape(shape), reduce_to(gv0.reshape(neuron), v0_shape).to(v_dtype) if need[1] else None,
+                reduce_to(gbeta.reshape(neuron), beta_shape) if need[2] else None, None)
 
 
 class _TritonIzhikevich(torch.autograd.Function):
@@ -308,8 +308,8 @@ class _TritonIzhikevich(torch.autograd.Function):
                                      SURROGATE_IDS[p.surrogate.name], has_gs, has_gv, has_gu)
         neuron = shape[1:]
         need = ctx.needs_input_grad
-        return (gx.reshape(shape), _reduce_to(gv0.reshape(neuron), v0_shape).to(v_dtype) if need[1] else None,
-                _reduce_to(gu0.reshape(neuron), u0_shape).to(u_dtype) if need[2] else None, None)
+        return (gx.reshape(shape), reduce_to(gv0.reshape(neuron), v0_shape).to(v_dtype) if need[1] else None,
+                reduce_to(gu0.reshape(neuron), u0_shape).to(u_dtype) if need[2] else None, None)
 
 
 # ------------------------------------------------------------------ entry points (dispatcher)
@@ -356,7 +356,7 @@ def li_multistep_triton(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tenso
 def cuba_lif_multistep_triton(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
                               ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     i0, v0 = (_state_like(xs), _state_like(xs)) if state is None else state
-    currents = _TritonLI.apply(xs, i0, p.alpha(_f32(xs)), False)
+    currents = _TritonLI.apply(xs, i0, p.syn_decay(_f32(xs)), False)
     spikes, v = lif_multistep_triton(currents, v0, p.lif)
     return spikes.to(xs.dtype), (currents[-1], v)
 

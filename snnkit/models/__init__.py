@@ -15,6 +15,7 @@ SpikeGPT as a language model: :class:`RWKVLanguageModel` and :func:`generate`. A
 See :mod:`snnkit.models.registry` for the conventions.
 """
 from .registry import create, describe_twin, forms, names, register, register_lazy, spec
+from .build import build_model, model_from_checkpoint
 from . import convnets as _convnets, lmu as _lmu, lsm as _lsm, mlp as _mlp  # noqa: F401  (register models)
 from . import recurrent as _recurrent, rwkv as _rwkv, tdnn as _tdnn, transformers as _transformers  # noqa: F401
 from . import baselines as _baselines, vision as _vision  # noqa: F401
@@ -31,7 +32,7 @@ from .transformers import Attention, Mixer, SequenceTransformer, SpikeMaskSum
 register_lazy("delay_net", lambda: __import__("snnkit.models.delaynet"))
 describe_twin("delay_net", "the same delay layers with ReLU for each LIF (a sparse temporal conv net); equal parameters")
 
-__all__ = ["create", "register", "register_lazy", "names", "forms", "spec",
+__all__ = ["create", "register", "register_lazy", "names", "forms", "spec", "build_model", "model_from_checkpoint",
            "SpikingMLP", "FlatMLP", "LegendreMemory", "LMULayer", "LMUNet", "LMUFormer",
            "DiagonalSSM", "SSMNet", "RNNClassifier", "WKV", "RWKVBlock", "RWKVNet", "RWKVLanguageModel", "generate",
            "SpikingViT", "MetaSpikeFormer", "distillation_loss",

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..analysis import CountedOp, is_event_like
-from ..neurons import LI, LIF
+from ..neurons import LIF
 from ._common import SeqBatchNorm, check_input, check_int, neuron, readout
 from .registry import register
 
@@ -328,6 +328,3 @@ def build_lmu(spiking: bool, in_features: int, num_classes: int, **config: Any) 
 def build_lmuformer(spiking: bool, in_features: int, num_classes: int, **config: Any) -> nn.Module:
     """``create("lmuformer", spiking, in_features, num_classes, dim=64, blocks=1, order=16, theta=steps)``."""
     return LMUFormer(in_features, num_classes, spiking=spiking, **_lmu_kwargs(config))
-
-
-_ = LI

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks, kernels
-from ..functional import (ALIFParameters, CubaLIFParameters, CubaLIFState, IzhikevichParameters, LIFParameters,
+from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters,
                           LIParameters, alif_step, cuba_lif_step, izhikevich_step, li_step, lif_step)
 from ..functional.discretize import Method, check_tau
 from ..functional.lif import ResetMode
@@ -188,8 +188,29 @@ class IF(LIF):
                          alpha=alpha, detach_reset=detach_reset, learn_threshold=learn_threshold, shape=shape)
 
 
-class CubaLIF(SpikingLayer, _LeakyMixin):
+class _NamedStateLayer(SpikingLayer):
+    """A layer whose state is a named tuple of tensors (``None``: at rest): ``run`` goes through the engine
+    dispatcher ``_engine``, ``step`` through the functional ``_step``; subclasses give both and ``params()``."""
+
+    _engine: Any
+    _step: Any
+
+    def params(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run(self, x: Tensor, state: tuple[Tensor, ...] | None = None) -> tuple[Tensor, Any]:
+        self._check(x)
+        return self._engine(x, state, self.params())
+
+    def step(self, x: Tensor, state: tuple[Tensor, ...] | None = None) -> tuple[Tensor, Any]:
+        self._check_step(x)
+        return self._step(x, state, self.params())
+
+
+class CubaLIF(_NamedStateLayer, _LeakyMixin):
     """Current-based LIF: synaptic current with ``tau_syn`` feeding a LIF membrane with ``tau_mem``."""
+
+    _engine, _step = staticmethod(kernels.cuba_lif), staticmethod(cuba_lif_step)  # state: CubaLIFState(i, v)
 
     def __init__(self, tau_syn: float = 5.0, tau_mem: float = 10.0, dt: float = 1.0, v_th: float = 1.0,
                  v_reset: float = 0.0, reset: ResetMode = "hard", decay_input: bool = False,
@@ -216,18 +237,12 @@ class CubaLIF(SpikingLayer, _LeakyMixin):
     def params(self) -> CubaLIFParameters:
         return CubaLIFParameters(tau_syn=self.tau_syn, lif=self.lif.params())
 
-    def run(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, CubaLIFState]:
-        self._check(x)
-        return kernels.cuba_lif(x, state, self.params())
-
-    def step(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
-        self._check_step(x)
-        state = (torch.zeros_like(x), torch.zeros_like(x)) if state is None else state
-        return cuba_lif_step(x, state, self.params())
 
 
-class ALIF(SpikingLayer, _LeakyMixin):
+class ALIF(_NamedStateLayer, _LeakyMixin):
     """Adaptive-threshold LIF (LSNN): the threshold rises by ``beta_adapt`` per spike, decays with ``tau_adapt``."""
+
+    _engine, _step = staticmethod(kernels.alif), staticmethod(alif_step)  # state: ALIFState(v, a)
 
     def __init__(self, tau_mem: float = 20.0, tau_adapt: float = 200.0, beta_adapt: float = 1.8,
                  dt: float = 1.0, v_th: float = 1.0, reset: ResetMode = "subtract", surrogate: str = "atan",
@@ -253,14 +268,6 @@ class ALIF(SpikingLayer, _LeakyMixin):
         return ALIFParameters(tau_adapt=self._tau("tau_adapt"), beta_adapt=self.beta_adapt,  # type: ignore[arg-type]
                               lif=self.lif.params())
 
-    def run(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
-        self._check(x)
-        return kernels.alif(x, state, self.params())
-
-    def step(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
-        self._check_step(x)
-        state = (torch.zeros_like(x), torch.zeros_like(x)) if state is None else state
-        return alif_step(x, state, self.params())
 
 
 class LI(SpikingLayer, _LeakyMixin):

@@ -32,7 +32,8 @@ from torch import Tensor, nn
 from .. import _checks
 from ..analysis.cost import count_parameters as _count_parameters
 from ..functional.delays import Interpolation, dcls_position, one_hot_kernel, shift_reference
-from ..kernels.delays import delay_kernel, delayed_linear
+from .._compat import renamed_attribute, renamed_keyword
+from ..kernels.delays import ALGORITHMS, delay_kernel, delayed_linear
 
 DelayMode = Literal["learned", "random", "none"]
 
@@ -88,22 +89,23 @@ class DelayedLinear(nn.Module):
             input step still reach the next layer (the DCLS code uses ``(D - 1) // 2``).
         bias: add a learnable bias per output.
         init_delays: ``"uniform"`` over ``[0, D - 1]`` (recipe) or ``"zero"``.
-        method: convolution algorithm, see :func:`delayed_linear`.
+        algorithm: convolution algorithm, see :func:`delayed_linear` (``method`` before: deprecated).
     """
 
     def __init__(self, in_features: int, out_features: int, max_delay: int, mode: DelayMode = "learned",
                  interpolation: Interpolation = "gaussian", sigma: float | None = None,
                  extra_steps: int = 0, bias: bool = False, init_delays: str = "uniform",
-                 method: str = "auto") -> None:
+                 algorithm: str = "auto", *, method: str | None = None) -> None:
         super().__init__()
+        algorithm = renamed_keyword("DelayedLinear", "method", "algorithm", method, algorithm)
         for name, v in (("in_features", in_features), ("out_features", out_features), ("max_delay", max_delay)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}={v!r} must be an int >= 1")
         _checks.one_of("mode", mode, ("learned", "random", "none"))
         _checks.one_of("interpolation", interpolation, ("gaussian", "triangle"))
         _checks.one_of("init_delays", init_delays, ("uniform", "zero"))
-        _checks.one_of("method", method, ("auto", "spectral", "direct"))
-        self.method = method
+        _checks.one_of("algorithm", algorithm, ALGORITHMS)
+        self.algorithm = algorithm
         if not isinstance(extra_steps, int) or extra_steps < 0:
             raise ValueError(f"extra_steps={extra_steps!r} must be an int >= 0")
         self.in_features, self.out_features, self.max_delay = in_features, out_features, max_delay
@@ -207,7 +209,13 @@ class DelayedLinear(nn.Module):
             if self.extra_steps:
                 y = torch.nn.functional.pad(y, (0, 0, 0, 0, 0, self.extra_steps))
             return y if self.bias is None else y + self.bias
-        return delayed_linear(x, self.kernel(), self.extra_steps, self.bias, self.method)
+        return delayed_linear(x, self.kernel(), self.extra_steps, self.bias, self.algorithm)
+
+    @property
+    def method(self) -> str:
+        """Deprecated name of :attr:`algorithm`."""
+        renamed_attribute("DelayedLinear", "method", "algorithm")
+        return self.algorithm
 
     def extra_repr(self) -> str:
         return (f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}, mode={self.mode!r}, "
@@ -232,8 +240,9 @@ class DelayedConv1d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, max_delay: int, stride: int = 1,
                  padding: int = 0, mode: DelayMode = "learned", interpolation: Interpolation = "gaussian",
                  sigma: float | None = None, extra_steps: int = 0, bias: bool = False,
-                 init_delays: str = "uniform", method: str = "auto") -> None:
+                 init_delays: str = "uniform", algorithm: str = "auto", *, method: str | None = None) -> None:
         super().__init__()
+        algorithm = renamed_keyword("DelayedConv1d", "method", "algorithm", method, algorithm)
         for name, v, low in (("in_channels", in_channels, 1), ("kernel_size", kernel_size, 1),
                              ("stride", stride, 1), ("padding", padding, 0)):
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
@@ -241,7 +250,7 @@ class DelayedConv1d(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.synapses = DelayedLinear(in_channels * kernel_size, out_channels, max_delay, mode, interpolation,
-                                      sigma, extra_steps, bias, init_delays, method)
+                                      sigma, extra_steps, bias, init_delays, algorithm)
 
     @property
     def weight(self) -> Tensor:

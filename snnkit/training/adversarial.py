@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import encoding
+from ..encoding import direct_encode
 from ..surrogate import Surrogate, get as get_surrogate
 
 LogitsFn = Callable[[Tensor], Tensor]
@@ -34,16 +36,11 @@ __all__ = ["fgsm", "pgd", "rate_encode", "direct_encode", "using_surrogate", "in
            "accuracy_under_attack"]
 
 
-def direct_encode(x: Tensor, T: int) -> Tensor:
-    """``[B, ...]`` -> ``[T, B, ...]``: the analog input at every step (differentiable)."""
-    return x.unsqueeze(0).expand(T, *x.shape)
-
-
 def rate_encode(x: Tensor, T: int, generator: torch.Generator | None = None) -> Tensor:
-    """Bernoulli spikes with probability ``x`` (clamped to [0, 1]); gradient passes straight through."""
+    """:func:`snnkit.encoding.rate_encode` (Bernoulli, probability ``x`` clamped to [0, 1]) with a
+    straight-through gradient, so that attacks can differentiate through the encoding."""
     p = x.clamp(0, 1).unsqueeze(0).expand(T, *x.shape)
-    spikes = torch.bernoulli(p.detach(), generator=generator)
-    return p + (spikes - p).detach()
+    return p + (encoding.rate_encode(x.detach(), T, generator=generator) - p).detach()
 
 
 def _spiking_layers(model: nn.Module) -> list[nn.Module]:

@@ -34,7 +34,7 @@ from .. import _checks, kernels
 from ..functional.lif import LIFParameters, integrate, lif_multistep, reset_membrane
 from ..functional.li import li_multistep
 from ..kernels import lif_cpu
-from ..kernels.lif_fused import _reduce_to
+from ..kernels.lif_fused import reduce_to
 from ..neurons import LI, LIF, detach_state
 
 METHODS = ("sltt", "sltt_k", "ottt")
@@ -85,9 +85,9 @@ class _SpatialLIF(torch.autograd.Function):
         if ctx.needs_input_grad[2]:  # d h[t] / d beta = v[t-1] (- x[t] with decay_input)
             s = (h[:-1] > th).to(h.dtype)
             v_prev = torch.cat([v0.expand_as(h[:1]), reset_membrane(h[:-1], s, th, p)])
-            g_beta = _reduce_to(g_h * (v_prev - xs if p.decay_input else v_prev), beta.shape)
+            g_beta = reduce_to(g_h * (v_prev - xs if p.decay_input else v_prev), beta.shape)
         if ctx.needs_input_grad[3]:
-            g_th = _reduce_to(-g_h, th.shape)
+            g_th = reduce_to(-g_h, th.shape)
         return g_x, None, g_beta, g_th, None
 
 

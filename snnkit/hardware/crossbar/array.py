@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from ..._compat import renamed_attribute
 from .. import profiles as _profiles
 from .devices import DeviceModel, ProgrammedSlice, device_from_profile
 from .energy import EnergyModel, energy_from_profile
@@ -86,12 +87,18 @@ def _ranges(n: int, size: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
+def _rename_alpha(state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    # state dicts written before the rename call the drift-compensation gain "alpha"
+    if prefix + "alpha" in state_dict and prefix + "drift_gain" not in state_dict:
+        state_dict[prefix + "drift_gain"] = state_dict.pop(prefix + "alpha")
+
+
 class CrossbarArray(nn.Module):
     """``W`` programmed onto tiled arrays. ``program()`` then ``drift(t)``; ``forward(x)`` reads
     ``x`` ``[N, in]`` -> ``[N, out]`` through the periphery (one array read per input vector and array).
 
     Buffers: ``w_read`` ``[out, in]`` (normalised weights as read at the current time), ``scale``
-    ``[row_tiles, out]`` (each array's ``max |w|``), ``alpha`` ``[row_tiles, out]`` (drift compensation).
+    ``[row_tiles, out]`` (each array's ``max |w|``), ``drift_gain`` ``[row_tiles, out]`` (drift compensation).
     """
 
     def __init__(self, weight: Tensor, config: CrossbarConfig) -> None:
@@ -105,7 +112,8 @@ class CrossbarArray(nn.Module):
         self.register_buffer("target", weight.detach().clone())
         self.register_buffer("w_read", weight.detach().clone())
         self.register_buffer("scale", torch.ones(len(self.row_ranges), out_f, dtype=weight.dtype))
-        self.register_buffer("alpha", torch.ones(len(self.row_ranges), out_f, dtype=weight.dtype))
+        self.register_buffer("drift_gain", torch.ones(len(self.row_ranges), out_f, dtype=weight.dtype))
+        self._register_load_state_dict_pre_hook(_rename_alpha)
         self.register_buffer("g_row_sum", torch.zeros(in_f, dtype=weight.dtype))
         self.use_compensation = config.drift_compensation == "global"
         self.t_inference: float | None = None
@@ -113,6 +121,12 @@ class CrossbarArray(nn.Module):
         self._reference: dict[tuple[int, int], Tensor] = {}
         self.stats = {"reads": 0.0, "active_rows": 0.0, "cell_energy_pj": 0.0, "array_reads": 0.0}
         self.count_energy = False
+
+    @property
+    def alpha(self) -> Tensor:
+        """Deprecated name of :attr:`drift_gain` (``alpha`` means surrogate sharpness elsewhere)."""
+        renamed_attribute("CrossbarArray", "alpha", "drift_gain")
+        return self.drift_gain
 
     @property
     def n_arrays(self) -> int:
@@ -138,7 +152,7 @@ class CrossbarArray(nn.Module):
             self.w_read[cols, rows] = w_prog
             if cfg.drift_compensation == "global":
                 self._reference[(r, c)] = self._readout(w_prog, generator)
-        self.alpha.fill_(1.0)
+        self.drift_gain.fill_(1.0)
         self.t_inference = None
         return self
 
@@ -150,7 +164,7 @@ class CrossbarArray(nn.Module):
     @torch.no_grad()
     def drift(self, t_inference: float, generator: torch.Generator | None = None) -> "CrossbarArray":
         """Read every device ``t_inference`` seconds after programming (drift, accumulated 1/f noise) and
-        compute the compensation factors ``alpha = reference / current`` of every array."""
+        compute the compensation factors ``drift_gain = reference / current`` of every array."""
         if not self._slices:
             self.program(generator)
         cfg = self.config
@@ -159,17 +173,17 @@ class CrossbarArray(nn.Module):
             w = cfg.mapping.to_normalized_weights(gs)
             self.w_read[cols, rows] = w
             if cfg.drift_compensation == "global":
-                self.alpha[r, cols] = self._reference[(r, c)] / self._readout(w, generator)
+                self.drift_gain[r, cols] = self._reference[(r, c)] / self._readout(w, generator)
         self.t_inference = float(t_inference)
         return self
 
     def effective_weight(self, compensated: bool | None = None) -> Tensor:
-        """The weights the arrays hold now (``w_read * scale``, times ``alpha`` when compensated),
+        """The weights the arrays hold now (``w_read * scale``, times ``drift_gain`` when compensated),
         as one ``[out, in]`` matrix; the reads themselves add periphery effects on top."""
         comp = self.use_compensation if compensated is None else compensated
         w = self.w_read.clone()
         for r, (lo, hi) in enumerate(self.row_ranges):
-            factor = self.scale[r] * (self.alpha[r] if comp else 1.0)
+            factor = self.scale[r] * (self.drift_gain[r] if comp else 1.0)
             w[:, lo:hi] *= factor[:, None]
         return w
 
@@ -178,7 +192,7 @@ class CrossbarArray(nn.Module):
             return x @ self.target.t()
         if self.t_inference is None and not self._slices:
             raise RuntimeError("CrossbarArray.forward before program(); call program() and drift(t) first")
-        return tiled_read(x, self.w_read, self.row_ranges, self.scale * self.alpha if self.use_compensation
+        return tiled_read(x, self.w_read, self.row_ranges, self.scale * self.drift_gain if self.use_compensation
                           else self.scale, self.config.periphery, self if self.count_energy else None)
 
 

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ..._atomic import atomic_path
 from .array import as_config
-from .layers import ProfileLike, _generator, drift_to, set_compensation, simulate
+from .layers import ProfileLike, drift_to, seeded_generator, set_compensation, simulate
 
 DEFAULT_TIMES: tuple[float, ...] = (1.0, 3600.0, 86400.0, 365 * 86400.0)
 _LABELS = {1.0: "1 s", 60.0: "1 min", 3600.0: "1 hour", 86400.0: "1 day", 7 * 86400.0: "1 week",
@@ -80,7 +80,7 @@ def drift_study(model: nn.Module, x: Tensor, y: Tensor, profile: ProfileLike = "
     bar = tqdm(total=repeats * len(times), desc="drift study", disable=not progress, leave=False)
     for r in range(repeats):
         sim = simulate(model, config, t_inference=float(times[0]), seed=seed + r)
-        gen = _generator(seed + r + 1_000_003)  # drift/read draws, independent of the programming draws
+        gen = seeded_generator(seed + r + 1_000_003)  # drift/read draws, independent of the programming draws
         for i, t in enumerate(times):
             drift_to(sim, float(t), gen)
             for comp in (True, False):

@@ -182,7 +182,7 @@ def _convert(module: nn.Module, config: CrossbarConfig, weight_noise: float) -> 
         setattr(module, name, new)
 
 
-def _generator(seed: int | None) -> torch.Generator | None:
+def seeded_generator(seed: int | None) -> torch.Generator | None:
     if seed is None:
         return None
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -218,7 +218,7 @@ def simulate(model: nn.Module, profile: ProfileLike = "pcm", t_inference: float 
         sim = holder[0]
     else:
         _convert(sim, config, 0.0)
-    gen = _generator(seed)
+    gen = seeded_generator(seed)
     program(sim, gen)
     drift_to(sim, t_inference, gen)
     if compensation is not None:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ...functional import LIFParameters, lif_step, recurrent_multistep
 from .array import CrossbarConfig, as_config
-from .layers import _generator
+from .layers import seeded_generator
 
 
 class ResistiveLSM(nn.Module):
@@ -48,7 +48,7 @@ class ResistiveLSM(nn.Module):
         self.config = as_config(profile, overrides)
         self.params = LIFParameters(tau_mem=tau_mem, v_th=1.0, reset="subtract")
         self.windows, self.ridge = windows, float(ridge)
-        gen = _generator(seed)
+        gen = seeded_generator(seed)
         self.register_buffer("w_in", self._random_weights(n_reservoir, n_inputs, t_inference, gen))
         self.register_buffer("w_rec", self._random_weights(n_reservoir, n_reservoir, t_inference, gen))
         self.w_rec.fill_diagonal_(0.0)
