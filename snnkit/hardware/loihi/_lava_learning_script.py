@@ -27,7 +27,6 @@ Monitors), ``post`` (the LIF's spikes, closed loop only) and the rule's ``dw``/`
 """
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
@@ -120,9 +119,8 @@ def main(argv: list[str]) -> int:
         results[p + "dw"] = np.array(str(rule.dw_str))
         results[p + "dt"] = np.array(str(rule.dt_str))
         print(f"lava learning trial {k}: {steps} steps", flush=True)
-    tmp = out_path + ".tmp.npz"
-    np.savez(tmp, **results)
-    os.replace(tmp, out_path)
+    from _lava_script import save_results   # the sibling script (this folder is sys.path[0])
+    save_results(out_path, results)
     return 0
 
 

@@ -195,10 +195,15 @@ def main(argv: list[str]) -> int:
         finally:
             src.stop()
         print(f"lava trial {k}: {steps} steps in {float(results[f't{k}_seconds']):.2f} s", flush=True)
+    save_results(out_path, results)
+    return 0
+
+
+def save_results(out_path: str, results: dict) -> None:
+    """Write the result arrays atomically (the caller reads the file only once it is complete)."""
     tmp = out_path + ".tmp.npz"
     np.savez(tmp, **results)
     os.replace(tmp, out_path)
-    return 0
 
 
 if __name__ == "__main__":

@@ -321,13 +321,20 @@ class FixedPointModel(_ChainModel):
             v += bias
             if check_v:
                 np.clip(v, lo, hi, out=v)
-            s = v > vth
-            v[s] = 0.0
-            spikes[t] = s
-            if record:
-                us[t], vs[t] = u, v
-            s_prev = s
+            s_prev = _fire(t, u, v, vth, spikes, us, vs)
         return spikes, (us.astype(np.int64) if record else None), (vs.astype(np.int64) if record else None)
+
+
+def _fire(t: int, u: np.ndarray, v: np.ndarray, vth, spikes: np.ndarray, us: np.ndarray | None,
+          vs: np.ndarray | None) -> np.ndarray:
+    """Step ``t`` of a fast LIF layer: spike where ``v > vth``, reset those ``v`` to 0 (in place), store the
+    spikes and, when recording (``us`` given), ``u`` and ``v``. Returns the spikes."""
+    s = v > vth
+    v[s] = 0.0
+    spikes[t] = s
+    if us is not None:
+        us[t], vs[t] = u, v
+    return s
 
 
 class FloatModel(_ChainModel):
@@ -361,12 +368,7 @@ class FloatModel(_ChainModel):
             a_t = a[t] if rec is None or not t else a[t] + s_prev @ rec
             u = u * keep_u + a_t
             v = v * keep_v + u + bias
-            s = v > vth
-            v[s] = 0.0
-            spikes[t] = s
-            if record:
-                us[t], vs[t] = u, v
-            s_prev = s
+            s_prev = _fire(t, u, v, vth, spikes, us, vs)
         return spikes, us, vs
 
 
