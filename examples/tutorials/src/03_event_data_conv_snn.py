@@ -10,12 +10,12 @@
 # digits in front of a simulated DVS (a small saccade) and emitting an event wherever the log
 # brightness changes, plus uniform background noise that `Denoise` removes.
 #
-# **Size:** `FULL = False` converts 1500 digits and trains 2 epochs (about 40 s; about 73 % test
+# **Size:** `FULL = False` converts 1500 digits and trains 2 epochs (about 40 s; about 70 % test
 # accuracy). `FULL = True` converts all 8000 + 2000 digits and trains 10 epochs: not measured.
 
 # %%
 FULL = False
-N_TRAIN, N_TEST, EPOCHS = (8000, 2000, 10) if FULL else (1200, 300, 2)
+N_TRAIN, N_TEST, EPOCHS = (8000, 2000, 10) if FULL else (1200, 300, 2)   # at most 8000 and 2000
 FRAMES = 10                                     # time bins per sample
 
 import matplotlib.pyplot as plt
@@ -29,9 +29,11 @@ from snnkit import analysis, neurons, synapses, training
 
 torch.set_num_threads(1)
 rng = np.random.default_rng(0)
-images, labels = snnkit.data.load_mnist_arrays("train")
-pick = rng.permutation(len(labels))[:N_TRAIN + N_TEST]  # the file is sorted by class: draw at random
-images, labels = images[pick].numpy() / 255.0, labels[pick].numpy()
+# training digits from the train split, test digits from the test split, each drawn at random
+parts = [snnkit.data.load_mnist_arrays(split) for split in ("train", "test")]
+picks = [rng.permutation(len(part[1]))[:n] for part, n in zip(parts, (N_TRAIN, N_TEST))]
+images = np.concatenate([part[0][pick].numpy() for part, pick in zip(parts, picks)]) / 255.0
+labels = np.concatenate([part[1][pick].numpy() for part, pick in zip(parts, picks)])
 
 # %% [markdown]
 # ## A simulated event camera
