@@ -213,7 +213,7 @@ def test_lava_timeout_returns_even_when_a_child_escaped_the_group(tmp_path, monk
 
     def run():
         try:
-            lava_runner._run_script({"x": __import__("numpy").zeros(1)}, timeout=2)
+            lava_runner.run_script({"x": __import__("numpy").zeros(1)}, timeout=2)
         except lava_runner.LavaTimeout as err:
             outcome.append(err)
 

@@ -78,14 +78,14 @@ def _build_unfolded(canon: fx.GraphModule, scales: dict[str, Tensor], neuron: st
         if isinstance(m, nn.Linear):
             continue  # nn.Linear already maps [T, B, F]
         if isinstance(m, G.WEIGHT_LAYERS + G.POOLS_AVG + G.RESHAPES):
-            G._swap_module(snn, node, TimeDistributed(m))
+            G.swap_module(snn, node, TimeDistributed(m))
         elif isinstance(m, G.POOLS_MAX):
-            G._swap_module(snn, node, SpikeMaxPool(m))
+            G.swap_module(snn, node, SpikeMaxPool(m))
         elif isinstance(m, G.ACTIVATIONS):
             site = str(node.target)
             lam = scales[site]
-            G._swap_module(snn, node, _neuron(neuron, lam, v_init, tau_mem, surrogate))
-            name = G._free_name(snn, G.sequential_name(site) + "_scale")
+            G.swap_module(snn, node, _neuron(neuron, lam, v_init, tau_mem, surrogate))
+            name = G.free_name(snn, G.sequential_name(site) + "_scale")
             snn.add_submodule(name, ChannelScale(lam))
             with snn.graph.inserting_after(node):
                 scaled = snn.graph.call_module(name, (node,))

@@ -196,7 +196,7 @@ def canonicalize(ann: nn.Module) -> fx.GraphModule:
                 node.replace_all_uses_with(node.args[0])
                 graph.erase_node(node)
             elif isinstance(m, nn.ReLU6):
-                _swap_module(gm, node, nn.Hardtanh(0.0, 6.0))
+                swap_module(gm, node, nn.Hardtanh(0.0, 6.0))
             elif isinstance(m, nn.Hardtanh) and (m.min_val != 0.0 or m.max_val <= 0):
                 raise unsupported(gm, node, f"Hardtanh(min_val={m.min_val}, max_val={m.max_val})")
             elif isinstance(m, nn.Flatten) and m.start_dim == 0:
@@ -225,7 +225,7 @@ def canonicalize(ann: nn.Module) -> fx.GraphModule:
             node.replace_all_uses_with(new)
             graph.erase_node(node)
         else:
-            name = _free_name(gm, node.name)
+            name = free_name(gm, node.name)
             gm.add_submodule(name, replacement)
             with graph.inserting_before(node):
                 new = graph.call_module(name, (node.args[0],))
@@ -241,7 +241,8 @@ def canonicalize(ann: nn.Module) -> fx.GraphModule:
     return gm
 
 
-def _free_name(gm: fx.GraphModule, base: str) -> str:
+def free_name(gm: fx.GraphModule, base: str) -> str:
+    """A submodule name of ``gm`` starting with ``base`` that is not taken yet."""
     names = dict(gm.named_modules())
     name, i = base, 0
     while name in names:
@@ -250,7 +251,8 @@ def _free_name(gm: fx.GraphModule, base: str) -> str:
     return name
 
 
-def _swap_module(gm: fx.GraphModule, node: fx.Node, module: nn.Module) -> None:
+def swap_module(gm: fx.GraphModule, node: fx.Node, module: nn.Module) -> None:
+    """Replace the submodule that ``node`` (a ``call_module``) calls by ``module``."""
     parent, _, leaf = str(node.target).rpartition(".")
     setattr(gm.get_submodule(parent) if parent else gm, leaf, module)
 
@@ -267,7 +269,7 @@ def _fold_node(gm: fx.GraphModule, node: fx.Node) -> None:
         folded = _fold_batchnorm(gm.get_submodule(prev.target), bn)
     except ValueError as err:
         raise unsupported(gm, node, f"{type(bn).__name__} ({err})") from err
-    _swap_module(gm, prev, folded)
+    swap_module(gm, prev, folded)
     node.replace_all_uses_with(prev)
     gm.graph.erase_node(node)
 

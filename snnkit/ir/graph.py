@@ -67,7 +67,7 @@ from ..synapses import DelayedLinear, TimeDistributed
 from ..synapses.elementwise import InputScale, SumPool2d
 from ..synapses.integer_delays import IntegerDelayLinear
 from ..synapses.recurrent import RecurrentCell
-from .trace import TracingError, _shape_only, describe, op_name, trace
+from .trace import TracingError, shape_only, describe, op_name, trace
 
 
 class ExportError(ValueError):
@@ -159,6 +159,11 @@ def _repeat_steps(module: nn.Module) -> int | None:
         if cls in _REPEATS:
             return int(_REPEATS[cls](module))
     return None
+
+
+def _pair(v: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """A 2-D size given as one int or a pair (torch's pooling arguments)."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def _np(x: Tensor | float, shape: tuple[int, ...]) -> np.ndarray:
@@ -326,9 +331,9 @@ def _pool(ctx: ExportContext, m: nn.Module, site: Site) -> Piece:
                                         or m.divisor_override is not None):
         raise ValueError("AvgPool2d with ceil_mode, count_include_pad=False and padding, or divisor_override "
                          "has no NIR node")
-    k = nn.modules.utils._pair(m.kernel_size)
-    s = nn.modules.utils._pair(m.stride if m.stride is not None else k)
-    p = nn.modules.utils._pair(m.padding)
+    k = _pair(m.kernel_size)
+    s = _pair(m.stride if m.stride is not None else k)
+    p = _pair(m.padding)
     cls = nir.SumPool2d if isinstance(m, SumPool2d) else nir.AvgPool2d
     return Piece.one(site.name, cls(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p)))
 
@@ -625,7 +630,7 @@ class _Walk:
         the time axis; permutations of a step's axes."""
         signal: set[fx.Node] = set()
         for node in self.gm.graph.nodes:
-            if node.op == "placeholder" or (node.op != "get_attr" and not _shape_only(node)
+            if node.op == "placeholder" or (node.op != "get_attr" and not shape_only(node)
                                             and any(a in signal for a in node.all_input_nodes)):
                 signal.add(node)
         ordered = [n for n in self.gm.graph.nodes if n in signal and n.op != "placeholder"]
@@ -800,7 +805,7 @@ class _Walk:
                 exits = self.source(node, result)
                 self.edges += [(a, "output") for a in exits]
                 out_shape = self.shape(result)
-            elif node.op == "get_attr" or not _shape_only(node):
+            elif node.op == "get_attr" or not shape_only(node):
                 self.function(node)
         meta = dict(self.ctx.meta)
         if self.static:

@@ -45,7 +45,7 @@ def _user_line(err: BaseException) -> str:
     return f", at {f.filename}:{f.lineno} in {f.name}: {(f.line or '').strip()}"
 
 
-def _shape_only(node: fx.Node) -> bool:
+def shape_only(node: fx.Node) -> bool:
     """Whether ``node`` depends on tensor shapes only (not on any tensor's values)."""
     if node.op == "call_method" and node.target in _SHAPE_METHODS:
         return True
@@ -54,7 +54,7 @@ def _shape_only(node: fx.Node) -> bool:
     if node.op in ("placeholder", "call_module", "get_attr"):
         return False
     inputs = node.all_input_nodes
-    return bool(inputs) and all(_shape_only(n) for n in inputs)
+    return bool(inputs) and all(shape_only(n) for n in inputs)
 
 
 class _KnownLength:
@@ -63,7 +63,7 @@ class _KnownLength:
 
     def _shape_value(self) -> Any:
         tracer = self.tracer  # type: ignore[attr-defined]
-        if isinstance(tracer, LeafTracer) and tracer._example is not None and _shape_only(self.node):  # type: ignore[attr-defined]
+        if isinstance(tracer, LeafTracer) and tracer._example is not None and shape_only(self.node):  # type: ignore[attr-defined]
             return tracer._evaluate(self)
         return None
 
@@ -142,7 +142,7 @@ class LeafTracer(fx.Tracer):
         return values.env[obj.node]
 
     def to_bool(self, obj: fx.Proxy) -> bool:
-        if self._example is None or not _shape_only(obj.node):
+        if self._example is None or not shape_only(obj.node):
             return super().to_bool(obj)
         return bool(self._evaluate(obj))
 
@@ -151,7 +151,7 @@ class LeafTracer(fx.Tracer):
 
     def iter(self, obj: fx.Proxy) -> Any:
         """``*x.shape`` and ``a, b = x.shape``: as many items as the example's shape has (each symbolic)."""
-        if self._example is None or not _shape_only(obj.node):
+        if self._example is None or not shape_only(obj.node):
             return super().iter(obj)
         return iter([obj[i] for i in range(len(self._evaluate(obj)))])
 

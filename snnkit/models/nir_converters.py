@@ -44,7 +44,7 @@ def _legendre_memory(ctx: ExportContext, m: LegendreMemory, site: Site) -> Piece
 @register_converter(DiagonalSSM)
 def _diagonal_ssm(ctx: ExportContext, m: DiagonalSSM, site: Site) -> Piece:
     with torch.no_grad():
-        dA, dB, C = (t.to(torch.complex128) for t in m._modes())        # [H, N] each
+        dA, dB, C = (t.to(torch.complex128) for t in m.modes())        # [H, N] each
     H, N = dA.shape
     n = H * N * 2                                                        # state (h, mode, re/im)
     i = torch.arange(H * N) * 2

@@ -48,7 +48,8 @@ class DiagonalSSM(CountedOp):
         self.C = nn.Parameter(C.contiguous())
         self.D = nn.Parameter(torch.randn(channels))
 
-    def _modes(self) -> tuple[Tensor, Tensor, Tensor]:
+    def modes(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The discretised diagonal system ``(dA, dB, C)``, each ``[H, N]`` complex (exporters read it)."""
         dt = self.log_dt.exp()[:, None]
         L = torch.complex(-self.log_neg_real.exp(), self.imag)               # [H, N]
         dA = torch.exp(L * dt)
@@ -56,7 +57,7 @@ class DiagonalSSM(CountedOp):
         return dA, dB, torch.view_as_complex(self.C.contiguous())
 
     def kernel(self, T: int) -> Tensor:
-        dA, dB, C = self._modes()
+        dA, dB, C = self.modes()
         k = torch.arange(T, device=dA.device)
         powers = torch.exp(torch.log(dA)[..., None] * k)                      # [H, N, T]
         return 2 * torch.einsum("hn,hnt->th", C * dB, powers).real            # [T, H]
@@ -71,7 +72,7 @@ class DiagonalSSM(CountedOp):
 
     def step(self, u: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One step of the recurrence ``x = dA x + dB u``, ``y = 2 Re(C x) + D u``; ``u [B, H]``."""
-        dA, dB, C = self._modes()
+        dA, dB, C = self.modes()
         x = dB * u[..., None] if state is None else dA * state + dB * u[..., None]
         return 2 * (C * x).sum(-1).real + self.D * u, x
 

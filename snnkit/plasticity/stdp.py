@@ -94,18 +94,20 @@ class PairSTDP(PlasticityRule):
             ap, am = ap * up, am * down
         return ap, am
 
-    def _advance(self, pre: Tensor, post: Tensor) -> tuple[Tensor, Tensor]:
+    def advance_traces(self, pre: Tensor, post: Tensor) -> tuple[Tensor, Tensor]:
+        """Advance the pre and post traces by one step of spikes; returns ``(x_pre, x_post)`` (used by
+        rules built on this one, e.g. the eligibility of three-factor STDP)."""
         self.x_pre = trace_step(self.x_pre, pre, self.pre_trace)
         self.x_post = trace_step(self.x_post, post, self.post_trace)
         return self.x_pre, self.x_post
 
     def delta(self, pre: Tensor, post: Tensor, modulator: Tensor | float | None = None) -> Tensor:
         if self.order == "trace_first":
-            x_pre, x_post = self._advance(pre, post)
+            x_pre, x_post = self.advance_traces(pre, post)
         else:
             x_pre = torch.zeros_like(pre) if self.x_pre is None else self.x_pre
             x_post = torch.zeros_like(post) if self.x_post is None else self.x_post
-            self._advance(pre, post)
+            self.advance_traces(pre, post)
         v = self.view
         if self.pre_offset:
             x_pre = x_pre - self.pre_offset

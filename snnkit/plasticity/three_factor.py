@@ -57,7 +57,7 @@ class RewardModulatedSTDP(PlasticityRule):
         """This step's STDP term ``zeta`` (``[B, out, in]`` with ``per_sample``, else weight-shaped)."""
         if not self.per_sample:
             return self.stdp.delta(pre, post)
-        x_pre, x_post = self.stdp._advance(pre, post)
+        x_pre, x_post = self.stdp.advance_traces(pre, post)
         v = self.view
         b = pre.shape[0]
         post2, x_post2 = post.reshape(b, -1), x_post.reshape(b, -1)

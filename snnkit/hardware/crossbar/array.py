@@ -161,6 +161,11 @@ class CrossbarArray(nn.Module):
         eye = torch.eye(w.shape[1], dtype=w.dtype, device=w.device)
         return self.config.periphery.read(eye, w, generator).abs().mean().clamp(min=1e-4)
 
+    @property
+    def programmed(self) -> bool:
+        """Whether :meth:`program` has written the devices (reads go through the arrays only then)."""
+        return bool(self._slices)
+
     @torch.no_grad()
     def drift(self, t_inference: float, generator: torch.Generator | None = None) -> "CrossbarArray":
         """Read every device ``t_inference`` seconds after programming (drift, accumulated 1/f noise) and

@@ -54,7 +54,7 @@ class _CrossbarLayer(nn.Module):
         """``x2d`` ``[N, in]`` -> ``[N, out]`` through the crossbar (no bias)."""
         if self.training and (self.weight_noise > 0 or not self.config.periphery.is_perfect):
             return self._hardware_aware_matmul(x2d)
-        if self.training or not self.array._slices:
+        if self.training or not self.array.programmed:
             return x2d @ self._matrix().t()  # training without non-idealities, or the digital reference
         return self.array(x2d)
 

@@ -75,7 +75,10 @@ def _drain(proc: subprocess.Popen, grace: float = 5.0) -> None:
             pass
 
 
-def _run_script(payload: dict[str, np.ndarray], timeout: float, script: Path = SCRIPT) -> dict[str, np.ndarray]:
+def run_script(payload: dict[str, np.ndarray], timeout: float, script: Path | None = None) -> dict[str, np.ndarray]:
+    """Run a Lava-side ``script`` (default :data:`SCRIPT`; it never imports snnkit or torch) on ``payload``
+    in the Lava environment; returns the arrays it wrote. ``timeout`` seconds, then the process is stopped."""
+    script = SCRIPT if script is None else script   # read at call time (tests substitute SCRIPT)
     py = lava_python()
     with tempfile.TemporaryDirectory(prefix="snnkit-lava-") as tmp:
         in_path, out_path = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
@@ -140,7 +143,7 @@ def run_lava(trials: Sequence[tuple[list[LoihiLayer], np.ndarray]], mode: str = 
                     payload[f"t{k}_l{i}_conv_{name}"] = np.asarray(getattr(layer.conv, name))
         if layers[0].conv is not None:
             payload[f"t{k}_in_shape"] = np.asarray(layers[0].conv.in_shape)
-    out = _run_script(payload, timeout)
+    out = run_script(payload, timeout)
     return [_unpack(out, k, len(layers)) for k, (layers, _) in enumerate(trials)]
 
 
@@ -166,5 +169,5 @@ def run_netx_files(trials: Sequence[tuple[str | os.PathLike, np.ndarray, int]], 
         first = read_netx(path)[0]
         if first.conv is not None:
             payload[f"t{k}_in_shape"] = np.asarray(first.conv.in_shape)
-    out = _run_script(payload, timeout)
+    out = run_script(payload, timeout)
     return [_unpack(out, k, n_layers) for k, (_, _, n_layers) in enumerate(trials)]

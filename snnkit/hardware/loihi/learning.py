@@ -62,9 +62,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .lava_runner import _run_script
+from .lava_runner import run_script
 from .layer import LoihiLayer
-from .models import FixedPointModel, _i32
+from .models import FixedPointModel, wrap_int32
 
 TRACE_BITS = 7                      # traces are unsigned 7-bit: [0, 127]
 TRACE_MAX = (1 << TRACE_BITS) - 1
@@ -665,7 +665,7 @@ def simulate_learning(rule: EngineRule, weights: np.ndarray, pre: np.ndarray, po
             spikes = post[t]
         else:
             a_in, acc = a_buff, engine.weights @ pre[t]   # Lava sends last step's sum, then sums this step
-            a_buff = _i32(acc << e if e > 0 else acc >> -e)
+            a_buff = wrap_int32(acc << e if e > 0 else acc >> -e)
             u, v = lif.neuron_step(u, v, a_in, consts)
             spikes = (v > consts[-1]).astype(np.int64)
             v = np.where(spikes > 0, 0, v)
@@ -736,7 +736,7 @@ def run_lava_learning(trials: Sequence[LavaLearningTrial], timeout: float = 300.
         else:
             raise ValueError(f"trial {k}: rule={tr.rule!r}; allowed: an EngineRule, ('stdp_loihi', ...), "
                              "('rstdp', ...)")
-    out = _run_script(payload, timeout, script=_SCRIPT)
+    out = run_script(payload, timeout, script=_SCRIPT)
     keys = ("weights", "tag_1", "x1", "y1")
     return [{**{key: out[f"t{k}_{key}"].astype(np.int64) for key in keys},
              **({"post": out[f"t{k}_post"].astype(np.int64)} if f"t{k}_post" in out else {}),

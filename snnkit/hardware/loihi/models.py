@@ -43,7 +43,7 @@ from .layer import (ACT_SHIFT, BIAS_EXP_MAX, BIAS_MANT_MAX, CONV_ACC_BITS, DECAY
 Result = dict[str, list[np.ndarray]]
 
 
-def _i32(x: np.ndarray) -> np.ndarray:
+def wrap_int32(x: np.ndarray) -> np.ndarray:
     """Wrap int64 values to int32 the way storing them in an int32 numpy array does."""
     return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
@@ -170,7 +170,7 @@ class _ChainModel:
                 if rec[i] is not None:
                     a_in = a_in + rec[i].emit()
                 if layers[i].neuron == "sigma_delta":
-                    s, state[i] = SigmaDelta.step(layers[i], state[i], _i32(a_in))
+                    s, state[i] = SigmaDelta.step(layers[i], state[i], wrap_int32(a_in))
                     u, v = state[i][0], state[i][1]
                 else:
                     u, v = self.neuron_step(*state[i], a_in, consts[i])
@@ -250,26 +250,26 @@ class FixedPointModel(_ChainModel):
         if s.ndim == 2:  # step path: int64 with Lava's int32 wraps
             acc = np.rint(acc).astype(np.int64)
             e = int(layer.weight_exp)
-            return _i32(acc << e if e > 0 else acc >> -e)
+            return wrap_int32(acc << e if e > 0 else acc >> -e)
         return _shift_float(acc, int(layer.weight_exp))
 
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return _i32(a + b)
+        return wrap_int32(a + b)
 
     def neuron_constants(self, layer: LoihiLayer) -> tuple:
         bias = np.asarray(layer.bias(), np.int64)
         bexp = np.asarray(layer.bias_exp, np.int64)
-        eff_bias = _i32(np.where(bexp >= 0, bias << np.maximum(bexp, 0), bias >> np.maximum(-bexp, 0)))
+        eff_bias = wrap_int32(np.where(bexp >= 0, bias << np.maximum(bexp, 0), bias >> np.maximum(-bexp, 0)))
         return (DECAY_UNITY - (int(layer.du) + 1), DECAY_UNITY - int(layer.dv), eff_bias,
                 int(layer.vth) << VTH_SHIFT)
 
     def neuron_step(self, u, v, a_in, consts):
         keep_u, keep_v, bias, _ = consts
-        a_in = _i32(a_in)
-        u = _i32(_i32(_trunc_decay(u, keep_u)) + _i32(a_in << ACT_SHIFT))
+        a_in = wrap_int32(a_in)
+        u = wrap_int32(wrap_int32(_trunc_decay(u, keep_u)) + wrap_int32(a_in << ACT_SHIFT))
         u = np.where(u > UV_HALF, u - 2 * UV_HALF, u)
         u = np.where(u <= -UV_HALF, u + 2 * UV_HALF, u)
-        v = _i32(_i32(_trunc_decay(v, keep_v)) + u + bias)
+        v = wrap_int32(wrap_int32(_trunc_decay(v, keep_v)) + u + bias)
         return u, np.clip(v, -UV_HALF + 1, UV_HALF - 1)
 
     def can_run_fast(self, layers: list[LoihiLayer]) -> bool:
@@ -389,13 +389,13 @@ class SigmaDelta:
     def step(layer: LoihiLayer, state: tuple, a_in: np.ndarray) -> tuple[np.ndarray, tuple]:
         sigma, act_prev, residue = state
         shift = int(layer.spike_exp) + int(layer.state_exp)
-        sigma = _i32(sigma + a_in)
-        act = _i32(sigma + (layer.bias() << shift))
+        sigma = wrap_int32(sigma + a_in)
+        act = wrap_int32(sigma + (layer.bias() << shift))
         if layer.act_mode == "relu":
             act = np.maximum(act, 0)
-        delta = _i32(act - act_prev + residue)
+        delta = wrap_int32(act - act_prev + residue)
         s = np.where(np.abs(delta) >= (int(layer.vth) << shift), delta, 0)
-        return s >> int(layer.state_exp), (sigma, act, _i32(delta - s))
+        return s >> int(layer.state_exp), (sigma, act, wrap_int32(delta - s))
 
     @staticmethod
     def run(layer: LoihiLayer, a: np.ndarray, record: bool) -> tuple:
@@ -404,7 +404,7 @@ class SigmaDelta:
         state = SigmaDelta.initial(layer, a.shape[1])
         outs, us, vs = [], [], []
         for t in range(a.shape[0]):
-            s, state = SigmaDelta.step(layer, state, _i32(a[t]))
+            s, state = SigmaDelta.step(layer, state, wrap_int32(a[t]))
             outs.append(s)
             us.append(state[0])
             vs.append(state[1])
