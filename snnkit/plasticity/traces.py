@@ -12,6 +12,7 @@ spike (``increment="one"``, spikingjelly's convention) or ``scale * dt / tau``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -41,9 +42,10 @@ class TraceParameters:
         _checks.one_of("increment", self.increment, INCREMENTS)
         _checks.one_of("method", self.method, ("exp", "euler"))
 
-    @property
+    @cached_property
     def decay(self) -> float:
-        """The per-step decay factor (a float: rules use it as a scalar)."""
+        """The per-step decay factor (a float: rules use it as a scalar; computed once, as rules read it
+        every step)."""
         return float(_decay(float(self.tau), self.dt, self.method, "tau").double())
 
     @property
