@@ -33,25 +33,33 @@ template <typename T>
 void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
                   const T* __restrict__ th, T* __restrict__ h, T* __restrict__ s, T* __restrict__ v_last,
                   int64_t steps, int64_t m, int reset, T v_reset, bool decay_input) {
+  const bool hard = reset == HARD, sub = reset == SUBTRACT;
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
-    const int64_t b1 = std::min(m, b0 + BLOCK);
+    const int64_t n = std::min(m, b0 + BLOCK) - b0;
+    const T* __restrict__ bb = beta + b0;
+    const T* __restrict__ tb = th + b0;
     T v[BLOCK];
-    for (int64_t j = b0; j < b1; ++j) v[j - b0] = v0[j];
+    for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
     for (int64_t t = 0; t < steps; ++t) {
-      const T* xt = x + t * m;
-      T* ht = h + t * m;
-      T* st = s + t * m;
-      for (int64_t j = b0; j < b1; ++j) {
-        const T bj = beta[j];
-        T hv = bj * v[j - b0] + (decay_input ? (1 - bj) * xt[j] : xt[j]);
-        const bool fire = hv > th[j];
-        ht[j] = hv;
-        st[j] = fire ? T(1) : T(0);
-        v[j - b0] = reset == HARD ? (fire ? v_reset : hv) : (reset == SUBTRACT ? (fire ? hv - th[j] : hv) : hv);
+      const T* __restrict__ xt = x + t * m + b0;
+      T* __restrict__ ht = h + t * m + b0;
+      T* __restrict__ st = s + t * m + b0;
+      if (decay_input) {
+        for (int64_t j = 0; j < n; ++j) ht[j] = bb[j] * v[j] + (1 - bb[j]) * xt[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j) ht[j] = bb[j] * v[j] + xt[j];
+      }
+      // the reset as selects on loop-invariant modes: each loop below vectorises
+      if (hard) {
+        for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; const bool f = hv > tb[j]; st[j] = f ? T(1) : T(0); v[j] = f ? v_reset : hv; }
+      } else if (sub) {
+        for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; const bool f = hv > tb[j]; st[j] = f ? T(1) : T(0); v[j] = f ? hv - tb[j] : hv; }
+      } else {
+        for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; st[j] = hv > tb[j] ? T(1) : T(0); v[j] = hv; }
       }
     }
-    for (int64_t j = b0; j < b1; ++j) v_last[j] = v[j - b0];
+    for (int64_t j = 0; j < n; ++j) v_last[b0 + j] = v[j];
   }
 }
 
