@@ -79,7 +79,8 @@ def _converted() -> dict[str, tuple[torch.nn.Module, tuple[int, ...], torch.Tens
 def _reason(err: Exception) -> str:
     text = re.sub(r"\S*/(snnkit|tests)/", r"\1/", str(err))  # paths relative to the repository
     text = re.sub(r"(\.py):\d+", r"\1", text)  # line numbers change with every edit
-    return " ".join(text.split()).replace("|", "\\|")
+    # Markdown: a table cell cannot hold "|", and "[...](...)" in quoted source would read as a link
+    return " ".join(text.split()).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
 
 
 def _check(model: torch.nn.Module, shape: tuple[int, ...], analog: torch.Tensor | None) -> str:
