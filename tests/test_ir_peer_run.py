@@ -60,3 +60,11 @@ def test_missing_peer_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_norse)
     with pytest.raises(ImportError, match="pip install --no-deps norse"):
         run_in_peer(tmp_path / "x.nir", "norse", torch.zeros(1, 1, 1))
+
+
+def test_a_damaged_file_is_refused_before_any_peer_sees_it(tmp_path):
+    from snnkit.errors import InvalidFileError
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(InvalidFileError, match="bad.nir"):
+        run_in_peer(bad, "norse", torch.zeros(1, 1, 1))

@@ -607,6 +607,20 @@ def _static_input(meta: dict[str, Any], path: Any, input_shape: tuple[int, ...],
     return StaticInput(int(steps), permute)
 
 
+def read_graph(path: str | os.PathLike, limits: dict[str, int] = LIMITS, type_check: bool = False) -> nir.NIRGraph:
+    """A NIR file checked before anything is allocated (:func:`check_hdf5`), read by ``nir``, then
+    validated (:func:`validate_graph`); errors name the file, node and field. ``type_check`` also runs
+    nir's own type inference (what the peers' importers expect)."""
+    path = os.fspath(path)
+    check_hdf5(path, limits)
+    try:
+        graph = nir.read(path, type_check=type_check)
+    except Exception as err:  # malformed node records: nir's own reader names the problem
+        raise InvalidFileError(path, "node", type(err).__name__, f"a NIR graph nir 1.0 can read ({err})") from None
+    validate_graph(graph, path, limits)
+    return graph
+
+
 def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None, method: str | None = None,
                limits: dict[str, int] | None = None) -> nn.Module:
     """Read a NIR file (or take a graph), validate it, and return a snnkit model on ``[T, B, ...]`` input.
@@ -620,14 +634,10 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
     path = None
     if isinstance(source, nir.NIRGraph):
         graph = source
+        validate_graph(graph, path, caps)
     else:
         path = os.fspath(source)
-        check_hdf5(path, caps)
-        try:
-            graph = nir.read(path, type_check=False)
-        except Exception as err:  # malformed node records: nir's own reader names the problem
-            raise InvalidFileError(path, "node", type(err).__name__, f"a NIR graph nir 1.0 can read ({err})") from None
-    validate_graph(graph, path, caps)
+        graph = read_graph(path, caps)
     meta = _meta(graph)
     if dt is None:
         if "snnkit.dt" not in meta:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .graph import PEERS
+from .nir_import import read_graph
 
 _MODULES = {"snntorch": "snntorch.import_nir", "norse": "norse.torch",
             "spikingjelly": "spikingjelly.activation_based.nir_exchange"}
@@ -34,12 +35,13 @@ def _peer(target: str) -> Any:
         raise ImportError(f"running the file in {target} needs {target} ({how}): {err}") from err
 
 
-def load_in_peer(path: str | Path, target: str) -> nn.Module:
-    """The peer's module for the NIR file at ``path``, built by the peer's own importer."""
+def load_in_peer(source: str | Path | "nir.NIRGraph", target: str) -> nn.Module:
+    """The peer's module for a NIR file (validated first, like :func:`snnkit.ir.import_nir`) or graph,
+    built by the peer's own importer."""
     import nir
 
     module = _peer(target)
-    graph = nir.read(str(path))
+    graph = source if isinstance(source, nir.NIRGraph) else read_graph(source, type_check=True)
     with contextlib.redirect_stdout(io.StringIO()):   # snntorch's importer prints its progress
         if target == "norse":
             return module.from_nir(graph, dt=PEERS[target].dt)
@@ -48,12 +50,12 @@ def load_in_peer(path: str | Path, target: str) -> nn.Module:
         return module.import_from_nir(graph)
 
 
-def readout_node(path: str | Path) -> str | None:
+def readout_node(source: str | Path | "nir.NIRGraph") -> str | None:
     """Name of the node that holds an LI readout written for a peer (``None``: the output is spikes)."""
     import nir
 
-    found = [k for k, n in nir.read(str(path)).nodes.items()
-             if (getattr(n, "metadata", None) or {}).get("snnkit.readout") == "LI"]
+    graph = source if isinstance(source, nir.NIRGraph) else read_graph(source)
+    found = [k for k, n in graph.nodes.items() if (getattr(n, "metadata", None) or {}).get("snnkit.readout") == "LI"]
     return found[-1] if found else None
 
 
@@ -69,7 +71,9 @@ def _membrane(target: str, net: nn.Module, state: Any, node: str) -> Tensor:
 def run_in_peer(path: str | Path, target: str, x: Tensor) -> Tensor:
     """Step the peer's import of ``path`` over ``x [T, B, ...]``: ``[T, B, ...]`` output spikes, or the
     readout membrane when the file was written from an LI readout."""
-    net, node = load_in_peer(path, target), readout_node(path)
+    _peer(target)                                   # an unknown or missing peer fails before the file is read
+    graph = read_graph(path, type_check=True)       # read and validated once
+    net, node = load_in_peer(graph, target), readout_node(graph)
     out, state = [], None
     for x_t in x.unbind(0):
         y, state = net(x_t, state)
