@@ -33,7 +33,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["Surrogate", "get", "register", "names", "spike"]
+__all__ = ["Surrogate", "get", "register", "names", "spike", "heaviside"]
 
 _DerivativeFn = Callable[[Tensor, float], Tensor]
 _REGISTRY: dict[str, tuple[_DerivativeFn, float]] = {}
@@ -73,7 +73,7 @@ class Surrogate:
 
     def __call__(self, x: Tensor) -> Tensor:
         if not (x.requires_grad and torch.is_grad_enabled()):   # no graph: the plain step, no Function call
-            return (x > 0).to(x.dtype)
+            return heaviside(x)
         return spike(x, self)
 
 
@@ -92,12 +92,17 @@ def get(name: str | Surrogate = "atan", alpha: float | None = None) -> Surrogate
     return Surrogate(key, _REGISTRY[key][1] if alpha is None else float(alpha))
 
 
+def heaviside(x: Tensor) -> Tensor:
+    """The spike itself: 1 where ``x > 0``, else 0, in ``x``'s dtype (no gradient)."""
+    return (x > 0).to(x.dtype)
+
+
 class _Spike(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, surrogate: Surrogate) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
-        return (x > 0).to(x.dtype)
+        return heaviside(x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]

@@ -14,10 +14,15 @@ class Sequential(nn.Sequential):
     (a list with one entry per layer, ``None`` for stateless layers) and returns ``(out, new_state)``;
     ``step(x_t, state)`` does the same for a single time step ``[B, ...]``."""
 
-    def run(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
+    def _state(self, state: list[Any] | None) -> list[Any]:
+        """The per-layer state list (all ``None`` at rest), checked against the number of layers."""
         state = [None] * len(self) if state is None else state
         if len(state) != len(self):
             raise ValueError(f"state has {len(state)} entries; this Sequential has {len(self)} layers")
+        return state
+
+    def run(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
+        state = self._state(state)
         new_state: list[Any] = []
         for layer, s in zip(self, state):
             if isinstance(layer, SpikingLayer):
@@ -32,9 +37,7 @@ class Sequential(nn.Sequential):
     def step(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
         """One time step ``[B, ...]``: every layer with a ``step`` method takes its own single-step path
         (streaming: no multi-step engine call per layer and step); other layers see ``[1, B, ...]``."""
-        state = [None] * len(self) if state is None else state
-        if len(state) != len(self):
-            raise ValueError(f"state has {len(state)} entries; this Sequential has {len(self)} layers")
+        state = self._state(state)
         new_state: list[Any] = []
         for layer, s in zip(self, state):
             if hasattr(layer, "step"):
