@@ -68,3 +68,11 @@ def test_a_damaged_file_is_refused_before_any_peer_sees_it(tmp_path):
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
     with pytest.raises(InvalidFileError, match="bad.nir"):
         run_in_peer(bad, "norse", torch.zeros(1, 1, 1))
+
+
+def test_extensions_used_names_what_peers_would_run_differently():
+    from snnkit.ir import to_graph
+    from snnkit.ir.graph import extensions_used
+    soft = N.Sequential(nn.Linear(4, 3), N.LIF(reset="subtract"))
+    assert extensions_used(to_graph(soft, extensions=True)) == ["reset=subtract"]
+    assert extensions_used(to_graph(_net("spikes"))) == []

@@ -21,15 +21,10 @@ def nir_step(model: nn.Module, x: Tensor, y: Tensor, out: Path, predict: Callabl
     node metadata that other tools ignore: the ``extensions`` entry of the result lists them);
     ``"snntorch"``, ``"norse"`` or ``"spikingjelly"`` writes a file that this peer runs with the same
     spikes, or raises naming what it cannot run."""
-    import nir
-
     from .. import ir
 
     graph = ir.export_nir(model, str(out), extensions=target is None, target=target)
-    # what other tools would run differently: soft reset (metadata) and extension sub-graphs (max pooling)
-    extensions = sorted({f"reset={n.metadata['snnkit.reset']}" if not isinstance(n, nir.NIRGraph)
-                         else f"{type(n).__name__} node {k!r}" for k, n in graph.nodes.items()
-                         if isinstance(n, nir.NIRGraph) or (getattr(n, "metadata", None) or {}).get("snnkit.reset")})
+    extensions = ir.graph.extensions_used(graph)
     model.eval()
     with torch.no_grad():
         a = model(x)

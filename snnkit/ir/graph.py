@@ -882,6 +882,18 @@ PEERS: dict[str, PeerTarget] = {
 UNREACHABLE_THRESHOLD = 1e30  # an LI readout becomes a LIF that never fires: its membrane is the readout
 
 
+def extensions_used(graph: nir.NIRGraph) -> list[str]:
+    """What in ``graph`` other tools would run differently: soft reset kept as node metadata
+    (``"reset=subtract"``) and extension sub-graphs (``"NIRGraph node 'pool'"``); empty for a plain graph."""
+    found = set()
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            found.add(f"{type(node).__name__} node {name!r}")
+        elif (getattr(node, "metadata", None) or {}).get("snnkit.reset"):
+            found.add(f"reset={node.metadata['snnkit.reset']}")
+    return sorted(found)
+
+
 def for_peer(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
     """``graph`` (written with the target's ``dt`` and ``method="euler"``) rewritten for one peer: LI
     readouts become LIF nodes with an unreachable threshold (none of the peers runs ``nir.LI``; read the
@@ -889,8 +901,7 @@ def for_peer(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
     indices (peers apply them to batched tensors, NIR counts per sample: negative ones mean the same).
     Node kinds the peer cannot run raise ``ValueError`` naming the node."""
     peer = PEERS[target]
-    if any(isinstance(n, nir.NIRGraph) or (getattr(n, "metadata", None) or {}).get("snnkit.reset")
-           for n in graph.nodes.values()):
+    if extensions_used(graph):
         raise ValueError(f"target={target!r}: the graph uses snnkit extensions (soft reset or extension nodes), "
                          "which peers would run differently; use reset='hard' and standard layers")
     for name, node in list(graph.nodes.items()):
