@@ -41,3 +41,27 @@ def save_figure(fig, folder: str, name: str) -> str:
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
+def digits_run(description: str, train: int):
+    """The shared set-up of the real-digit examples: options (``--train`` defaults to ``train``), one
+    thread, the seed, flattened digits in [0, 1] and direct encoding over ``--steps``. Returns
+    ``(args, (train_x, train_y), (test_x, test_y), encode)``."""
+    from snnkit.data import load_mnist_arrays
+    from snnkit.encoding import direct_encode
+
+    p = parser(description)
+    p.add_argument("--train", type=int, default=train, help="training digits (at most 8000)")
+    p.add_argument("--test", type=int, default=1000, help="test digits (at most 2000)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--steps", type=int, default=8, help="time steps per digit (direct encoding)")
+    p.add_argument("--hidden", type=int, default=256)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+
+    def digits(split: str, count: int):
+        images, labels = load_mnist_arrays(split)
+        return images[:count].flatten(1).float() / 255, labels[:count]
+
+    return args, digits("train", args.train), digits("test", args.test), lambda x: direct_encode(x, args.steps)

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from _common import parser
-from local_learning_mnist import data
+from _common import digits_run
 from snnkit.neurons import LIF, Sequential
 from snnkit.training.counter_current import CounterCurrent, time_mean
 
@@ -26,18 +25,7 @@ def forward_blocks(h: int) -> list[nn.Module]:
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--train", type=int, default=3000)
-    p.add_argument("--test", type=int, default=1000)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--hidden", type=int, default=256)
-    args = p.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    train_x, train_y = data("train", args.train)
-    test_x, test_y = data("test", args.test)
-    encode = lambda x: x.expand(args.steps, -1, -1)  # noqa: E731  direct encoding [T, B, 784]
+    args, (train_x, train_y), (test_x, test_y), encode = digits_run(__doc__.splitlines()[0], train=3000)
     h = args.hidden
     bptt = nn.Sequential(*forward_blocks(h))
     feedback = [nn.Sequential(nn.Linear(h, 784), nn.Sigmoid()), nn.Sequential(nn.Linear(h, h), nn.Sigmoid()),

@@ -14,15 +14,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from _common import parser
-from snnkit.data import load_mnist_arrays
+from _common import digits_run
 from snnkit.neurons import LIF, Sequential
 from snnkit.training.local import DirectFeedbackAlignment, ForwardForward
-
-
-def data(split: str, count: int):
-    images, labels = load_mnist_arrays(split)
-    return images[:count].flatten(1).float() / 255, labels[:count]
 
 
 def block(n_in: int, n_out: int) -> nn.Module:
@@ -30,18 +24,7 @@ def block(n_in: int, n_out: int) -> nn.Module:
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--train", type=int, default=4000)
-    p.add_argument("--test", type=int, default=1000)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--hidden", type=int, default=256)
-    args = p.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    train_x, train_y = data("train", args.train)
-    test_x, test_y = data("test", args.test)
-    encode = lambda x: x.expand(args.steps, -1, -1)  # noqa: E731  direct encoding [T, B, 784]
+    args, (train_x, train_y), (test_x, test_y), encode = digits_run(__doc__.splitlines()[0], train=4000)
     h = args.hidden
     models = {
         "BPTT": DirectFeedbackAlignment([block(784, h), block(h, h)], nn.Linear(h, 10)),
