@@ -14,10 +14,16 @@ IMPLS = ["snnkit", "snnkit-fused", "hand-loop", "snntorch", "norse-lifbox", "spi
 PEERS = ["snntorch", "norse-lifbox", "spikingjelly"]
 
 
-def _fold(op, x):
-    """Apply a per-sample layer to [T, B, ...] as one call on [T*B, ...]."""
+def _fold(op, x, channels_last: bool = False):
+    """Apply a per-sample layer to [T, B, ...] as one call on [T*B, ...] (``channels_last``: convolutions
+    get channels-last input, the faster layout for oneDNN on the CPU)."""
+    import torch
+
     T, B = x.shape[:2]
-    y = op(x.reshape(T * B, *x.shape[2:]))
+    x = x.reshape(T * B, *x.shape[2:])
+    if channels_last and x.dim() == 4 and isinstance(op, torch.nn.Conv2d):
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = op(x)
     return y.reshape(T, B, *y.shape[1:])
 
 
@@ -34,12 +40,14 @@ def build(impl: str, layers: list) -> Built:
     import torch
 
     n_lif = sum(1 for m in layers if m == LIF)
-    if impl == "floor":  # the stateless layers alone: what any implementation must pay
+    if impl in ("floor", "floor-nchw"):
+        # the stateless layers alone: what any implementation must pay, in the fastest layout (convolutions
+        # channels-last); "floor-nchw" keeps PyTorch's default layout, as the peers run it
         ops = [m for m in layers if m != LIF]
 
         def forward(x):
             for op in ops:
-                x = _fold(op, x)
+                x = _fold(op, x, channels_last=impl == "floor")
             return x
         return Built(forward, lambda x, s: (forward(x.unsqueeze(0))[0], s))
 
@@ -53,7 +61,10 @@ def build(impl: str, layers: list) -> Built:
         net = snnkit.neurons.Sequential(*mods)
         return Built(net, lambda x, s: net.step(x, s))
 
-    neurons = _peer_neurons(impl, n_lif)
+    # "<peer>-cl": the peer with its convolutions fed channels-last, as a user who knows the trick would
+    # (not a default of any peer, so not counted as a "best peer"; reported to show what the layout is worth)
+    channels_last = impl.endswith("-cl")
+    neurons = _peer_neurons(impl.removesuffix("-cl"), n_lif)
 
     def forward(x):
         i = 0
@@ -62,7 +73,7 @@ def build(impl: str, layers: list) -> Built:
                 x = neurons.multi(i, x)
                 i += 1
             else:
-                x = _fold(m, x)
+                x = _fold(m, x, channels_last=channels_last)
         return x
 
     def stream(x, state):
@@ -158,7 +169,8 @@ def _peer_neurons(impl: str, n: int) -> _Neurons:
             return single_nodes[i](c), True
         return _Neurons(single, multi)
 
-    raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS + ['floor']}")
+    raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS + ['floor', 'floor-nchw']} "
+                     "(a peer with '-cl' appended: channels-last convolutions)")
 
 
 def measure(bench: str, impl: str, layers: list, x, repeats: int, stream_steps: int = 0) -> dict:
@@ -205,7 +217,8 @@ def measure(bench: str, impl: str, layers: list, x, repeats: int, stream_steps: 
 
 
 def bench_main(argv: list[str] | None, *, module: str, bench: str, description: str, worker, T: int,
-               batch: int, stream_steps: int) -> int:
+               batch: int, stream_steps: int, floors: tuple[str, ...] = ("floor",),
+               default_impls: tuple[str, ...] = tuple(IMPLS)) -> int:
     """The command line shared by the core and conv benchmarks: interleaved rounds of training steps
     for every implementation and the floor, then streaming inference, then the summary."""
     import argparse
@@ -219,7 +232,8 @@ def bench_main(argv: list[str] | None, *, module: str, bench: str, description: 
     ap.add_argument("--batch", type=int, default=batch, help=f"batch size (default {batch})")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each runs every implementation once, in its own process)")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per process (median)")
-    ap.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated implementations (default: {','.join(IMPLS)})")
+    ap.add_argument("--impls", default=",".join(default_impls),
+                    help=f"comma-separated implementations (default: {','.join(default_impls)})")
     ap.add_argument("--stream-steps", type=int, default=stream_steps, help="streaming inference steps (0: skip)")
     il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -233,15 +247,17 @@ def bench_main(argv: list[str] | None, *, module: str, bench: str, description: 
     impls = [i for i in args.impls.split(",") if i]
     common = ["--T", str(args.T), "--batch", str(args.batch), "--repeats", str(args.repeats),
               "--stream-steps", str(args.stream_steps)]
-    cases = {i: [i, *common] for i in ["floor", *impls]}
+    cases = {i: [i, *common] for i in [*floors, *impls]}
     streamed = [i for i in impls if i == "snnkit" or i in PEERS] if args.stream_steps else []
     cases.update({f"stream:{i}": [i, "--mode", "stream", *common] for i in streamed})
     rounds = il.Rounds(module, bench, cases, args.rounds)
     peers = [i for i in impls if i in PEERS]
     pairs = {"snnkit_vs_best_peer": ("snnkit", peers), "snnkit_vs_floor": ("snnkit", "floor"),
              "stream_snnkit_vs_best_peer": ("stream:snnkit", [f"stream:{p}" for p in peers])}
-    for p in peers:
+    for p in [i for i in impls if i.removesuffix("-cl") in PEERS]:
         pairs[f"snnkit_vs_{p}"] = ("snnkit", p)
+    for f in floors[1:]:
+        pairs[f"snnkit_vs_{f.replace('-', '_')}"] = ("snnkit", f)
     ok_peers = [p for p in peers if rounds.ok(p)]
     best = min(ok_peers, key=lambda p: sorted(rounds.values(p))[len(rounds.values(p)) // 2]) if ok_peers else None
 

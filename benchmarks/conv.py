@@ -7,7 +7,11 @@ Weights: PyTorch's default initialisation (seed 0) times GAIN so that every laye
 grads, forward over T, loss = sum of output spikes, backward. Every implementation folds time into the
 batch for the stateless layers (spikingjelly's ``SeqToANNContainer`` idea) and runs its own neurons:
 snnkit's multi-step engine, spikingjelly's multi-step ``LIFNode``, snntorch ``Leaky`` and norse
-``LIFBoxCell`` step by step. ``floor`` is the same step without neurons (convolutions, pooling, linear).
+``LIFBoxCell`` step by step. ``floor`` is the same step without neurons (convolutions, pooling, linear)
+in the fastest layout on the CPU, channels-last, which is the layout snnkit's ``TimeDistributed`` gives
+a convolution; ``floor-nchw`` is the same in PyTorch's default layout, the one the peers run.
+``spikingjelly-cl`` is spikingjelly with its convolutions fed channels-last by hand: no peer does that
+by default, so it is not a "best peer", but it shows how much of snnkit's lead is the layout.
 Streaming: batch 1, no grad, one step at a time, latency per step.
 """
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import sys
 
 from benchmarks._worker import threads
-from benchmarks._networks import LIF, bench_main, measure
+from benchmarks._networks import IMPLS, LIF, bench_main, measure
 
 GAIN = (4.0, 6.0, 6.0)
 
@@ -43,7 +47,8 @@ def worker(impl: str, T: int, B: int, repeats: int, stream_steps: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     return bench_main(argv, module="benchmarks.conv", bench="conv-W2", description=__doc__.splitlines()[0],
-                      worker=worker, T=20, batch=32, stream_steps=20)
+                      worker=worker, T=20, batch=32, stream_steps=20, floors=("floor", "floor-nchw"),
+                      default_impls=(*IMPLS, "spikingjelly-cl"))
 
 
 if __name__ == "__main__":

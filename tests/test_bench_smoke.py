@@ -34,6 +34,23 @@ def test_core_bench_round_summary_and_spike_counts(capsys) -> None:
 
 
 @pytest.mark.slow
+def test_conv_bench_floors_and_channels_last_peer(capsys) -> None:
+    pytest.importorskip("spikingjelly")
+    from benchmarks import conv
+
+    conv.main(["--T", "2", "--batch", "1", "--rounds", "1", "--repeats", "1", "--stream-steps", "0",
+               "--impls", "snnkit,spikingjelly,spikingjelly-cl"])
+    records = _records(capsys)
+    summary = records[-1]
+    assert summary["failed"] == {}
+    assert [r["case"] for r in records[:-1]] == ["floor", "floor-nchw", "snnkit", "spikingjelly", "spikingjelly-cl"]
+    for key in ("snnkit_vs_floor", "snnkit_vs_floor_nchw", "snnkit_vs_spikingjelly-cl", "snnkit_vs_best_peer"):
+        assert summary[key] > 0, key
+    assert summary["best_peer"] == "spikingjelly"  # the hand-tuned layout is not a peer's default
+    assert summary["identical_spike_counts"] and any(r.get("spikes") for r in records[:-1])
+
+
+@pytest.mark.slow
 def test_online_bench_round_and_keys(capsys) -> None:
     from benchmarks import online
 

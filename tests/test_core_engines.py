@@ -81,3 +81,46 @@ def test_hidden_state_memory_is_one_float_per_neuron_step():
         s, _ = lif_multistep_fused(xs, None, LIFParameters())
     per_step_floats = xs.numel() * 4
     assert sum(saved) <= per_step_floats + 4 * 16 * 4 * 3  # h (float per neuron-step) + [B, F]-sized vectors
+
+
+@pytest.mark.skipif("cpp" not in ENGINES, reason="no C++ compiler: the C++ engine is not built")
+def test_cpp_engine_keeps_memory_order_and_reuses_buffers():
+    """A channels-last [T, B, C, H, W] input (what a channels-last convolution emits) runs without a
+    copy: spikes and gradients equal the reference on the same values, outputs keep the input's strides,
+    and a second call, served from the engine's buffer cache (the tensors are > 1 MB), is as exact."""
+    g = torch.Generator().manual_seed(3)
+    T, B, C, H, W = 3, 4, 8, 40, 40
+    base = torch.randn(T * B, C, H, W, generator=g, dtype=torch.float64) * 0.9 + 0.3
+    xs_cl = base.contiguous(memory_format=torch.channels_last).view(T, B, C, H, W).requires_grad_()
+    xs_ref = base.view(T, B, C, H, W).clone().requires_grad_()
+    assert not xs_cl.is_contiguous() and xs_ref.is_contiguous()
+    tau = (torch.rand(C, 1, 1, generator=g, dtype=torch.float64) * 8 + 2).requires_grad_()
+    th = (torch.rand(C, 1, 1, generator=g, dtype=torch.float64) * 0.5 + 0.75).requires_grad_()
+    v0 = torch.randn(B, C, H, W, generator=g, dtype=torch.float64) * 0.3
+    p = LIFParameters(tau_mem=tau, v_th=th)
+    w = torch.randn(T, B, C, H, W, generator=g, dtype=torch.float64)
+    ref = _run(lif_multistep, xs_ref, v0, p, w)
+    lif_cpu.release_buffers()
+    for call in range(2):
+        got = _run(lif_cpu.lif_multistep_cpp, xs_cl, v0, p, w)
+        assert got[0].stride() == xs_cl.stride(), "spikes lost the input's memory order"
+        assert torch.equal(ref[0], got[0]), f"spikes differ (call {call})"
+        for a, b in zip(ref[1:], got[1:]):
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+        del got
+        assert lif_cpu.cached_buffer_bytes() >= xs_cl.numel() * 8  # freed outputs went back to the cache
+    assert lif_cpu.release_buffers() > 0 and lif_cpu.cached_buffer_bytes() == 0
+
+
+@pytest.mark.skipif("cpp" not in ENGINES, reason="no C++ compiler: the C++ engine is not built")
+def test_cpp_buffer_cache_can_be_disabled():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch; from snnkit.functional import LIFParameters; from snnkit.kernels import lif_cpu\n"
+            "s, v = lif_cpu.lif_multistep_cpp(torch.randn(4, 64, 4096), None, LIFParameters()); del s\n"
+            "print(lif_cpu.cached_buffer_bytes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "SNNKIT_CPU_BUFFER_CACHE_MB": "0"}).stdout
+    assert out.split()[-1] == "0"

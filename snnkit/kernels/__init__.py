@@ -30,6 +30,7 @@ from ..functional import (ALIFParameters, ALIFState, CubaLIFParameters, CubaLIFS
 from . import alif_fused, izhikevich_fused, lif_cpu, triton_engine
 from .cuba_fused import cuba_lif_multistep_fused
 from .li_fused import li_multistep_fused
+from .lif_cpu import cached_buffer_bytes, release_buffers
 from .lif_fused import lif_multistep_fused
 
 Engine = Literal["auto", "cpp", "triton", "fused", "reference"]
@@ -149,5 +150,5 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
 
 
 __all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",
-           "ENGINES",
+           "ENGINES", "release_buffers", "cached_buffer_bytes",
            "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

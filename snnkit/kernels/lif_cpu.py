@@ -123,45 +123,79 @@ def build_error() -> str | None:
     return _error
 
 
+def release_buffers() -> int:
+    """Free the engine's cache of large output buffers (kept between calls so that a training step
+    reuses the memory of the previous one instead of faulting in fresh pages); returns the bytes freed.
+    ``SNNKIT_CPU_BUFFER_CACHE_MB`` caps the cache (default 1024, 0 disables it)."""
+    return int(_ext.release_buffer_cache()) if _ext is not None else 0
+
+
+def cached_buffer_bytes() -> int:
+    """Bytes held by the engine's buffer cache (see :func:`release_buffers`)."""
+    return int(_ext.buffer_cache_bytes()) if _ext is not None else 0
+
+
 def supports(xs: Tensor, p: LIFParameters) -> bool:
     return xs.device.type == "cpu" and xs.dtype in (torch.float32, torch.float64) \
         and p.surrogate.name in _SURROGATE_IDS
+
+
+class _MemoryOrder:
+    """A ``[T, ...]`` tensor seen in its memory order (time outermost), so the kernel's flat ``[T, M]``
+    view needs no copy: a channels-last convolution output stays channels-last through the neurons."""
+
+    def __init__(self, xs: Tensor) -> None:
+        perm = [0] + sorted(range(1, xs.dim()), key=lambda d: -xs.stride(d))  # stable: ties keep order
+        if xs.is_contiguous() or not xs.permute(perm).is_contiguous():
+            perm = list(range(xs.dim()))  # already [T, M], or not dense: one copy below
+        self.perm = perm
+        self.inverse = [perm.index(d) for d in range(len(perm))]
+        self.shape = tuple(xs.shape[d] for d in perm)
+
+    def flat(self, t: Tensor) -> Tensor:
+        """``[T, ...]`` in the original order -> ``[T, M]`` contiguous in memory order."""
+        return t.permute(self.perm).reshape(t.shape[0], -1).contiguous()
+
+    def flat_neurons(self, t: Tensor, neuron_shape: torch.Size) -> Tensor:
+        """A tensor broadcastable to one step -> ``[M]`` in memory order."""
+        return t.expand(neuron_shape).permute([d - 1 for d in self.perm[1:]]).contiguous().reshape(-1)
+
+    def unflat(self, t2: Tensor) -> Tensor:
+        return t2.reshape(self.shape).permute(self.inverse)
+
+    def unflat_neurons(self, t1: Tensor) -> Tensor:
+        return t1.reshape(self.shape[1:]).permute([d - 1 for d in self.inverse[1:]])
 
 
 class _CppLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xs: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters):  # type: ignore[override]
         ext = load()
-        shape = xs.shape
-        steps = shape[0]
-        x2 = xs.reshape(steps, -1).contiguous()
-        neuron_shape = shape[1:]
-        v0f = v0.expand(neuron_shape).contiguous().reshape(-1)
-        bf = beta.expand(neuron_shape).contiguous().reshape(-1)
-        tf = th.expand(neuron_shape).contiguous().reshape(-1)
+        order, neuron_shape = _MemoryOrder(xs), xs.shape[1:]
+        x2 = order.flat(xs)
+        v0f, bf, tf = (order.flat_neurons(t, neuron_shape) for t in (v0, beta, th))
         s, v_last, h = ext.lif_forward(x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input)
         keep_x = p.decay_input and ctx.needs_input_grad[2]
         ctx.save_for_backward(h, x2 if keep_x else None, v0f, bf, tf)
-        ctx.p, ctx.shape, ctx.v0_shape, ctx.beta_shape, ctx.th_shape = p, shape, v0.shape, beta.shape, th.shape
-        return s.reshape(shape), v_last.reshape(neuron_shape)
+        ctx.p, ctx.order, ctx.v0_shape, ctx.beta_shape, ctx.th_shape = p, order, v0.shape, beta.shape, th.shape
+        return order.unflat(s), order.unflat_neurons(v_last)
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_vlast: Tensor):  # type: ignore[override]
         h, x2, v0f, bf, tf = ctx.saved_tensors
         p: LIFParameters = ctx.p
-        steps = h.shape[0]
-        gs = (torch.zeros_like(h) if g_spikes is None else g_spikes.reshape(steps, -1).contiguous())
+        order: _MemoryOrder = ctx.order
+        gs = torch.zeros_like(h) if g_spikes is None else order.flat(g_spikes)
         empty = h.new_empty(0)
-        gvl = empty if g_vlast is None else g_vlast.reshape(-1).contiguous()
+        gvl = empty if g_vlast is None else order.flat_neurons(g_vlast, g_vlast.shape)
         need_beta, need_th = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
         gx, gv0, gbeta, gth = load().lif_backward(  # type: ignore[union-attr]
             gs, gvl, h, empty if x2 is None else x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, p.detach_reset,
             _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha), need_beta, need_th)
-        neuron_shape = ctx.shape[1:]
-        g_v0 = reduce_to(gv0.reshape(neuron_shape), ctx.v0_shape)
-        g_beta = reduce_to(gbeta.reshape(neuron_shape), ctx.beta_shape) if need_beta else None
-        g_th = reduce_to(gth.reshape(neuron_shape), ctx.th_shape) if need_th else None
-        return gx.reshape(ctx.shape), g_v0, g_beta, g_th, None
+        g_v0 = reduce_to(order.unflat_neurons(gv0), ctx.v0_shape)
+        g_beta = reduce_to(order.unflat_neurons(gbeta), ctx.beta_shape) if need_beta else None
+        g_th = reduce_to(order.unflat_neurons(gth), ctx.th_shape) if need_th else None
+        return order.unflat(gx), g_v0, g_beta, g_th, None
 
 
 def lif_multistep_cpp(xs: Tensor, v0: Tensor | None, p: LIFParameters) -> tuple[Tensor, Tensor]:

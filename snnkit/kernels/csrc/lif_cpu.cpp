@@ -4,8 +4,100 @@
 // Layout: x, h, spikes are [T, M] (M = batch * features, contiguous); v0, beta, th are [M].
 #include <torch/extension.h>
 #include <cmath>
+#include <cstdlib>
+#include <list>
+#include <mutex>
+#include <new>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 namespace {
+
+// The kernels are memory-bound, and a fresh buffer costs a page fault per 4 KB page on first touch:
+// for a convolutional layer's [T, B, C, H, W] that is half of the forward's time. A training step
+// allocates the same sizes every time, so large outputs come from a cache of buffers freed by earlier
+// calls (exact size, oldest evicted first, at most `limit` bytes held; SNNKIT_CPU_BUFFER_CACHE_MB,
+// default 1024, 0 disables). New buffers are 2 MB aligned and advised as huge pages where Linux allows.
+class BufferCache {
+ public:
+  static constexpr size_t kMinBytes = size_t(1) << 20;
+  static constexpr size_t kAlign = size_t(2) << 20;
+
+  BufferCache() {
+    const char* env = std::getenv("SNNKIT_CPU_BUFFER_CACHE_MB");
+    limit_ = (env ? size_t(std::max(0L, std::atol(env))) : size_t(1024)) << 20;
+  }
+
+  void* take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->first == bytes) {
+          void* p = it->second;
+          held_ -= bytes;
+          free_.erase(it);
+          return p;
+        }
+      }
+    }
+    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    void* p = std::aligned_alloc(kAlign, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+#ifdef __linux__
+    madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where huge pages are off
+#endif
+    return p;
+  }
+
+  void give(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (bytes > limit_) { std::free(p); return; }
+    while (held_ + bytes > limit_) {  // evict the oldest
+      std::free(free_.front().second);
+      held_ -= free_.front().first;
+      free_.pop_front();
+    }
+    free_.emplace_back(bytes, p);
+    held_ += bytes;
+  }
+
+  size_t release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const size_t freed = held_;
+    for (auto& entry : free_) std::free(entry.second);
+    free_.clear();
+    held_ = 0;
+    return freed;
+  }
+
+  size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::list<std::pair<size_t, void*>> free_;
+  size_t held_ = 0, limit_ = 0;
+};
+
+BufferCache& buffer_cache() {
+  static BufferCache* cache = new BufferCache();  // never destroyed: tensors may be freed at exit
+  return *cache;
+}
+
+// An uninitialised tensor shaped like `like` (contiguous), from the cache when it is large.
+torch::Tensor empty_cached(const torch::Tensor& like) {
+  const size_t bytes = size_t(like.numel()) * like.element_size();
+  if (bytes < BufferCache::kMinBytes) return torch::empty_like(like, at::MemoryFormat::Contiguous);
+  void* p = buffer_cache().take(bytes);
+  return torch::from_blob(p, like.sizes(), [bytes](void* q) { buffer_cache().give(q, bytes); },
+                          like.options());
+}
+
+int64_t release_buffer_cache() { return int64_t(buffer_cache().release()); }
+int64_t buffer_cache_bytes() { return int64_t(buffer_cache().held()); }
 
 enum Reset { HARD = 0, SUBTRACT = 1, NONE = 2 };
 enum Surr { ATAN = 0, SIGMOID = 1, FAST_SIGMOID = 2, TRIANGLE = 3, RECTANGULAR = 4, GAUSSIAN = 5,
@@ -138,7 +230,7 @@ void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, co
 std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor beta, torch::Tensor th,
                                        int64_t reset, double v_reset, bool decay_input) {
   const int64_t steps = x.size(0), m = x.size(1);
-  auto h = torch::empty_like(x), s = torch::empty_like(x), v_last = torch::empty_like(v0);
+  auto h = empty_cached(x), s = empty_cached(x), v_last = torch::empty_like(v0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     forward_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
                            th.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
@@ -161,7 +253,7 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, 
                                         double v_reset, bool decay_input, bool detach, int64_t kind, double alpha,
                                         bool need_beta, bool need_th) {
   const int64_t steps = h.size(0), m = h.size(1);
-  auto gx = torch::empty_like(h), gv0 = torch::empty_like(v0);
+  auto gx = empty_cached(h), gv0 = torch::empty_like(v0);
   auto gbeta = need_beta ? torch::empty_like(v0) : torch::Tensor();
   auto gth = need_th ? torch::empty_like(v0) : torch::Tensor();
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_backward", [&] {
@@ -187,7 +279,7 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, 
 // gs, h: [T, M]; th: [M]. Returns g_h [T, M].
 torch::Tensor lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Tensor th, int64_t kind, double alpha) {
   const int64_t steps = h.size(0), m = h.size(1);
-  auto gh = torch::empty_like(h);
+  auto gh = empty_cached(h);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_spatial_backward", [&] {
     switch (kind) {
       case ATAN: SNNKIT_SPATIAL(ATAN); break;
@@ -209,5 +301,7 @@ torch::Tensor lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Ten
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("lif_forward", &lif_forward, "fused LIF forward");
   mod.def("lif_backward", &lif_backward, "fused LIF backward");
+  mod.def("release_buffer_cache", &release_buffer_cache, "free the cached output buffers; returns the bytes freed");
+  mod.def("buffer_cache_bytes", &buffer_cache_bytes, "bytes held in the cache of output buffers");
   mod.def("lif_spatial_backward", &lif_spatial_backward, "LIF backward without the route through time (SLTT)");
 }
