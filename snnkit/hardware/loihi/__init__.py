@@ -25,10 +25,10 @@ from .qat import LoihiWeightFakeQuant, disable_qat, enable_qat, fake_quantize_we
 from .sigma_delta import SigmaDeltaNetwork, sigma_delta_network
 from .quantize import LoihiNetwork, LoihiQuantizationWarning, quantize_for_loihi, quantize_weights, weight_scale
 
-__all__ = ["SigmaDeltaNetwork", "sigma_delta_network", "deploy", "load_profile", "MAX_DELAY", "check_delay_range", "ConvGeometry", "FixedPointModel", "FloatModel", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
+__all__ = ["SigmaDeltaNetwork", "sigma_delta_network", "deploy", "load_profile", "ConvGeometry", "FixedPointModel", "FloatModel", "LoihiLayer", "LoihiNetwork", "effective_weights", "sign_mode_of", "simulate",
            "validate_network", "LavaTimeout", "LavaUnavailable", "lava_available", "run_lava", "run_netx", "run_netx_files",
            "NetxIncompatible", "read_netx", "write_netx", "LoihiQuantizationWarning", "LoihiWeightFakeQuant", "disable_qat", "enable_qat",
            "fake_quantize_weights", "quantize_for_loihi", "quantize_weights", "weight_scale",
            "EngineRule", "LoihiRewardSTDPMapping", "LoihiSTDPMapping", "pair_stdp_to_loihi", "precision_limits",
            "reward_modulated_stdp_rule", "reward_stdp_to_loihi", "run_lava_learning", "simulate_learning",
-           "stdp_loihi_rule"]
+           "stdp_loihi_rule", "MAX_DELAY", "check_delay_range"]
