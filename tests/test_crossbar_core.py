@@ -212,6 +212,19 @@ def test_energy_model_by_hand():
     assert rep["latency_ns"] == pytest.approx(5 * (e.t_integrate_ns + e.t_adc_ns))
 
 
+def test_energy_model_defaults_and_limits_are_the_profile_schema():
+    # a profile without an [energy] table gets the same constants as EnergyModel() and as pcm.toml spells out
+    bare = snnkit.hardware.profiles.validate({"kind": "crossbar", "name": "bare", "device": {"model": "ideal",
+                                                                                              "g_max": 25.0}})
+    assert cb.CrossbarConfig.from_profile(bare).energy == cb.EnergyModel()
+    assert cb.CrossbarConfig.from_profile("pcm").energy == cb.EnergyModel()
+    # refused as a profile's [energy] table would be, naming the field and what is allowed
+    with pytest.raises(ValueError, match=r"e_adc_pj=-1.0 is not allowed; expected a finite number >= 0"):
+        cb.EnergyModel(e_adc_pj=-1.0)
+    with pytest.raises(ValueError, match=r"adcs_per_array=2.5 has type float; expected int"):
+        cb.EnergyModel(adcs_per_array=2.5)
+
+
 def test_hardware_aware_training_runs_and_then_programs():
     torch.manual_seed(0)
     x = torch.randn(256, 10)

@@ -137,11 +137,15 @@ def test_freeze_rounds_and_export_hook_checks_loihi_range():
     assert freeze_delays(torch.nn.Sequential(layer)) == 1
     assert layer.integer_delays().tolist() == [[0, 11], [70, 79]]
     assert not layer.delays.requires_grad
-    rep = layer.check_delay_range()
-    assert not rep.ok and rep.n_out_of_range == 2 and rep.max_delay == 79 and "62" in str(rep)
+    rep = layer.check_delay_range(62)
+    assert not rep.ok and rep.n_out_of_range == 2 and rep.max_delay == 79 and "0..62" in str(rep)
+    assert layer.check_delay_range(79).ok and layer.check_delay_range(78).n_out_of_range == 1
     with pytest.raises(ValueError, match="out of range"):
-        check_delay_range(layer.integer_delays(), strict=True)
-    assert check_delay_range(torch.tensor([[0, 62]])).ok
+        check_delay_range(layer.integer_delays(), 62, strict=True)
+    assert check_delay_range(torch.tensor([[0, 62]]), 62).ok
+    assert check_delay_range(torch.tensor([[-1, 3]]), 62).n_out_of_range == 1
+    with pytest.raises(ValueError, match=r"max_allowed=-1; allowed: an integer >= 0"):
+        check_delay_range(torch.tensor([[0]]), -1)
 
 
 def test_bad_arguments_name_the_parameter():

@@ -84,8 +84,29 @@ def test_li_fused_matches_reference(decay_input, method, T, B, feat, per_neuron,
     xs, (v0,) = _tensors(g, T, B, feat, 1)
     tau = _param(g, tuple(feat) if per_neuron else (), 2, 10, learn)
     p = F.LIParameters(tau_mem=tau, decay_input=decay_input, method=method)
-    _compare(lambda x, s: (F.li_multistep(x, s[0], p), ()), lambda x, s: (li_multistep_fused(x, s[0], p), ()),
+    _compare(lambda x, s: F.li_multistep(x, s[0], p), lambda x, s: li_multistep_fused(x, s[0], p),
              xs, (v0,), (tau,), spiking=False)
+
+
+@pytest.mark.parametrize("engine", ["reference", "fused", "auto"])
+@pytest.mark.parametrize("at_rest", [False, True])
+def test_li_returns_output_and_final_state_of_the_step_loop(engine, at_rest):
+    """LI's multi-step paths (dispatcher and layer) return ``(membranes, final membrane)`` like every
+    neuron; both equal ``li_step`` applied step by step from the same initial membrane."""
+    g = torch.Generator().manual_seed(3)
+    xs = torch.randn(7, 2, 5, generator=g, dtype=torch.float64)
+    v0 = None if at_rest else torch.randn(2, 5, generator=g, dtype=torch.float64)
+    layer = snnkit.neurons.LI(tau_mem=4.0, decay_input=True).double()
+    p = layer.params()  # the layer's tau (stored as a log) exactly
+    v, trace = torch.zeros_like(xs[0]) if v0 is None else v0, []
+    for x in xs.unbind(0):
+        v = F.li_step(x, v, p)
+        trace.append(v)
+    with snnkit.kernels.use_engine(engine):
+        results = [snnkit.kernels.li(xs, v0, p), layer.run(xs, v0)]
+    for out, final in results:
+        torch.testing.assert_close(out, torch.stack(trace), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(final, v, rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=30, deadline=None)

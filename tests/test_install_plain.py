@@ -50,7 +50,7 @@ def plain_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_package_data_and_licence(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("snnkit/data/catalog.toml", "snnkit/hardware/crossbar/profiles/pcm.toml",
-                   "snnkit/kernels/csrc/lif_cpu.cpp"):
+                   "snnkit/hardware/loihi/profiles/loihi2.toml", "snnkit/kernels/csrc/lif_cpu.cpp"):
         assert needed in names, needed
     assert any(n.endswith("licenses/LICENSE") for n in names)
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()

@@ -165,7 +165,7 @@ def li_properties():
         g, xs, (v0,) = _data(seed, (T, B, *feat), 1)
         tau = _param(g, tuple(feat) if per_neuron else (), 2, 10, learn)
         p = F.LIParameters(tau_mem=tau, decay_input=decay_input, method=method)
-        _compare(lambda x, s: (F.li_multistep(x, s[0], p), ()), lambda x, s: (te.li_multistep_triton(x, s[0], p), ()),
+        _compare(lambda x, s: F.li_multistep(x, s[0], p), lambda x, s: te.li_multistep_triton(x, s[0], p),
                  xs, (v0,), (tau,), spiking=False)
     check()
 
@@ -207,9 +207,10 @@ def mixed_precision_has_float32_state():
         assert s.dtype == dtype and v.dtype == torch.float32
         _compare(lambda x, st: F.lif_multistep(x, st[0], p), lambda x, st: te.lif_multistep_triton(x, st[0], p),
                  x_low, (v0,), (tau, th), ref_xs=x_ref, rtol=1e-2, atol=1e-2)
-        out = te.li_multistep_triton(x_low, None, F.LIParameters())
-        assert out.dtype == torch.float32
-        torch.testing.assert_close(out, F.li_multistep(x_ref.detach(), None, F.LIParameters()))
+        out, v_last = te.li_multistep_triton(x_low, None, F.LIParameters())
+        assert out.dtype == v_last.dtype == torch.float32
+        for a, b in zip((out, v_last), F.li_multistep(x_ref.detach(), None, F.LIParameters())):
+            torch.testing.assert_close(a, b)
         for run, ref, p, scale in (
                 (te.cuba_lif_multistep_triton, F.cuba_lif_multistep, F.CubaLIFParameters(), 1.0),
                 (te.alif_multistep_triton, F.alif_multistep, F.ALIFParameters(beta_adapt=0.5), 1.0),

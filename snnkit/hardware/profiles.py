@@ -52,6 +52,14 @@ class Key:
     check: Callable[[Any], bool] | None = None
     allowed: str = ""
 
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed here, as the end of a message after the key's name (``None``: allowed)."""
+        if isinstance(value, bool) or not isinstance(value, self.types):
+            return f"={value!r} has type {type(value).__name__}; expected {'/'.join(t.__name__ for t in self.types)}"
+        if self.check is not None and not self.check(value):
+            return f"={value!r} is not allowed; expected {self.allowed}"
+        return None
+
 
 REQUIRED = object()
 
@@ -213,12 +221,9 @@ def validate(data: Mapping[str, Any], source: str = "<profile>") -> dict[str, An
                     raise ProfileError(f"{where} is required")
                 table[key] = copy.deepcopy(spec.default)
                 continue
-            value = table[key]
-            if isinstance(value, bool) or not isinstance(value, spec.types):
-                raise ProfileError(f"{where}={value!r} has type {type(value).__name__}; "
-                                   f"expected {'/'.join(t.__name__ for t in spec.types)}")
-            if spec.check is not None and not spec.check(value):
-                raise ProfileError(f"{where}={value!r} is not allowed; expected {spec.allowed}")
+            problem = spec.problem(table[key])
+            if problem is not None:
+                raise ProfileError(where + problem)
     if schema is CROSSBAR_SCHEMA:
         dev = out["device"]
         if dev["g_min"] >= dev["g_max"]:

@@ -129,8 +129,8 @@ def alif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: ALIFParameters
                          ALIFState, triton_engine.alif_multistep_triton, alif_fused.alif_multistep_fused, alif_multistep)
 
 
-def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
-    """Multi-step leaky integrator. See :func:`snnkit.functional.li_multistep`."""
+def li(xs: Tensor, v0: Tensor | None, p: LIParameters) -> tuple[Tensor, Tensor]:
+    """Multi-step leaky integrator: ``(membranes, final membrane)``. See :func:`snnkit.functional.li_multistep`."""
     engine = _pick(xs)
     if engine == "triton":
         return triton_engine.li_multistep_triton(xs, v0, p)

@@ -46,7 +46,8 @@ def leaky_scan(xs: Tensor, v0: Tensor, beta: Tensor, decay_input: bool) -> Tenso
     return _FusedLI.apply(xs, v0, beta, decay_input)
 
 
-def li_multistep_fused(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
-    """Fused equivalent of :func:`snnkit.functional.li_multistep`."""
+def li_multistep_fused(xs: Tensor, v0: Tensor | None, p: LIParameters) -> tuple[Tensor, Tensor]:
+    """Fused equivalent of :func:`snnkit.functional.li_multistep`: ``(membranes, final membrane)``."""
     v0 = torch.zeros_like(xs[0]) if v0 is None else v0
-    return leaky_scan(xs, v0, p.beta(xs), p.decay_input)
+    vs = leaky_scan(xs, v0, p.beta(xs), p.decay_input)
+    return vs, vs[-1]

@@ -347,10 +347,11 @@ def alif_multistep_triton(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: AL
     return s, (v, a)
 
 
-def li_multistep_triton(xs: Tensor, v0: Tensor | None, p: LIParameters) -> Tensor:
+def li_multistep_triton(xs: Tensor, v0: Tensor | None, p: LIParameters) -> tuple[Tensor, Tensor]:
     """Triton equivalent of :func:`snnkit.functional.li_multistep` (membranes in float32)."""
     v0 = _state_like(xs) if v0 is None else v0
-    return _TritonLI.apply(xs, v0, p.beta(_f32(xs)), p.decay_input)
+    vs = _TritonLI.apply(xs, v0, p.beta(_f32(xs)), p.decay_input)
+    return vs, vs[-1]
 
 
 def cuba_lif_multistep_triton(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters

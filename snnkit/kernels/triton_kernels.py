@@ -229,16 +229,20 @@ def li_backward(g_ptr, out_ptr, x_ptr, v0_ptr, beta_ptr, gx_ptr, gv0_ptr, gbeta_
 
 
 @triton.jit
+def _izhikevich_parameters(dta_ptr, b_ptr, c_ptr, d_ptr, offs, mask):
+    """The per-neuron parameters ``(dt * a, b, c, d)`` of one block, read by the forward and the backward."""
+    return (tl.load(dta_ptr + offs, mask=mask, other=0.0), tl.load(b_ptr + offs, mask=mask, other=0.0),
+            tl.load(c_ptr + offs, mask=mask, other=0.0), tl.load(d_ptr + offs, mask=mask, other=0.0))
+
+
+@triton.jit
 def izhikevich_forward(x_ptr, v0_ptr, u0_ptr, dta_ptr, b_ptr, c_ptr, d_ptr, s_ptr, w_ptr, v_ptr, u_ptr,
                        T, N, dt, input_scale, v_peak, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
     u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
-    dta = tl.load(dta_ptr + offs, mask=mask, other=0.0)
-    b = tl.load(b_ptr + offs, mask=mask, other=0.0)
-    c = tl.load(c_ptr + offs, mask=mask, other=0.0)
-    d = tl.load(d_ptr + offs, mask=mask, other=0.0)
+    dta, b, c, d = _izhikevich_parameters(dta_ptr, b_ptr, c_ptr, d_ptr, offs, mask)
     for t in range(T):
         x = tl.load(x_ptr + t * N + offs, mask=mask, other=0.0).to(tl.float32)
         w = v + dt * (0.04 * v * v + 5 * v + 140 - u + input_scale * x)
@@ -260,10 +264,7 @@ def izhikevich_backward(gs_ptr, gv_last_ptr, gu_last_ptr, w_ptr, v0_ptr, dta_ptr
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     v0 = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    dta = tl.load(dta_ptr + offs, mask=mask, other=0.0)
-    b = tl.load(b_ptr + offs, mask=mask, other=0.0)
-    c = tl.load(c_ptr + offs, mask=mask, other=0.0)
-    d = tl.load(d_ptr + offs, mask=mask, other=0.0)
+    dta, b, c, d = _izhikevich_parameters(dta_ptr, b_ptr, c_ptr, d_ptr, offs, mask)
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     gv = zero
     gu = zero

@@ -45,23 +45,23 @@ from .transformers import SpikeMaskSum
 # ---------------------------------------------------------------------------------------------- parts
 
 
-class QuantLinear(nn.Linear):
-    """``nn.Linear`` whose weight is fake-quantised to ``bits`` (symmetric, per tensor, straight-through)."""
+class _FakeQuantized:
+    """Base of a torch layer whose forward uses its weight fake-quantised to ``bits`` (see :func:`quantize_weight`)."""
 
     def __init__(self, *args: Any, bits: int = 4, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.bits = check_int("bits", bits, minimum=2)
+
+
+class QuantLinear(_FakeQuantized, nn.Linear):
+    """``nn.Linear`` whose weight is fake-quantised to ``bits`` (symmetric, per tensor, straight-through)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, quantize_weight(self.weight, self.bits), self.bias)
 
 
-class QuantConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with ``bits``-bit fake-quantised weights (see :func:`quantize_weight`)."""
-
-    def __init__(self, *args: Any, bits: int = 4, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.bits = check_int("bits", bits, minimum=2)
+class QuantConv2d(_FakeQuantized, nn.Conv2d):
+    """``nn.Conv2d`` with ``bits``-bit fake-quantised weights."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self._conv_forward(x, quantize_weight(self.weight, self.bits), self.bias)

@@ -296,8 +296,7 @@ class LI(SpikingLayer, _LeakyMixin):
 
     def run(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(x)
-        vs = kernels.li(x, state, self.params())
-        return vs, vs[-1]
+        return kernels.li(x, state, self.params())
 
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check_step(x)

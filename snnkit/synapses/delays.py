@@ -32,21 +32,18 @@ from torch import Tensor, nn
 from .. import _checks
 from ..analysis.cost import count_parameters as _count_parameters
 from ..functional.delays import Interpolation, dcls_position, one_hot_kernel, shift_reference
-from .._compat import renamed_attribute, renamed_keyword
+from .._compat import deprecated_name, renamed_attribute, renamed_keyword
 from ..kernels.delays import ALGORITHMS, delay_kernel, delayed_linear
 
 DelayMode = Literal["learned", "random", "none"]
 
-#: Loihi 2 synaptic delays are 6-bit; lava-dl's netx reader clamps them to 0..62 (the ``max_delay`` of
-#: ``hardware/loihi2.toml``, which the Loihi backend reads; this default only serves ``check_delay_range``).
-LOIHI2_MAX_DELAY = 62
 #: Smallest effective sigma the DCLS recipe decays to (``SIG = 0.23`` plus the ``0.27`` offset).
 SIGMA_FINAL = 0.5
 
 
 @dataclass(frozen=True)
 class DelayRangeReport:
-    """Result of checking integer delays against a hardware range (Loihi 2: 0..62)."""
+    """Result of checking integer delays against a hardware range ``0..max_allowed``."""
 
     max_allowed: int
     max_delay: int
@@ -62,10 +59,12 @@ class DelayRangeReport:
         return f"largest delay {self.max_delay} steps, allowed 0..{self.max_allowed}: {state}"
 
 
-def check_delay_range(integer_delays: Tensor, max_allowed: int = LOIHI2_MAX_DELAY,
-                      strict: bool = False) -> DelayRangeReport:
-    """Count synapses whose integer delay exceeds ``max_allowed`` (Loihi 2's 6-bit range by default);
-    with ``strict`` raise ``ValueError`` instead of returning a failing report."""
+def check_delay_range(integer_delays: Tensor, max_allowed: int, strict: bool = False) -> DelayRangeReport:
+    """Count synapses whose integer delay lies outside ``0..max_allowed`` (a chip's limit: Loihi 2's comes
+    from its profile, :func:`snnkit.hardware.loihi.check_delay_range`); with ``strict`` raise
+    ``ValueError`` instead of returning a failing report."""
+    if isinstance(max_allowed, bool) or not isinstance(max_allowed, int) or max_allowed < 0:
+        raise ValueError(f"max_allowed={max_allowed!r}; allowed: an integer >= 0 (the largest delay in steps)")
     d = integer_delays.detach()
     rep = DelayRangeReport(int(max_allowed), int(d.max()) if d.numel() else 0, d.numel(),
                            int((d > max_allowed).sum()) + int((d < 0).sum()))
@@ -181,8 +180,9 @@ class DelayedLinear(nn.Module):
         w = self.weight.detach()
         return {int(v): torch.where(d == v, w, torch.zeros_like(w)) for v in torch.unique(d).tolist()}
 
-    def check_delay_range(self, max_allowed: int = LOIHI2_MAX_DELAY, strict: bool = False) -> DelayRangeReport:
-        """Check :meth:`integer_delays` against a hardware range (Loihi 2: 0..62 by default)."""
+    def check_delay_range(self, max_allowed: int, strict: bool = False) -> DelayRangeReport:
+        """Check :meth:`integer_delays` against a hardware range ``0..max_allowed`` (for Loihi 2:
+        :func:`snnkit.hardware.loihi.check_delay_range`, which reads the chip profile)."""
         return check_delay_range(self.integer_delays(), max_allowed, strict)
 
     def kernel(self) -> Tensor:
@@ -301,6 +301,21 @@ def freeze_delays(model: nn.Module) -> int:
     return len(layers)
 
 
+def _deprecated_loihi2_max_delay(owner: str) -> int:
+    """The value of the deprecated ``<owner>.LOIHI2_MAX_DELAY``: Loihi 2's limit, now read from its chip profile
+    by the Loihi backend (synapses take the limit as an argument)."""
+    deprecated_name(f"{owner}.LOIHI2_MAX_DELAY", "snnkit.hardware.loihi.MAX_DELAY (from hardware/loihi2.toml)",
+                    stacklevel=4)
+    from ..hardware.loihi.layer import MAX_DELAY  # an upward import, lazy, only in this shim (gone next release)
+    return MAX_DELAY
+
+
+def __getattr__(name: str) -> int:
+    if name == "LOIHI2_MAX_DELAY":
+        return _deprecated_loihi2_max_delay(__name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable scalars (delays included when learned): :func:`snnkit.analysis.count_parameters`
     with ``trainable_only=True``."""
@@ -309,4 +324,4 @@ def count_parameters(model: nn.Module) -> int:
 
 __all__ = ["DelayedLinear", "DelayedConv1d", "delay_kernel", "one_hot_kernel", "delayed_linear", "shift_reference",
            "dcls_position", "check_delay_range", "DelayRangeReport", "delayed_layers", "freeze_delays",
-           "count_parameters", "LOIHI2_MAX_DELAY", "SIGMA_FINAL", "Interpolation", "DelayMode"]
+           "count_parameters", "SIGMA_FINAL", "Interpolation", "DelayMode"]

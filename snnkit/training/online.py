@@ -102,9 +102,9 @@ def _li_chunk(layer: LI, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor]
     p = layer.params()
     v0 = torch.zeros_like(xs[0]) if v0 is None else v0.detach()
     with torch.no_grad():
-        vs = li_multistep(xs, v0, p)
+        vs, v_last = li_multistep(xs, v0, p)
     out = integrate(xs, torch.cat([v0.unsqueeze(0), vs[:-1]]), p.beta(xs), p.decay_input)
-    return out, vs[-1]
+    return out, v_last
 
 
 def _stepwise(layer: nn.Module, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
@@ -254,8 +254,7 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                     for n, j in here:  # the post-reset membrane of the step before
                         before[n][i] = v0 if j == 0 else reset_membrane(h[j - 1], spikes[j - 1], p.threshold(xs), p)
                 else:
-                    spikes = li_multistep(xs, v0, layer.params())
-                    v_last = spikes[-1]
+                    spikes, v_last = li_multistep(xs, v0, layer.params())
                     for n, j in here:
                         before[n][i] = v0 if j == 0 else spikes[j - 1]
                 xs, states[i] = spikes, v_last

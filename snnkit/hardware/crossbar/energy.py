@@ -16,23 +16,37 @@ mappings, not a circuit simulation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..profiles import CROSSBAR_SCHEMA
+
+
+def _default(key: str) -> Any:
+    return CROSSBAR_SCHEMA["energy"][key].default
+
 
 @dataclass
 class EnergyModel:
-    """Per-read constants of the analytic model (see the module docstring)."""
+    """Per-read constants of the analytic model (see the module docstring). Their defaults and allowed
+    values are those of a profile's ``[energy]`` table (:data:`snnkit.hardware.profiles.CROSSBAR_SCHEMA`),
+    defined there once."""
 
-    e_dac_pj: float = 0.1
-    e_adc_pj: float = 2.0
-    v_read: float = 0.2
-    t_integrate_ns: float = 100.0
-    t_adc_ns: float = 10.0
-    adcs_per_array: int = 64
+    e_dac_pj: float = _default("e_dac_pj")
+    e_adc_pj: float = _default("e_adc_pj")
+    v_read: float = _default("v_read")
+    t_integrate_ns: float = _default("t_integrate_ns")
+    t_adc_ns: float = _default("t_adc_ns")
+    adcs_per_array: int = _default("adcs_per_array")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            problem = CROSSBAR_SCHEMA["energy"][f.name].problem(getattr(self, f.name))
+            if problem is not None:
+                raise ValueError(f"EnergyModel {f.name}{problem}")
 
     def read_latency_ns(self, cols: int) -> float:
         return self.t_integrate_ns + math.ceil(cols / self.adcs_per_array) * self.t_adc_ns

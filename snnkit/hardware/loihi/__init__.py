@@ -13,7 +13,8 @@
   (Loihi 2's learning engine, bit-exact with Lava's ``LearningDense``; see :mod:`.learning`).
 """
 from .deploy import deploy
-from .layer import ConvGeometry, LoihiLayer, effective_weights, load_profile, sign_mode_of, validate_network
+from .layer import (MAX_DELAY, ConvGeometry, LoihiLayer, check_delay_range, effective_weights, load_profile,
+                    sign_mode_of, validate_network)
 from .models import FixedPointModel, FloatModel, simulate
 from .learning import (EngineRule, LoihiRewardSTDPMapping, LoihiSTDPMapping, pair_stdp_to_loihi, precision_limits,
                        reward_modulated_stdp_rule, reward_stdp_to_loihi, run_lava_learning, simulate_learning,
@@ -30,4 +31,4 @@ __all__ = ["SigmaDeltaNetwork", "sigma_delta_network", "deploy", "load_profile",
            "fake_quantize_weights", "quantize_for_loihi", "quantize_weights", "weight_scale",
            "EngineRule", "LoihiRewardSTDPMapping", "LoihiSTDPMapping", "pair_stdp_to_loihi", "precision_limits",
            "reward_modulated_stdp_rule", "reward_stdp_to_loihi", "run_lava_learning", "simulate_learning",
-           "stdp_loihi_rule"]
+           "stdp_loihi_rule", "MAX_DELAY", "check_delay_range"]

@@ -16,7 +16,10 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+from torch import Tensor, nn
 
+from ... import synapses
+from ...synapses import DelayRangeReport
 from .. import profiles
 
 try:  # Python >= 3.11
@@ -76,6 +79,16 @@ SIGN_MODES = {"mixed": 1, "excitatory": 2, "inhibitory": 3}
 SIGN_MODE_NAMES = {v: k for k, v in SIGN_MODES.items()}
 SIGN_MODE_RANGES = {1: (-(1 << WEIGHT_BITS), (1 << WEIGHT_BITS) - 1), 2: (0, (1 << WEIGHT_BITS) - 1),
                     3: (-(1 << WEIGHT_BITS) + 1, 0)}
+
+
+def check_delay_range(delays: Tensor | nn.Module, strict: bool = False) -> DelayRangeReport:
+    """Integer delays -- a tensor, or a layer's ``integer_delays()`` (``snnkit.synapses.DelayedLinear``) --
+    against Loihi 2's range ``0..MAX_DELAY`` from the chip profile; see
+    :func:`snnkit.synapses.check_delay_range` (``strict``: raise ``ValueError`` instead of reporting)."""
+    integer_delays = delays.integer_delays() if isinstance(delays, nn.Module) else delays
+    if not isinstance(integer_delays, Tensor):
+        raise TypeError(f"delays must be a tensor or a layer with integer_delays(); got {type(delays).__name__}")
+    return synapses.check_delay_range(integer_delays, MAX_DELAY, strict)
 
 
 def sign_mode_of(weights: np.ndarray) -> int:

@@ -8,6 +8,7 @@
 #include <list>
 #include <mutex>
 #include <new>
+#include <type_traits>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
@@ -239,14 +240,22 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch:
   return {s, v_last, h};
 }
 
-#define SNNKIT_BACKWARD(KIND)                                                                               \
-  backward_impl<scalar_t, KIND>(gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr,     \
-                              h.data_ptr<scalar_t>(), x.numel() ? x.data_ptr<scalar_t>() : nullptr,                \
-                              v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(),         \
-                              gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),                                   \
-                              need_beta ? gbeta.data_ptr<scalar_t>() : nullptr,                                    \
-                              need_th ? gth.data_ptr<scalar_t>() : nullptr, steps, m, (int)reset,                  \
-                              (scalar_t)v_reset, decay_input, detach, (scalar_t)alpha)
+// Calls run(std::integral_constant<int, KIND>{}) for the surrogate id `kind`: each kernel is
+// instantiated once per surrogate, so its inner loop has no per-element switch.
+template <typename Run>
+void with_surrogate(int64_t kind, Run&& run) {
+  switch (kind) {
+    case ATAN: run(std::integral_constant<int, ATAN>{}); break;
+    case SIGMOID: run(std::integral_constant<int, SIGMOID>{}); break;
+    case FAST_SIGMOID: run(std::integral_constant<int, FAST_SIGMOID>{}); break;
+    case TRIANGLE: run(std::integral_constant<int, TRIANGLE>{}); break;
+    case RECTANGULAR: run(std::integral_constant<int, RECTANGULAR>{}); break;
+    case GAUSSIAN: run(std::integral_constant<int, GAUSSIAN>{}); break;
+    case PIECEWISE_QUADRATIC: run(std::integral_constant<int, PIECEWISE_QUADRATIC>{}); break;
+    case PERIODIC: run(std::integral_constant<int, PERIODIC>{}); break;
+    default: TORCH_CHECK(false, "unknown surrogate id ", kind);
+  }
+}
 
 std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, torch::Tensor h, torch::Tensor x,
                                         torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
@@ -257,41 +266,28 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, 
   auto gbeta = need_beta ? torch::empty_like(v0) : torch::Tensor();
   auto gth = need_th ? torch::empty_like(v0) : torch::Tensor();
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_backward", [&] {
-    switch (kind) {
-      case ATAN: SNNKIT_BACKWARD(ATAN); break;
-      case SIGMOID: SNNKIT_BACKWARD(SIGMOID); break;
-      case FAST_SIGMOID: SNNKIT_BACKWARD(FAST_SIGMOID); break;
-      case TRIANGLE: SNNKIT_BACKWARD(TRIANGLE); break;
-      case RECTANGULAR: SNNKIT_BACKWARD(RECTANGULAR); break;
-      case GAUSSIAN: SNNKIT_BACKWARD(GAUSSIAN); break;
-      case PIECEWISE_QUADRATIC: SNNKIT_BACKWARD(PIECEWISE_QUADRATIC); break;
-      case PERIODIC: SNNKIT_BACKWARD(PERIODIC); break;
-      default: TORCH_CHECK(false, "unknown surrogate id ", kind);
-    }
+    with_surrogate(kind, [&](auto surr) {
+      backward_impl<scalar_t, decltype(surr)::value>(
+          gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr, h.data_ptr<scalar_t>(),
+          x.numel() ? x.data_ptr<scalar_t>() : nullptr, v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
+          th.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),
+          need_beta ? gbeta.data_ptr<scalar_t>() : nullptr, need_th ? gth.data_ptr<scalar_t>() : nullptr, steps, m,
+          (int)reset, (scalar_t)v_reset, decay_input, detach, (scalar_t)alpha);
+    });
   });
   return {gx, gv0, gbeta, gth};
 }
-
-#define SNNKIT_SPATIAL(KIND)                                                                                \
-  spatial_backward_impl<scalar_t, KIND>(gs.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(), \
-                                        gh.data_ptr<scalar_t>(), steps, m, (scalar_t)alpha)
 
 // gs, h: [T, M]; th: [M]. Returns g_h [T, M].
 torch::Tensor lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Tensor th, int64_t kind, double alpha) {
   const int64_t steps = h.size(0), m = h.size(1);
   auto gh = empty_cached(h);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_spatial_backward", [&] {
-    switch (kind) {
-      case ATAN: SNNKIT_SPATIAL(ATAN); break;
-      case SIGMOID: SNNKIT_SPATIAL(SIGMOID); break;
-      case FAST_SIGMOID: SNNKIT_SPATIAL(FAST_SIGMOID); break;
-      case TRIANGLE: SNNKIT_SPATIAL(TRIANGLE); break;
-      case RECTANGULAR: SNNKIT_SPATIAL(RECTANGULAR); break;
-      case GAUSSIAN: SNNKIT_SPATIAL(GAUSSIAN); break;
-      case PIECEWISE_QUADRATIC: SNNKIT_SPATIAL(PIECEWISE_QUADRATIC); break;
-      case PERIODIC: SNNKIT_SPATIAL(PERIODIC); break;
-      default: TORCH_CHECK(false, "unknown surrogate id ", kind);
-    }
+    with_surrogate(kind, [&](auto surr) {
+      spatial_backward_impl<scalar_t, decltype(surr)::value>(gs.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
+                                                             th.data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(),
+                                                             steps, m, (scalar_t)alpha);
+    });
   });
   return gh;
 }
