@@ -13,7 +13,9 @@ class TimeDistributed(nn.Module):
 
     ``channels_last``: feed a 2-D convolution channels-last input (its output is then channels-last too,
     and snnkit's neurons and pooling keep that layout). ``None`` (default): on the CPU, where oneDNN's
-    convolutions run about 1.5x faster that way; the values are the same up to float rounding.
+    convolutions run about 1.5x faster that way; the values are the same up to float rounding. Code
+    that flattens such an output should use ``reshape``/``nn.Flatten``: ``Tensor.view`` refuses
+    channels-last strides (PyTorch says so in its error).
     """
 
     def __init__(self, module: nn.Module, channels_last: bool | None = None) -> None:
