@@ -31,18 +31,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from export_networks import networks, nir_outcomes, reason, sample_input
+from export_networks import C, F, T, networks, nir_outcomes, reason, sample_input
 from torch import nn
 
+from snnkit import models
 from snnkit.hardware import crossbar, loihi
-from snnkit.hardware.crossbar.devices import DeviceModel
 from snnkit.ir import ExportError
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "generated" / "backends_table.md"
 LOIHI_V_TOL, LOIHI_SPIKE_AGREEMENT, LOIHI_MIN_CLASSES = 0.10, 0.90, 2
 CROSSBAR_TOL = 1e-5  # relative to max(1, max |output|)
 # Ideal devices read through the arrays: DeviceModel programs and reads exactly but is not flagged ideal.
-IDEAL_ARRAYS = dataclasses.replace(crossbar.as_config("ideal"), device=DeviceModel(g_max=25.0, g_min=0.0),
+IDEAL_ARRAYS = dataclasses.replace(crossbar.as_config("ideal"), device=crossbar.DeviceModel(g_max=25.0, g_min=0.0),
                                    tile_rows=16, tile_cols=16, name="ideal devices, 16x16 tiles")
 
 
@@ -233,9 +233,6 @@ def test_crossbar_refusals_name_the_module():
 def test_loihi_refuses_branches_of_different_sizes_naming_the_nodes():
     """Two synapses of different shapes reading the input (the LMU's encoder and input_to_hidden) were
     summed by numpy (a broadcast error); the quantiser now names the graph nodes."""
-    from export_networks import C, F, T
-
-    from snnkit import models
     model = models.create("lmu", spiking=True, in_features=F, num_classes=C, steps=T)
     with pytest.raises(ValueError, match=r"graph nodes \['layers\.0\.encoder', 'layers\.0\.input_to_hidden'\]"):
         loihi.quantize_for_loihi(model, input_shape=(F,))
