@@ -58,23 +58,29 @@ def _names_a_module(message: str, model: nn.Module) -> bool:
     return bool(named & ({n for n, _ in model.named_modules() if n} | {"input", "output"}))
 
 
+def _crash(err: Exception) -> tuple[str, None]:
+    return f"error: {type(err).__name__}: {_short(reason(err))}", None
+
+
 def _refusal(err: Exception, model: nn.Module) -> tuple[str, None]:
+    """A documented refusal, or a crash when the error is of another type or does not say where."""
     if isinstance(err, ExportError) or (isinstance(err, ValueError) and _names_a_module(str(err), model)):
         return "refused: " + _short(reason(err)), None
-    return f"error: {type(err).__name__}: {_short(reason(err))}", None
+    return _crash(err)
 
 
 def _classes(out: np.ndarray, readout: str) -> np.ndarray:
     return (out.sum(0) if readout == "spikes" else out.mean(0)).argmax(-1)
 
 
-def _loihi_run(model: nn.Module, shape: tuple[int, ...], x: torch.Tensor) -> dict:
+def _loihi_quantise(model: nn.Module, shape: tuple[int, ...], x: torch.Tensor) -> loihi.LoihiNetwork:
     binary = bool(((x == 0) | (x == 1)).all())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", loihi.LoihiQuantizationWarning)  # the numbers say what is lost
-        net = loihi.quantize_for_loihi(model, input_shape=shape, input_max=None if binary else float(x.abs().max()))
-    res = net.run(x)
-    out = res["spikes"] if net.readout == "spikes" else res["v"]
+        return loihi.quantize_for_loihi(model, input_shape=shape, input_max=None if binary else float(x.abs().max()))
+
+
+def _loihi_compare(model: nn.Module, net: loihi.LoihiNetwork, out: np.ndarray, x: torch.Tensor) -> dict:
     with torch.no_grad():
         ref = model(x).numpy().reshape(out.shape)
     assert np.abs(ref).sum() > 0, "the float model is silent on the sample: nothing to compare"
@@ -86,24 +92,35 @@ def _loihi_run(model: nn.Module, shape: tuple[int, ...], x: torch.Tensor) -> dic
                                                                     == _classes(ref, net.readout)).sum())}
 
 
-def loihi_outcome(name: str, model: nn.Module, shape: tuple[int, ...], analog: torch.Tensor | None
-                  ) -> tuple[str, dict | None]:
-    x = sample_input(name, shape, analog)
-    try:
-        deployed = _loihi_run(model, shape, x)
-    except ValueError as err:
-        return _refusal(err, model)
+def _without_biases(model: nn.Module) -> nn.Module:
     unbiased = copy.deepcopy(model)
     with torch.no_grad():
         for pname, p in unbiased.named_parameters():
             if pname.rsplit(".", 1)[-1] == "bias":
                 p.zero_()
-    no_bias = _loihi_run(unbiased, shape, x)
+    return unbiased
+
+
+def loihi_outcome(name: str, model: nn.Module, shape: tuple[int, ...], analog: torch.Tensor | None
+                  ) -> tuple[str, dict | None]:
+    x = sample_input(name, shape, analog)
+    measured = {}
+    for case, m in (("deployed", model), ("no_bias", _without_biases(model))):
+        try:
+            net = _loihi_quantise(m, shape, x)
+        except Exception as err:  # noqa: BLE001 - every error is recorded; _refusal tells refusals from crashes
+            return _refusal(err, model)
+        try:
+            res = net.run(x)
+        except Exception as err:  # noqa: BLE001 - a quantised network that cannot run is a crash
+            return _crash(err)
+        measured[case] = _loihi_compare(m, net, res["spikes"] if net.readout == "spikes" else res["v"], x)
+    deployed, no_bias = measured["deployed"], measured["no_bias"]
     if deployed["readout"] == "spikes":
-        what = (f"output spikes agree {deployed['error']:.1%} ({no_bias['error']:.1%} with biases 0)")
+        what = f"output spikes agree {deployed['error']:.1%} ({no_bias['error']:.1%} with biases 0)"
     else:
-        what = (f"membrane error \\|dv\\| / \\|v\\| = {deployed['error']:.2g} ({no_bias['error']:.2g} with biases 0)")
-    return f"runs: {what}, classes agree {deployed['classes']}/{x.shape[1]}", {"deployed": deployed, "no_bias": no_bias}
+        what = f"membrane error \\|dv\\| / \\|v\\| = {deployed['error']:.2g} ({no_bias['error']:.2g} with biases 0)"
+    return f"runs: {what}, classes agree {deployed['classes']}/{x.shape[1]}", measured
 
 
 def _digital_weights(sim: nn.Module) -> list[str]:
@@ -118,10 +135,14 @@ def crossbar_outcome(name: str, model: nn.Module, shape: tuple[int, ...], analog
     x = sample_input(name, shape, analog)
     try:
         sim = crossbar.simulate(model, IDEAL_ARRAYS, seed=0)
-    except ValueError as err:
+    except Exception as err:  # noqa: BLE001 - every error is recorded; _refusal tells refusals from crashes
         return _refusal(err, model)
     with torch.no_grad():
-        ref, out = model(x), sim(x)
+        ref = model(x)
+        try:
+            out = sim(x)
+        except Exception as err:  # noqa: BLE001 - a mapped model that cannot run is a crash
+            return _crash(err)
     assert ref.abs().sum() > 0, "the float model is silent on the sample: nothing to compare"
     diff = float((out - ref).abs().max())
     scale = max(1.0, float(ref.abs().max()))
