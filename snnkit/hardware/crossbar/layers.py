@@ -158,28 +158,68 @@ def crossbar_layers(model: nn.Module) -> list[tuple[str, _CrossbarLayer]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, _CrossbarLayer)]
 
 
-def _convert(module: nn.Module, config: CrossbarConfig, weight_noise: float) -> None:
+_MAPPABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def _check_plain_forward(layer: nn.Module) -> None:
+    """Refuse a Linear/Conv subclass whose own forward computes something other than the product with the
+    weights it holds (e.g. with fake-quantised weights): a crossbar would program the raw weights. Checked
+    on a random probe, so that a subclass that only stores its weight differently still maps."""
+    base = next(b for b in _MAPPABLE if isinstance(layer, b))
+    if type(layer).forward is base.forward:
+        return
+    g = torch.Generator().manual_seed(0)
+    if isinstance(layer, nn.Linear):
+        probe = torch.randn(4, layer.in_features, generator=g)
+    else:
+        extent = [d * (k - 1) + 1 + s for k, d, s in zip(layer.kernel_size, layer.dilation, layer.stride)]
+        probe = torch.randn(2, layer.in_channels, *extent, generator=g)
+    probe = probe.to(layer.weight)
+    with torch.no_grad():
+        got, plain = layer(probe), base.forward(layer, probe)
+    if not torch.allclose(got, plain, rtol=1e-5, atol=1e-6 * float(plain.abs().max())):
+        raise ValueError(f"{type(layer).__name__}.forward is not {base.__name__}.forward of the weights it holds "
+                         "(checked on a random input; e.g. it fake-quantises them), so a crossbar programmed with "
+                         "those weights would compute something else")
+
+
+def _crossbar_copy(child: nn.Module, config: CrossbarConfig, weight_noise: float) -> nn.Module:
+    if isinstance(child, CrossbarLinear):
+        return CrossbarLinear(child.weight, child.bias, config, weight_noise)
+    if isinstance(child, CrossbarConv):
+        conv = (nn.Conv1d if child.dims == 1 else nn.Conv2d)(
+            child.in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
+            child.dilation, bias=child.bias is not None)
+        conv.load_state_dict({"weight": child.weight.detach(),
+                              **({} if child.bias is None else {"bias": child.bias.detach()})})
+        return CrossbarConv(conv, config, weight_noise)
+    _check_plain_forward(child)
+    if isinstance(child, nn.Linear):
+        return CrossbarLinear.from_linear(child, config, weight_noise)
+    return CrossbarConv(child, config, weight_noise)  # type: ignore[arg-type]
+
+
+def _convert(module: nn.Module, config: CrossbarConfig, weight_noise: float, prefix: str = "") -> None:
     for name, child in module.named_children():
-        if isinstance(child, _CrossbarLayer):
-            new: nn.Module
-            if isinstance(child, CrossbarLinear):
-                new = CrossbarLinear(child.weight, child.bias, config, weight_noise)
-            else:
-                conv = (nn.Conv1d if child.dims == 1 else nn.Conv2d)(
-                    child.in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
-                    child.dilation, bias=child.bias is not None)
-                conv.load_state_dict({"weight": child.weight.detach(),
-                                      **({} if child.bias is None else {"bias": child.bias.detach()})})
-                new = CrossbarConv(conv, config, weight_noise)
-        elif isinstance(child, nn.Linear):
-            new = CrossbarLinear.from_linear(child, config, weight_noise)
-        elif isinstance(child, (nn.Conv1d, nn.Conv2d)):
-            new = CrossbarConv(child, config, weight_noise)
-        else:
-            _convert(child, config, weight_noise)
+        if not isinstance(child, (_CrossbarLayer, *_MAPPABLE)):
+            _convert(child, config, weight_noise, f"{prefix}{name}.")
             continue
+        try:
+            new = _crossbar_copy(child, config, weight_noise)
+        except ValueError as err:  # name the module: the layers' own checks do not know where they are
+            raise ValueError(f"module '{prefix}{name}' ({type(child).__name__}): {err}") from err
         new.to(device=child.weight.device)
         setattr(module, name, new)
+
+
+def _require_layers(model: nn.Module) -> None:
+    """After conversion: refuse a model none of whose weights went onto crossbars, naming where they are."""
+    if crossbar_layers(model):
+        return
+    held = [f"'{n}' ({type(m).__name__})" for n, m in model.named_modules()
+            if any(p.dim() >= 2 for p in m.parameters(recurse=False))]
+    raise ValueError("model has no nn.Linear, nn.Conv1d or nn.Conv2d layer to program onto crossbars; "
+                     + (f"its weight matrices are in {', '.join(held)}" if held else "it holds no weight matrices"))
 
 
 def seeded_generator(seed: int | None) -> torch.Generator | None:
@@ -218,6 +258,7 @@ def simulate(model: nn.Module, profile: ProfileLike = "pcm", t_inference: float 
         sim = holder[0]
     else:
         _convert(sim, config, 0.0)
+    _require_layers(sim)
     gen = seeded_generator(seed)
     program(sim, gen)
     drift_to(sim, t_inference, gen)

@@ -220,7 +220,7 @@ def _blocks(graph: nir.NIRGraph) -> list[_Block]:
             frontier = succ[name]
         block, targets = _synapse(graph, succ, frontier, pre_shape, pool)
         if len(targets) != 1:
-            raise ValueError(f"weights feed {sorted(targets)}; expected one neuron population")
+            raise ValueError(f"graph nodes {frontier}: weights feed {sorted(targets)}; expected one neuron population")
         (neuron_name,) = targets
         neuron = graph.nodes[neuron_name]
         if not isinstance(neuron, (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)):
@@ -261,6 +261,10 @@ def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str
         w = np.asarray(lin.weight, np.float64)
         if pool is not None:
             w = _dense_after_pool(w, pre_shape, pool)
+        if weight is not None and weight.shape != w.shape:
+            raise ValueError(f"graph nodes {frontier}: the signal branches into synapses of different shapes "
+                             f"{weight.shape} and {w.shape} (at graph node {lin_name}); the Loihi backend maps chains "
+                             "of (pooling | flatten)* -> (Linear | Conv2d) -> neuron")
         if isinstance(node, nir.Delay):
             d = np.where(w != 0, steps, 0)
             block.delays = d if block.delays is None else np.where(w != 0, steps, block.delays)
