@@ -8,6 +8,13 @@ resident memory of the step above the process's memory before it (inputs and wei
 memory summary uses ``live_peak_mb``, the same measure in one more process per case run with
 ``MALLOC_MMAP_THRESHOLD_=1048576`` (freed buffers go back to the system, see benchmarks/delays.py).
 
+The online steps hand their output over chunk by chunk (``on_output``: the bench counts the spikes)
+and keep none of it, as a user training on long sequences for flat memory would: the output
+``[T, B, 20]`` grows with T by definition (2.6 MB at T = 1000), so keeping it would measure the output,
+not the step. ``online_keep_output`` (memory only, not timed) is the same step keeping the output, as
+:class:`snnkit.training.Trainer` does; its peaks are reported beside the others
+(``online_keep_output_peak_T1000_vs_T100``). BPTT keeps its output (it needs it for backward anyway).
+
 With ``--accuracy`` (default on) it also trains the MNIST-1D MLP (snnkit's ``mlp`` model) with BPTT
 and with online SLTT for a few epochs (same seed, data and schedule) and reports both test accuracies.
 
@@ -51,9 +58,14 @@ def worker(method: str, T: int, B: int, repeats: int) -> dict:
             out = net(xs)
             (online.step_loss_sum(_spike_mean, out, y) / xs.shape[0]).backward()
             return float(out.detach().sum())
-        out, _ = online.backward(net, xs, y, _spike_mean, method="sltt" if method == "online" else "sltt_k",
-                                 k=max(1, xs.shape[0] // 10), generator=gen)
-        return float(out.sum())
+        # the online step hands its output over chunk by chunk (spikes counted) and keeps none of it;
+        # "online_keep_output" (memory only) keeps the [T, B, 20] output as the Trainer does
+        keep = method == "online_keep_output"
+        spikes: list[float] = []
+        out, _ = online.backward(net, xs, y, _spike_mean, method="sltt_k" if method == "sltt_k" else "sltt",
+                                 k=max(1, xs.shape[0] // 10), generator=gen,
+                                 on_output=None if keep else lambda o: spikes.append(float(o.sum())))
+        return float(out.sum()) if keep else sum(spikes)
 
     step(x[:2])
     base = il.rss_mb()
@@ -117,11 +129,17 @@ def main(argv: list[str] | None = None) -> int:
             vals = [summary.get(f"{name}_vs_bptt_T{T}{suffix}") for T in Ts]
             summary[f"{name}_vs_bptt{suffix}"] = max(vals) if None not in vals else None
     # memory: one more process per case, large buffers returned to the system when freed
-    live = {name: il.live_peak_mb("benchmarks.online", [*worker_args[:-1], "1"]) for name, worker_args in cases.items()}
+    memory_cases = {**cases, **{f"online_keep_output@T{T}": ["online_keep_output", *cases[f"online@T{T}"][1:]]
+                                for T in Ts}}
+    live = {name: il.live_peak_mb("benchmarks.online", [*worker_args[:-1], "1"])
+            for name, worker_args in memory_cases.items()}
     il.emit({"bench": "online-W1", "live_peak_mb": live})
     on = [live.get(f"online@T{T}") for T in Ts]
     if None not in on:
         summary[f"online_peak_T{Ts[1]}_vs_T{Ts[0]}"] = round(on[1] / max(on[0], 1.0), 3)
+    kept = [live.get(f"online_keep_output@T{T}") for T in Ts]
+    if None not in kept:
+        summary[f"online_keep_output_peak_T{Ts[1]}_vs_T{Ts[0]}"] = round(kept[1] / max(kept[0], 1.0), 3)
     summary["live_peak_mb"] = live
     spikes = {r["spikes"] for T in Ts for m in ("bptt", "online") for r in rounds.records[f"{m}@T{T}"] if "spikes" in r
               and r["T"] == Ts[0]}
