@@ -127,8 +127,8 @@ def _contributions(layer: LI, xs: Tensor, steps: list[int] | range, T: int) -> T
 def _mean_readout(layer: LI, xs: Tensor, v0: Tensor | None, t0: int, T: int) -> tuple[Tensor, Tensor, Tensor]:
     """The LI membranes (no graph), their last value and, with graph, the contributions ``u``."""
     with torch.no_grad():
-        vs = li_multistep(xs, torch.zeros_like(xs[0]) if v0 is None else v0.detach(), layer.params())
-    return vs, vs[-1], _contributions(layer, xs, range(t0, t0 + xs.shape[0]), T)
+        vs, v_last = layer.run(xs, None if v0 is None else v0.detach())
+    return vs, v_last, _contributions(layer, xs, range(t0, t0 + xs.shape[0]), T)
 
 
 def _stepwise(layer: nn.Module, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
