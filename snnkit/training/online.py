@@ -17,6 +17,12 @@ that flows from step ``t`` to step ``t+1`` through the neuron state (the membran
   the leak's route through time comes back at the price of one trace per synapse layer. For one
   synapse layer feeding LIF neurons without reset this is exactly the BPTT gradient.
 
+With ``readout="mean"`` (an LI readout read through its mean membrane, e.g. ``ce_mean_membrane``) each
+step's loss reads the whole contribution of that step's input to the mean membrane instead of the
+membrane itself: the readout is linear, so its route through time is kept exactly and only the spiking
+layers' routes are cut (see :func:`backward`). ``on_output`` streams the output chunk by chunk instead
+of keeping it whole.
+
 The model is a :class:`snnkit.neurons.Sequential` (or any ``nn.Sequential``). LIF/IF layers take the
 fast path (the multi-step engine forward, an elementwise backward), LI readouts one vectorised
 re-integration; any other stateful layer runs step by step with its state detached. Layers with
@@ -323,6 +329,7 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
     for c0 in range(0, x.shape[0], chunk_steps):
         xs = x[c0:c0 + chunk_steps]
         here = [(n, t - c0) for n, t in enumerate(chosen) if c0 <= t < c0 + xs.shape[0]]
+        loss_in: Tensor | None = None
         for i, layer in enumerate(layers):
             if mean and i == len(layers) - 1:
                 loss_in = _contributions(layer, xs, range(c0, c0 + xs.shape[0]), x.shape[0])  # type: ignore[arg-type]
@@ -350,7 +357,7 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                 xs = torch.cat(steps)
             else:
                 xs = layer(xs)
-        sink.add(xs, loss_in if mean else xs)
+        sink.add(xs, xs if loss_in is None else loss_in)
     return before
 
 
