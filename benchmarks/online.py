@@ -101,7 +101,8 @@ def accuracy(epochs: int, seeds: int) -> dict:
     result: dict = {f"accuracy_{mode}": round(sum(v) / len(v), 4) for mode, v in per_seed.items()}
     result.update({f"accuracy_{mode}_per_seed": v for mode, v in per_seed.items()})
     result["accuracy_gap_points"] = round(100 * (result["accuracy_bptt"] - result["accuracy_online"]), 2)
-    result["accuracy_gap_points_per_seed"] = [round(100 * (b - o), 2) for b, o in zip(per_seed["bptt"], per_seed["online"])]
+    result["accuracy_gap_points_per_seed"] = [round(100 * (b - o), 2)
+                                              for b, o in zip(per_seed["bptt"], per_seed["online"])]
     return result
 
 
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["identical_spike_counts_bptt_online"] = len(spikes) == 1
     if args.accuracy_epochs:
         acc = il.run_worker("benchmarks.online", ["accuracy", "--accuracy-epochs", str(args.accuracy_epochs),
-                                                  "--accuracy-seeds", str(args.accuracy_seeds)], {"error_in": "accuracy"})
+                                                  "--accuracy-seeds", str(args.accuracy_seeds)],
+                            {"error_in": "accuracy"})
         summary.update(acc)
     summary["targets"] = {"online_vs_bptt": "<= 1.1", "sltt_k_vs_bptt": "<= 0.6",
                           "online_peak_long_vs_short": "about 1 (flat)", "accuracy_gap_points": "<= 2"}

@@ -246,7 +246,8 @@ def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: st
     if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, int) or chunk_steps < 1:
         raise ValueError(f"chunk_steps={chunk_steps!r} must be an integer >= 1")
     if on_output is not None and not callable(on_output):
-        raise TypeError(f"on_output must be a callable taking each output chunk, or None; got {type(on_output).__name__}")
+        raise TypeError(f"on_output must be a callable taking each output chunk, or None; "
+                        f"got {type(on_output).__name__}")
     layers = _layers(model)
     mean = readout == "mean"
     if mean and not isinstance(layers[-1], LI):
