@@ -267,6 +267,7 @@ def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: st
             loss = step_loss_sum(loss_fn, loss_in, y)
             (loss / T).backward()
             sink.add(out.detach(), float(loss.detach()))
+            del out, loss_in, loss  # not alive during the next chunk
     _average_over_processes(model)
     return sink.output, sink.loss / T
 
