@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.accuracy_seeds < 1:
+        ap.error(f"--accuracy-seeds={args.accuracy_seeds} must be >= 1")
     if args.worker:
         rec = accuracy(args.accuracy_epochs, args.accuracy_seeds) if args.worker == "accuracy" else \
             worker(args.worker, args.T, args.batch, args.repeats)
