@@ -15,9 +15,23 @@ from snnkit.training import online
 from snnkit.training.losses import get_loss
 
 
-def _reference(model: nn.Sequential, x, y, loss_fn, steps, scale, traces: bool = False) -> list[torch.Tensor]:
+def _contribution(readout: LI, z_t, t: int, T: int):
+    """What readout input ``z_t`` at step ``t`` adds to the sum of the readout's membranes up to step
+    T - 1: the reference LI driven by ``z_t`` at step t and by nothing after it (with graph)."""
+    v = li_step(z_t, torch.zeros_like(z_t), readout.params())
+    total = v
+    for _ in range(t + 1, T):
+        v = li_step(torch.zeros_like(z_t), v, readout.params())
+        total = total + v
+    return total
+
+
+def _reference(model: nn.Sequential, x, y, loss_fn, steps, scale, traces: bool = False,
+               mean_readout: bool = False) -> list[torch.Tensor]:
     """Step by step with autograd; every neuron state enters the next step detached. With ``traces``,
-    each synapse layer's weight gradient reads its presynaptic trace (OTTT), built here by hand."""
+    each synapse layer's weight gradient reads its presynaptic trace (OTTT), built here by hand. With
+    ``mean_readout`` the loss of step t reads the contribution of the LI readout's input at t to the sum
+    of its membranes (the readout's route through time kept whole; no trace for its synapse)."""
     for q in model.parameters():
         q.grad = None
     layers = list(model)
@@ -27,13 +41,15 @@ def _reference(model: nn.Sequential, x, y, loss_fn, steps, scale, traces: bool =
     for t, x_t in enumerate(x.unbind(0)):
         h = x_t.unsqueeze(0)  # [1, B, ...]: time-distributed layers need a time axis
         for i, layer in enumerate(layers):
-            if isinstance(layer, LIF):
+            if mean_readout and i == len(layers) - 1:
+                h = _contribution(layer, h, t, x.shape[0])
+            elif isinstance(layer, LIF):
                 v = torch.zeros_like(h) if states[i] is None else states[i].detach()
                 h, states[i] = lif_step(h, v, layer.params())
             elif isinstance(layer, LI):
                 v = torch.zeros_like(h) if states[i] is None else states[i].detach()
                 h = states[i] = li_step(h, v, layer.params())
-            elif traces and list(layer.parameters()):
+            elif traces and list(layer.parameters()) and not (mean_readout and i == len(layers) - 2):
                 post = next(m for m in layers[i + 1:] if isinstance(m, (LIF, LI)))
                 beta = post.params().beta(h).detach()
                 trace[i] = h.detach() if trace[i] is None else beta * trace[i] + h.detach()
@@ -145,8 +161,54 @@ def test_ottt_equals_traced_reference_for_two_layers() -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("method", ["sltt", "ottt", "sltt_k"])
+@pytest.mark.parametrize("learn", [False, True])
+def test_mean_readout_equals_reference(method, learn) -> None:
+    """readout="mean": each step's loss reads its input's whole contribution to the readout's membranes
+    (the reference LI run forward from that step alone); the hidden routes stay cut."""
+    # OTTT's traces need one shared tau in the hidden layer, so it learns only the readout's
+    case = dict(reset="subtract", decay_input=True, learn=method != "ottt") if learn else {}
+    model, (x, y) = _mlp(readout="li", **case), _input(T=13)
+    if learn:  # a learnable, per-neuron readout tau gets its gradient through the contributions too
+        model[-1] = LI(tau_mem=5.0, decay_input=True, learn_tau=True, shape=4)
+    loss_fn = get_loss("ce_mean_membrane")
+    if method == "sltt_k":
+        chosen = torch.randperm(13, generator=torch.Generator().manual_seed(2))[:4].tolist()
+        ref = _reference(model, x, y, loss_fn, set(chosen), 4, mean_readout=True)
+        got = _online(model, x, y, loss_fn, method="sltt_k", k=4, generator=torch.Generator().manual_seed(2),
+                      readout="mean")
+    else:
+        ref = _reference(model, x, y, loss_fn, range(13), 13, traces=method == "ottt", mean_readout=True)
+        got = _online(model, x, y, loss_fn, method=method, chunk_steps=5, readout="mean")
+    assert all(g.abs().sum() > 0 for g in ref)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("decay_input", [False, True])
+def test_mean_readout_is_bptt_for_a_loss_linear_in_the_mean(decay_input) -> None:
+    """Without spiking layers nothing is cut, and for a loss linear in the mean membrane the per-step
+    terms add up to the loss itself: the online gradient is exact BPTT of ``loss(v)``."""
+    torch.manual_seed(8)
+    model = Sequential(nn.Linear(10, 4), LI(tau_mem=4.0, decay_input=decay_input))
+    x, y = _input(T=9)
+
+    def linear_loss(out, labels):  # minus the label's mean membrane, averaged over the batch
+        return -out.mean(0).gather(1, labels[:, None]).mean()
+
+    got = _online(model, x, y, linear_loss, method="sltt", chunk_steps=4, readout="mean")
+    for q in model.parameters():
+        q.grad = None
+    linear_loss(model(x), y).backward()
+    for a, q in zip(got, model.parameters()):
+        torch.testing.assert_close(a, q.grad, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="readout='mean' needs an LI"):
+        online.backward(_mlp(), x, y, linear_loss, readout="mean")
+
+
 @pytest.mark.parametrize("mode", ["online", "sltt", "sltt_k", "ottt"])
 def test_trainer_modes_use_the_online_gradient(mode) -> None:
+    """The Trainer's online modes are online.backward (with readout="mean": mean-membrane loss, LI readout)."""
     x, y = _input()
     model = models.create("mlp", spiking=True, in_features=10, num_classes=4, hidden=8)
     t = training.Trainer(model, {"mode": mode, "progress": False, "lr": 1e-9, "loss": "ce_mean_membrane",
@@ -157,10 +219,35 @@ def test_trainer_modes_use_the_online_gradient(mode) -> None:
     torch.manual_seed(11)
     method = "sltt" if mode == "online" else mode
     model.zero_grad(set_to_none=True)
-    _, loss = online.backward(model, x, y, t.loss_fn, method=method, k=3)
+    _, loss = online.backward(model, x, y, t.loss_fn, method=method, k=3, readout="mean")
     for a, q in zip(got, model.parameters()):
         torch.testing.assert_close(a, q.grad)
     assert stats["loss"] == pytest.approx(loss)
+
+
+@pytest.mark.parametrize("method", ["sltt", "sltt_k", "ottt"])
+def test_on_output_streams_the_output_and_keeps_none(method) -> None:
+    """With ``on_output`` the chunks arrive in order and make up the output the plain call returns (the
+    model's own forward); gradients and loss are unchanged and no full output is kept."""
+    model, (x, y) = _mlp(readout="li"), _input()
+    loss_fn = get_loss("ce_mean_membrane")
+    kw = dict(method=method, k=4, chunk_steps=5)
+    model.zero_grad(set_to_none=True)
+    kept, loss = online.backward(model, x, y, loss_fn, generator=torch.Generator().manual_seed(1), **kw)
+    grads = [q.grad.clone() for q in model.parameters()]
+    chunks: list[torch.Tensor] = []
+    model.zero_grad(set_to_none=True)
+    none, streamed_loss = online.backward(model, x, y, loss_fn, generator=torch.Generator().manual_seed(1),
+                                          on_output=chunks.append, **kw)
+    assert none is None
+    assert [c.shape[0] for c in chunks] == ([5, 5, 3] if method != "sltt_k" else [13])
+    assert not any(c.requires_grad for c in chunks)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.cat(chunks), model(x))
+        torch.testing.assert_close(kept, model(x))
+    assert streamed_loss == pytest.approx(loss, rel=1e-6)
+    for a, q in zip(grads, model.parameters()):
+        torch.testing.assert_close(a, q.grad)
 
 
 def test_errors_name_the_parameter() -> None:
@@ -171,3 +258,5 @@ def test_errors_name_the_parameter() -> None:
         online.backward(model, x, y, get_loss("ce_count"), method="sltt_k", k=99)
     with pytest.raises(TypeError, match="nn.Sequential"):
         online.backward(nn.Linear(10, 4), x, y, get_loss("ce_count"))
+    with pytest.raises(TypeError, match="on_output"):
+        online.backward(model, x, y, get_loss("ce_count"), on_output=[])

@@ -17,6 +17,12 @@ that flows from step ``t`` to step ``t+1`` through the neuron state (the membran
   the leak's route through time comes back at the price of one trace per synapse layer. For one
   synapse layer feeding LIF neurons without reset this is exactly the BPTT gradient.
 
+With ``readout="mean"`` (an LI readout read through its mean membrane, e.g. ``ce_mean_membrane``) each
+step's loss reads the whole contribution of that step's input to the mean membrane instead of the
+membrane itself: the readout is linear, so its route through time is kept exactly and only the spiking
+layers' routes are cut (see :func:`backward`). ``on_output`` streams the output chunk by chunk instead
+of keeping it whole.
+
 The model is a :class:`snnkit.neurons.Sequential` (or any ``nn.Sequential``). LIF/IF layers take the
 fast path (the multi-step engine forward, an elementwise backward), LI readouts one vectorised
 re-integration; any other stateful layer runs step by step with its state detached. Layers with
@@ -35,9 +41,10 @@ from ..functional.lif import LIFParameters, integrate, lif_multistep, reset_memb
 from ..functional.li import li_multistep
 from ..kernels import lif_cpu
 from ..kernels.lif_fused import reduce_to
-from ..neurons import LI, LIF, detach_state
+from ..neurons import LI, LIF, Sequential, detach_state
 
 METHODS = ("sltt", "sltt_k", "ottt")
+READOUTS = ("step", "mean")
 DEFAULT_CHUNK_STEPS = 64
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Observer = Callable[[nn.Module, Tensor], None]
@@ -107,6 +114,29 @@ def _li_chunk(layer: LI, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor]
     return out, v_last
 
 
+def _li_mean_gain(p: LIParameters, like: Tensor, steps_left: Tensor) -> Tensor:
+    """How much an LI input at a step with ``n = steps_left`` steps to go (itself included) adds to the
+    sum of the membranes over those steps: ``sum_{j<n} beta^j`` (times ``1 - beta`` with decay_input).
+    Differentiable in ``beta`` (a learnable ``tau_mem`` gets its exact gradient)."""
+    beta = p.beta(like)
+    return 1 - beta ** steps_left if p.decay_input else (1 - beta ** steps_left) / (1 - beta)
+
+
+def _contributions(layer: LI, xs: Tensor, steps: list[int] | range, T: int) -> Tensor:
+    """``readout="mean"``: each step's whole contribution to the mean membrane of the LI ``layer`` over
+    the sequence, ``u[t] = gain(T - t) * in[t]`` for the steps ``t`` of ``xs``, so that
+    ``mean_t v[t] = mean_t u[t]`` exactly (the LI is linear and never resets)."""
+    steps_left = torch.tensor([T - t for t in steps], dtype=xs.dtype, device=xs.device)
+    return xs * _li_mean_gain(layer.params(), xs, steps_left.reshape(-1, *[1] * (xs.dim() - 1)))
+
+
+def _mean_readout(layer: LI, xs: Tensor, v0: Tensor | None, t0: int, T: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The LI membranes (no graph), their last value and, with graph, the contributions ``u``."""
+    with torch.no_grad():
+        vs, v_last = layer.run(xs, None if v0 is None else v0.detach())
+    return vs, v_last, _contributions(layer, xs, range(t0, t0 + xs.shape[0]), T)
+
+
 def _stepwise(layer: nn.Module, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
     """Any other stateful layer: one step at a time, state detached between steps."""
     outs = []
@@ -134,13 +164,16 @@ def _stateful(layer: nn.Module) -> bool:
     return hasattr(layer, "run")
 
 
-def _trace_decays(layers: list[nn.Module], like: Tensor) -> dict[int, Tensor]:
-    """For OTTT: each synapse layer's trace decay, the ``beta`` of the next neuron layer."""
+def _trace_decays(layers: list[nn.Module], like: Tensor, exact_readout: bool = False) -> dict[int, Tensor]:
+    """For OTTT: each synapse layer's trace decay, the ``beta`` of the next neuron layer (none for the
+    synapse of a readout whose route through time is kept exactly)."""
     decays: dict[int, Tensor] = {}
     for i, layer in enumerate(layers):
         if _stateful(layer) or not any(q.requires_grad for q in layer.parameters()):
             continue
         post = next((m for m in layers[i + 1:] if _stateful(m)), None)
+        if exact_readout and post is layers[-1]:
+            continue
         if not isinstance(post, (LIF, LI)):
             raise ValueError(f"method='ottt' needs a LIF/IF or LI layer after synapse layer {i} "
                              f"({type(layer).__name__}); got {type(post).__name__}")
@@ -153,10 +186,16 @@ def _trace_decays(layers: list[nn.Module], like: Tensor) -> dict[int, Tensor]:
 
 
 def _run_chunk(layers: list[nn.Module], xs: Tensor, states: list[Any], traces: dict[int, Tensor | None],
-               decays: dict[int, Tensor], observe: Observer | None) -> Tensor:
-    """One chunk through the network with the temporal route cut; updates ``states`` and ``traces``."""
+               decays: dict[int, Tensor], observe: Observer | None, mean_over: tuple[int, int] | None = None
+               ) -> tuple[Tensor, Tensor]:
+    """One chunk through the network with the temporal route cut; updates ``states`` and ``traces``.
+    Returns the output and what the loss reads: the output itself, or with ``mean_over = (t0, T)``
+    (``readout="mean"``) the last layer's contributions to the mean membrane."""
+    loss_in = None
     for i, layer in enumerate(layers):
-        if isinstance(layer, LIF):
+        if mean_over is not None and i == len(layers) - 1:
+            xs, states[i], loss_in = _mean_readout(layer, xs, states[i], *mean_over)  # type: ignore[arg-type]
+        elif isinstance(layer, LIF):
             xs, states[i] = _lif_chunk(layer, xs, states[i])
         elif isinstance(layer, LI) and not any(q.requires_grad for q in layer.parameters()):
             xs, states[i] = _li_chunk(layer, xs, states[i])
@@ -168,7 +207,7 @@ def _run_chunk(layers: list[nn.Module], xs: Tensor, states: list[Any], traces: d
             xs = layer(xs)
         if observe is not None and _stateful(layer):
             observe(layer, xs)
-    return xs
+    return xs, xs if loss_in is None else loss_in
 
 
 def _layers(model: nn.Module) -> list[nn.Module]:
@@ -180,7 +219,8 @@ def _layers(model: nn.Module) -> list[nn.Module]:
 
 def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: str = "sltt",
              k: int | None = None, chunk_steps: int = DEFAULT_CHUNK_STEPS, generator: torch.Generator | None = None,
-             observe: Observer | None = None) -> tuple[Tensor, float]:
+             observe: Observer | None = None, on_output: Callable[[Tensor], None] | None = None,
+             readout: str = "step") -> tuple[Tensor | None, float]:
     """Accumulate the online gradient of ``L = 1/T sum_t loss_fn(out[t:t+1], y)`` into ``.grad``.
 
     ``x`` is ``[T, B, ...]``; returns ``(output [T, B, ...] without graph, L)``. ``method`` is one of
@@ -188,39 +228,84 @@ def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: st
     ``generator`` (their random choice) apply to ``sltt_k`` only. ``observe(layer, output)`` sees each
     stateful layer's output per chunk (firing-rate monitors; not called by ``sltt_k``). Under ``torch.distributed`` the
     gradients are averaged over processes.
+
+    ``readout="mean"`` is for a loss that reads the mean over time of an LI readout (the model's last
+    layer), e.g. ``ce_mean_membrane``: the LI is linear and never resets, so ``mean_t v[t] = mean_t u[t]``
+    with ``u[t] = gain(T - t) in[t]``, the whole contribution of step ``t``'s input to that mean. The loss
+    becomes ``L = 1/T sum_t loss_fn(u[t:t+1], y)`` (an upper bound of ``loss_fn(v, y)`` for a loss convex
+    in the mean, e.g. cross-entropy) and the readout's route through time is kept exactly (only the
+    spiking layers' routes are cut). ``"step"`` (default) reads the membrane ``v[t]`` of each step.
+
+    ``on_output(chunk)``, when given, receives the output chunk by chunk, in order and without graph
+    (``[C, B, ...]``, ``C <= chunk_steps``), and the full output is not kept (``None`` is returned in
+    its place): memory is then set by the chunk alone, not by T.
     """
     _checks.one_of("method", method, METHODS)
+    _checks.one_of("readout", readout, READOUTS)
     _checks.time_major("x", x)
     if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, int) or chunk_steps < 1:
         raise ValueError(f"chunk_steps={chunk_steps!r} must be an integer >= 1")
+    if on_output is not None and not callable(on_output):
+        raise TypeError(f"on_output must be a callable taking each output chunk, or None; "
+                        f"got {type(on_output).__name__}")
     layers = _layers(model)
+    mean = readout == "mean"
+    if mean and not isinstance(layers[-1], LI):
+        raise ValueError(f"readout='mean' needs an LI readout as the model's last layer; got "
+                         f"{type(layers[-1]).__name__} (use readout='step')")
     T = x.shape[0]
+    sink = _OutputSink(T, on_output, loss_fn, y)
     if method == "sltt_k":
-        output = _sltt_k(model, x, y, loss_fn, T // 10 if k is None else k, generator)
+        _sltt_k(model, x, y, loss_fn, T // 10 if k is None else k, generator, sink, mean)
     else:
-        decays = _trace_decays(layers, x) if method == "ottt" else {}
+        # OTTT's trace of the readout synapse would re-add the route that readout="mean" keeps exactly
+        decays = _trace_decays(layers, x, exact_readout=mean) if method == "ottt" else {}
         states: list[Any] = [None] * len(layers)
         traces: dict[int, Tensor | None] = {}
-        output = None  # filled chunk by chunk (no list of chunks plus a concatenated copy)
-        for c0, xs in zip(range(0, T, chunk_steps), x.split(chunk_steps, 0)):
-            out = _run_chunk(layers, xs, states, traces, decays, observe)
-            (step_loss_sum(loss_fn, out, y) / T).backward()
-            if output is None:
-                output = out.new_empty((T, *out.shape[1:]))
-            output[c0:c0 + out.shape[0]] = out.detach()
+        for t0, xs in zip(range(0, T, chunk_steps), x.split(chunk_steps, 0)):
+            out, loss_in = _run_chunk(layers, xs, states, traces, decays, observe, (t0, T) if mean else None)
+            loss = step_loss_sum(loss_fn, loss_in, y)
+            (loss / T).backward()
+            sink.add(out.detach(), float(loss.detach()))
+            del out, loss_in, loss  # not alive during the next chunk
     _average_over_processes(model)
-    with torch.no_grad():
-        return output, float(step_loss_sum(loss_fn, output, y) / T)
+    return sink.output, sink.loss / T
+
+
+class _OutputSink:
+    """Takes the output chunk by chunk: adds up the loss ``sum_t loss_fn(out[t:t+1], y)`` and either
+    fills the full output (allocated once: no list of chunks plus a concatenated copy) or hands each
+    chunk to ``on_output`` and keeps nothing."""
+
+    def __init__(self, T: int, on_output: Callable[[Tensor], None] | None, loss_fn: LossFn, y: Tensor) -> None:
+        self.T, self.on_output, self.loss_fn, self.y = T, on_output, loss_fn, y
+        self.output: Tensor | None = None
+        self.loss, self.filled = 0.0, 0
+
+    @torch.no_grad()
+    def add(self, out: Tensor, loss_sum: float | Tensor) -> None:
+        """``out [C, B, ...]`` of the next ``C`` steps and their loss sum (or the tensor the loss reads)."""
+        self.loss += float(step_loss_sum(self.loss_fn, loss_sum, self.y)) if isinstance(loss_sum, Tensor) else loss_sum
+        if self.on_output is not None:
+            self.on_output(out)
+        else:
+            if self.output is None:
+                self.output = out.new_empty((self.T, *out.shape[1:]))
+            self.output[self.filled:self.filled + out.shape[0]] = out
+        self.filled += out.shape[0]
 
 
 def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
-            generator: torch.Generator | None) -> Tensor:
+            generator: torch.Generator | None, sink: _OutputSink, mean: bool) -> None:
     T, B = x.shape[:2]
     k = max(1, k)
     if k > T:
         raise ValueError(f"k={k} must be at most the number of steps T={T}")
     chosen = torch.randperm(T, generator=generator)[:k].sort().values.tolist()
-    output, before = _states_before(_layers(model), x, chosen, DEFAULT_CHUNK_STEPS)
+    layers = _layers(model)
+    before = _states_before(layers, x, chosen, DEFAULT_CHUNK_STEPS, sink, mean)
+    # readout="mean": the loss reads the contributions of the readout's input, not its membrane
+    body = Sequential(*layers[:-1]) if mean else model
     # the chosen steps as one batch of k * B single steps; the step 0 group starts from rest
     groups = [[i for i, t in enumerate(chosen) if t == 0], [i for i, t in enumerate(chosen) if t > 0]]
     for group in (g for g in groups if g):
@@ -228,24 +313,28 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         xs = xs.reshape(1, len(group) * B, *x.shape[2:])
         states = None if chosen[group[0]] == 0 else [_cat_states([before[i][j] for i in group])
                                                      for j in range(len(before[group[0]]))]
-        out, _ = model.run(xs, states)  # type: ignore[operator]
+        out, _ = body.run(xs, states[:len(body)] if states else None)  # type: ignore[operator]
         out = out.reshape(len(group), B, *out.shape[2:])
+        if mean:
+            out = _contributions(layers[-1], out, [chosen[i] for i in group], T)  # type: ignore[arg-type]
         (step_loss_sum(loss_fn, out, y) / k).backward()
-    return output
 
 
 @torch.no_grad()
-def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_steps: int
-                   ) -> tuple[Tensor, list[list[Any]]]:
-    """Run ``x`` without a graph, chunk by chunk and layer by layer; return the output and, for each
-    chosen step, every layer's state just before it (LIF states from the engine's membranes ``h``)."""
+def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_steps: int, sink: _OutputSink,
+                   mean: bool) -> list[list[Any]]:
+    """Run ``x`` without a graph, chunk by chunk and layer by layer, giving each output chunk (and what
+    the loss reads) to ``sink``; return, for each chosen step, every layer's state just before it (LIF
+    states from the engine's membranes ``h``)."""
     states: list[Any] = [None] * len(layers)
     before: list[list[Any]] = [[None] * len(layers) for _ in chosen]
-    outs = []
     for c0 in range(0, x.shape[0], chunk_steps):
         xs = x[c0:c0 + chunk_steps]
         here = [(n, t - c0) for n, t in enumerate(chosen) if c0 <= t < c0 + xs.shape[0]]
+        loss_in: Tensor | None = None
         for i, layer in enumerate(layers):
+            if mean and i == len(layers) - 1:
+                loss_in = _contributions(layer, xs, range(c0, c0 + xs.shape[0]), x.shape[0])  # type: ignore[arg-type]
             if isinstance(layer, (LIF, LI)):
                 v0 = torch.zeros_like(xs[0]) if states[i] is None else states[i]
                 if isinstance(layer, LIF):
@@ -269,8 +358,8 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                 xs = torch.cat(steps)
             else:
                 xs = layer(xs)
-        outs.append(xs)
-    return torch.cat(outs), before
+        sink.add(xs, xs if loss_in is None else loss_in)
+    return before
 
 
 def _cat_states(entries: list[Any]) -> Any:

@@ -18,7 +18,9 @@ Modes (``TrainerConfig.mode``):
 * ``online`` (= ``sltt``), ``sltt_k``, ``ottt``: the instantaneous loss of every step, gradients with the
   route through time cut (SLTT, Meng et al. 2023; OTTT's presynaptic traces), computed by
   :mod:`snnkit.training.online`. Memory does not grow with T. They cannot learn dependencies that
-  need credit assignment across steps; they learn rate and spatial codes well.
+  need credit assignment across steps; they learn rate and spatial codes well. With the
+  ``ce_mean_membrane`` loss and an LI readout they use ``readout="mean"`` (the readout's route through
+  time kept exactly, see :func:`snnkit.training.online.backward`).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..neurons import SpikingLayer, detach_state
+from ..neurons import LI, SpikingLayer, detach_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainerConfig
 from .distributed import init_distributed, world
@@ -246,9 +248,13 @@ class Trainer:
         if self.regularizer is not None:
             raise ValueError(f"trainer.rate_reg is not supported with trainer.mode={self.config.mode!r}; allowed: "
                              "bptt, tbptt")
+        # a mean-membrane loss on an LI readout: the readout's route through time is kept exactly
+        mean = self.config.loss == "ce_mean_membrane" and isinstance(self.model, nn.Sequential) \
+            and isinstance(self.model[-1], LI)
         output, loss = online.backward(self.model, x, y, self.loss_fn, _ONLINE_METHODS[self.config.mode],
                                        k=self.config.sltt_steps or None,
-                                       observe=None if monitor is None else monitor.observe)
+                                       observe=None if monitor is None else monitor.observe,
+                                       readout="mean" if mean else "step")
         if monitor is not None:
             monitor.clear()
         self._update()
