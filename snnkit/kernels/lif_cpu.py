@@ -50,7 +50,7 @@ def load() -> ModuleType | None:
     return _ext
 
 
-_CFLAGS = ("-O3", "-fopenmp", "-march=native")
+_CFLAGS = ("-O3", "-fopenmp", "-march=native", "-ffp-contract=off")  # no FMA: h equals the reference bit for bit
 STALE_LOCK_S = 1800.0  # torch's build lock older than this with no live builder: left by a killed build
 
 
@@ -174,23 +174,22 @@ class _CppLIF(torch.autograd.Function):
         order, neuron_shape = _MemoryOrder(xs), xs.shape[1:]
         x2 = order.flat(xs)
         v0f, bf, tf = (order.flat_neurons(t, neuron_shape) for t in (v0, beta, th))
-        s, v_last, h = ext.lif_forward(x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input)
-        keep_x = p.decay_input and ctx.needs_input_grad[2]
-        ctx.save_for_backward(h, x2 if keep_x else None, v0f, bf, tf)
+        # the input is kept rather than the membranes: backward recomputes them (one [T, M] write fewer)
+        s, v_last, _ = ext.lif_forward(x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, False)
+        ctx.save_for_backward(x2, v0f, bf, tf)
         ctx.p, ctx.order, ctx.v0_shape, ctx.beta_shape, ctx.th_shape = p, order, v0.shape, beta.shape, th.shape
         return order.unflat(s), order.unflat_neurons(v_last)
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_vlast: Tensor):  # type: ignore[override]
-        h, x2, v0f, bf, tf = ctx.saved_tensors
+        x2, v0f, bf, tf = ctx.saved_tensors
         p: LIFParameters = ctx.p
         order: _MemoryOrder = ctx.order
-        gs = torch.zeros_like(h) if g_spikes is None else order.flat(g_spikes)
-        empty = h.new_empty(0)
-        gvl = empty if g_vlast is None else order.flat_neurons(g_vlast, g_vlast.shape)
+        gs = torch.zeros_like(x2) if g_spikes is None else order.flat(g_spikes)
+        gvl = x2.new_empty(0) if g_vlast is None else order.flat_neurons(g_vlast, g_vlast.shape)
         need_beta, need_th = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
         gx, gv0, gbeta, gth = load().lif_backward(  # type: ignore[union-attr]
-            gs, gvl, h, empty if x2 is None else x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, p.detach_reset,
+            gs, gvl, x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, p.detach_reset,
             _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha), need_beta, need_th)
         g_v0 = reduce_to(order.unflat_neurons(gv0), ctx.v0_shape)
         g_beta = reduce_to(order.unflat_neurons(gbeta), ctx.beta_shape) if need_beta else None
@@ -210,7 +209,7 @@ def lif_forward_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Ten
     shape, neuron_shape = xs.shape, xs.shape[1:]
     flat = [t.detach().expand(neuron_shape).contiguous().reshape(-1) for t in (v0, p.beta(xs), p.threshold(xs))]
     s, v_last, h = load().lif_forward(xs.detach().reshape(shape[0], -1).contiguous(), *flat,  # type: ignore[union-attr]
-                                      _RESET_IDS[p.reset], float(p.v_reset), p.decay_input)
+                                      _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, True)
     return s.reshape(shape), h.reshape(shape), v_last.reshape(neuron_shape)
 
 

@@ -1,7 +1,8 @@
 // Fused multi-step LIF on the CPU: one pass over time per neuron block, forward and backward.
 // Semantics are those of snnkit/functional/lif.py; snnkit/kernels/lif_fused.py is the pure-torch twin.
-// Optional tensors (gvlast, x) are passed empty when absent.
+// Optional tensors (gvlast, h) are passed or returned empty when absent.
 // Layout: x, h, spikes are [T, M] (M = batch * features, contiguous); v0, beta, th are [M].
+// Compiled with -ffp-contract=off: no fused multiply-adds, so h equals the reference's beta * v + x bit for bit.
 #include <torch/extension.h>
 #include <cmath>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <new>
 #include <type_traits>
+#include <vector>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
@@ -122,35 +124,41 @@ inline T surrogate(T x, T alpha) {
 
 constexpr int64_t BLOCK = 512;  // neurons per work item: the state of a block stays in L1
 
+// One step of a block of n neurons: h = beta v + (1 - beta) x (or + x), s = h > v_th, v = reset(h, s).
+// The forward and the backward's recomputation of h share it, so both get the same h to the bit.
+template <typename T>
+inline void step_block(const T* __restrict__ xt, const T* __restrict__ bb, const T* __restrict__ tb,
+                       T* __restrict__ v, T* __restrict__ ht, T* __restrict__ st, int64_t n, int reset,
+                       T v_reset, bool decay_input) {
+  if (decay_input) {
+    for (int64_t j = 0; j < n; ++j) ht[j] = bb[j] * v[j] + (1 - bb[j]) * xt[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) ht[j] = bb[j] * v[j] + xt[j];
+  }
+  // the reset as selects on loop-invariant modes: each loop below vectorises
+  if (reset == HARD) {
+    for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; const bool f = hv > tb[j]; st[j] = f ? T(1) : T(0); v[j] = f ? v_reset : hv; }
+  } else if (reset == SUBTRACT) {
+    for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; const bool f = hv > tb[j]; st[j] = f ? T(1) : T(0); v[j] = f ? hv - tb[j] : hv; }
+  } else {
+    for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; st[j] = hv > tb[j] ? T(1) : T(0); v[j] = hv; }
+  }
+}
+
+// h may be null: the pre-reset membranes then stay in a block-sized scratch (the autograd path keeps
+// the input instead and recomputes them in backward, which saves writing [T, M] floats here).
 template <typename T>
 void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
                   const T* __restrict__ th, T* __restrict__ h, T* __restrict__ s, T* __restrict__ v_last,
                   int64_t steps, int64_t m, int reset, T v_reset, bool decay_input) {
-  const bool hard = reset == HARD, sub = reset == SUBTRACT;
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
-    const T* __restrict__ bb = beta + b0;
-    const T* __restrict__ tb = th + b0;
-    T v[BLOCK];
+    T v[BLOCK], scratch[BLOCK];
     for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
     for (int64_t t = 0; t < steps; ++t) {
-      const T* __restrict__ xt = x + t * m + b0;
-      T* __restrict__ ht = h + t * m + b0;
-      T* __restrict__ st = s + t * m + b0;
-      if (decay_input) {
-        for (int64_t j = 0; j < n; ++j) ht[j] = bb[j] * v[j] + (1 - bb[j]) * xt[j];
-      } else {
-        for (int64_t j = 0; j < n; ++j) ht[j] = bb[j] * v[j] + xt[j];
-      }
-      // the reset as selects on loop-invariant modes: each loop below vectorises
-      if (hard) {
-        for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; const bool f = hv > tb[j]; st[j] = f ? T(1) : T(0); v[j] = f ? v_reset : hv; }
-      } else if (sub) {
-        for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; const bool f = hv > tb[j]; st[j] = f ? T(1) : T(0); v[j] = f ? hv - tb[j] : hv; }
-      } else {
-        for (int64_t j = 0; j < n; ++j) { const T hv = ht[j]; st[j] = hv > tb[j] ? T(1) : T(0); v[j] = hv; }
-      }
+      step_block(x + t * m + b0, beta + b0, th + b0, v, h ? h + t * m + b0 : scratch, s + t * m + b0, n, reset,
+                 v_reset, decay_input);
     }
     for (int64_t j = 0; j < n; ++j) v_last[b0 + j] = v[j];
   }
@@ -159,23 +167,34 @@ void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __
 // The surrogate is a template parameter so the inner loop has no per-element switch. The reset mode
 // and the flags enter as 0/1 factors (no branch per element), so the loop over the neurons of a block
 // vectorises; the learnable-beta term, which reads the previous step, has a loop of its own.
+//
+// The pre-reset membranes h are not stored by the forward: each block first recomputes its h[0..T) from
+// the input x (the same step_block as the forward), into a per-thread buffer sized to stay in L2.
 template <typename T, int kind>
-void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const T* __restrict__ h,
-                   const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
+void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const T* __restrict__ x,
+                   const T* __restrict__ v0, const T* __restrict__ beta,
                    const T* __restrict__ th, T* __restrict__ gx, T* __restrict__ gv0, T* __restrict__ gbeta,
                    T* __restrict__ gth, int64_t steps, int64_t m, int reset,
                    T v_reset, bool decay_input, bool detach, T alpha) {
   const T is_hard = reset == HARD ? T(1) : T(0), is_sub = reset == SUBTRACT ? T(1) : T(0);
   const T keep = detach ? T(0) : T(1), scale_in = decay_input ? T(1) : T(0);
-#pragma omp parallel for schedule(static)
-  for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
-    const int64_t n = std::min(m, b0 + BLOCK) - b0;
+  // neurons per block: the recomputed [T, block] membranes take at most about 256 KB (16 to BLOCK neurons)
+  const int64_t block = std::max<int64_t>(16, std::min<int64_t>(BLOCK, (int64_t(1) << 16) / std::max<int64_t>(steps, 1)) / 16 * 16);
+#pragma omp parallel
+  {
+  std::vector<T> membranes(size_t(steps) * size_t(block));
+#pragma omp for schedule(static)
+  for (int64_t b0 = 0; b0 < m; b0 += block) {
+    const int64_t n = std::min(m, b0 + block) - b0;
     const T* __restrict__ bb = beta + b0;
     const T* __restrict__ tb = th + b0;
+    T* __restrict__ hb = membranes.data();
     T gv[BLOCK], gb[BLOCK], gt[BLOCK], ghs[BLOCK];
+    for (int64_t j = 0; j < n; ++j) gv[j] = v0[b0 + j];  // the forward's state, then the adjoint
+    for (int64_t t = 0; t < steps; ++t) step_block(x + t * m + b0, bb, tb, gv, hb + t * block, ghs, n, reset, v_reset, decay_input);
     for (int64_t j = 0; j < n; ++j) { gv[j] = gvlast ? gvlast[b0 + j] : T(0); gb[j] = 0; gt[j] = 0; }
     for (int64_t t = steps - 1; t >= 0; --t) {
-      const T* __restrict__ ht = h + t * m + b0;
+      const T* __restrict__ ht = hb + t * block;
       const T* __restrict__ gst = gs + t * m + b0;
       T* __restrict__ gxt = gx + t * m + b0;
       for (int64_t j = 0; j < n; ++j) {
@@ -199,7 +218,7 @@ void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const
           if (t == 0) {
             vprev = v0[b0 + j];
           } else {
-            const T hp = h[(t - 1) * m + b0 + j];
+            const T hp = hb[(t - 1) * block + j];
             const bool fp = hp > tb[j];
             vprev = reset == HARD ? (fp ? v_reset : hp) : (reset == SUBTRACT ? (fp ? hp - tb[j] : hp) : hp);
           }
@@ -212,6 +231,7 @@ void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const
       if (gbeta) gbeta[b0 + j] = gb[j];
       if (gth) gth[b0 + j] = gt[j];
     }
+  }
   }
 }
 
@@ -228,13 +248,14 @@ void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, co
   }
 }
 
+// Returns spikes, last membrane and, with need_h, the pre-reset membranes (else an empty tensor).
 std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor beta, torch::Tensor th,
-                                       int64_t reset, double v_reset, bool decay_input) {
+                                       int64_t reset, double v_reset, bool decay_input, bool need_h) {
   const int64_t steps = x.size(0), m = x.size(1);
-  auto h = empty_cached(x), s = empty_cached(x), v_last = torch::empty_like(v0);
+  auto h = need_h ? empty_cached(x) : x.new_empty({0}), s = empty_cached(x), v_last = torch::empty_like(v0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     forward_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
-                           th.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
+                           th.data_ptr<scalar_t>(), need_h ? h.data_ptr<scalar_t>() : nullptr, s.data_ptr<scalar_t>(),
                            v_last.data_ptr<scalar_t>(), steps, m, (int)reset, (scalar_t)v_reset, decay_input);
   });
   return {s, v_last, h};
@@ -257,19 +278,20 @@ void with_surrogate(int64_t kind, Run&& run) {
   }
 }
 
-std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, torch::Tensor h, torch::Tensor x,
+// x: the forward's input [T, M] (the membranes are recomputed from it).
+std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, torch::Tensor x,
                                         torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
                                         double v_reset, bool decay_input, bool detach, int64_t kind, double alpha,
                                         bool need_beta, bool need_th) {
-  const int64_t steps = h.size(0), m = h.size(1);
-  auto gx = empty_cached(h), gv0 = torch::empty_like(v0);
+  const int64_t steps = x.size(0), m = x.size(1);
+  auto gx = empty_cached(x), gv0 = torch::empty_like(v0);
   auto gbeta = need_beta ? torch::empty_like(v0) : torch::Tensor();
   auto gth = need_th ? torch::empty_like(v0) : torch::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
     with_surrogate(kind, [&](auto surr) {
       backward_impl<scalar_t, decltype(surr)::value>(
-          gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr, h.data_ptr<scalar_t>(),
-          x.numel() ? x.data_ptr<scalar_t>() : nullptr, v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
+          gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr,
+          x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
           th.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),
           need_beta ? gbeta.data_ptr<scalar_t>() : nullptr, need_th ? gth.data_ptr<scalar_t>() : nullptr, steps, m,
           (int)reset, (scalar_t)v_reset, decay_input, detach, (scalar_t)alpha);
