@@ -40,7 +40,7 @@ def _spike_mean(out, y):  # per-sample spike count, averaged over the batch
     return out.sum() / out.shape[1]
 
 
-def worker(method: str, T: int, B: int, repeats: int) -> dict:
+def worker(method: str, T: int, B: int, repeats: int, chunk_steps: int | None = None) -> dict:
     import torch
 
     torch.set_num_threads(threads())
@@ -67,6 +67,7 @@ def worker(method: str, T: int, B: int, repeats: int) -> dict:
         spikes: list[float] = []
         out, _ = online.backward(net, xs, y, _spike_mean, method="sltt_k" if method == "sltt_k" else "sltt",
                                  k=max(1, xs.shape[0] // 10), generator=gen,
+                                 chunk_steps=chunk_steps or online.DEFAULT_CHUNK_STEPS,
                                  on_output=None if keep else lambda o: spikes.append(float(o.sum())))
         return float(out.sum()) if keep else sum(spikes)
 
@@ -118,12 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accuracy-seeds", type=int, default=2, help="MNIST-1D seeds (accuracies: their mean)")
     il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--chunk-steps", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.accuracy_seeds < 1:
         ap.error(f"--accuracy-seeds={args.accuracy_seeds} must be >= 1")
     if args.worker:
         rec = accuracy(args.accuracy_epochs, args.accuracy_seeds) if args.worker == "accuracy" else \
-            worker(args.worker, args.T, args.batch, args.repeats)
+            worker(args.worker, args.T, args.batch, args.repeats, args.chunk_steps)
         print(json.dumps(rec), flush=True)
         return 0
     il.apply_threads_option(args)
@@ -141,14 +143,23 @@ def main(argv: list[str] | None = None) -> int:
             vals = [summary.get(f"{name}_vs_bptt_T{T}{suffix}") for T in Ts]
             summary[f"{name}_vs_bptt{suffix}"] = max(vals) if None not in vals else None
     # memory: one more process per case, large buffers returned to the system when freed
+    # the default chunks differ in length between the two T (T = 100: 2 of 50; 1000: 16 of 63), and a
+    # chunk's memory grows with its length; "online_same_chunk" runs both T in chunks of the same length
+    same = max(1, Ts[0] // 2)
     memory_cases = {**cases, **{f"online_keep_output@T{T}": ["online_keep_output", *cases[f"online@T{T}"][1:]]
-                                for T in Ts}}
+                                for T in Ts},
+                    **{f"online_same_chunk@T{T}": ["online", "--chunk-steps", str(same), *cases[f"online@T{T}"][1:]]
+                       for T in Ts}}  # (the last argument, --repeats, is replaced below)
     live = {name: il.live_peak_mb("benchmarks.online", [*worker_args[:-1], "1"])
             for name, worker_args in memory_cases.items()}
     il.emit({"bench": "online-W1", "live_peak_mb": live})
     on = [live.get(f"online@T{T}") for T in Ts]
     if None not in on:
         summary[f"online_peak_T{Ts[1]}_vs_T{Ts[0]}"] = round(on[1] / max(on[0], 1.0), 3)
+    fixed = [live.get(f"online_same_chunk@T{T}") for T in Ts]
+    if None not in fixed:
+        summary[f"online_same_chunk_peak_T{Ts[1]}_vs_T{Ts[0]}"] = round(fixed[1] / max(fixed[0], 1.0), 3)
+        summary["online_same_chunk_steps"] = same
     kept = [live.get(f"online_keep_output@T{T}") for T in Ts]
     if None not in kept:
         summary[f"online_keep_output_peak_T{Ts[1]}_vs_T{Ts[0]}"] = round(kept[1] / max(kept[0], 1.0), 3)

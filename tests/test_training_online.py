@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from snnkit import kernels, models, training
@@ -260,3 +261,15 @@ def test_errors_name_the_parameter() -> None:
         online.backward(nn.Linear(10, 4), x, y, get_loss("ce_count"))
     with pytest.raises(TypeError, match="on_output"):
         online.backward(model, x, y, get_loss("ce_count"), on_output=[])
+
+
+@settings(max_examples=200, deadline=None)
+@given(T=st.integers(1, 3000), limit=st.integers(1, 200))
+def test_chunks_are_balanced(T, limit):
+    """As many chunks as the limit forces, none longer than the limit, the last within one step per
+    chunk of the others (T = 100 with a limit of 64 runs as 50 + 50, not 64 + 36)."""
+    size = online.balanced_chunk(T, limit)
+    chunks = -(-T // limit)
+    last = T - (chunks - 1) * size
+    assert size <= limit and -(-T // size) == chunks
+    assert 1 <= last <= size and size - last < chunks

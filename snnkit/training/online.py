@@ -237,7 +237,8 @@ def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: st
     spiking layers' routes are cut). ``"step"`` (default) reads the membrane ``v[t]`` of each step.
 
     ``on_output(chunk)``, when given, receives the output chunk by chunk, in order and without graph
-    (``[C, B, ...]``, ``C <= chunk_steps``), and the full output is not kept (``None`` is returned in
+    (``[C, B, ...]``, ``C <= chunk_steps``; T is split into equal chunks, see :func:`balanced_chunk`),
+    and the full output is not kept (``None`` is returned in
     its place): memory is then set by the chunk alone, not by T.
     """
     _checks.one_of("method", method, METHODS)
@@ -262,7 +263,8 @@ def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: st
         decays = _trace_decays(layers, x, exact_readout=mean) if method == "ottt" else {}
         states: list[Any] = [None] * len(layers)
         traces: dict[int, Tensor | None] = {}
-        for t0, xs in zip(range(0, T, chunk_steps), x.split(chunk_steps, 0)):
+        size = balanced_chunk(T, chunk_steps)
+        for t0, xs in zip(range(0, T, size), x.split(size, 0)):
             out, loss_in = _run_chunk(layers, xs, states, traces, decays, observe, (t0, T) if mean else None)
             loss = step_loss_sum(loss_fn, loss_in, y)
             (loss / T).backward()
@@ -270,6 +272,14 @@ def backward(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, method: st
             del out, loss_in, loss  # not alive during the next chunk
     _average_over_processes(model)
     return sink.output, sink.loss / T
+
+
+def balanced_chunk(T: int, chunk_steps: int) -> int:
+    """Steps per chunk when ``T`` steps run in chunks of at most ``chunk_steps``: equal chunks (T = 100,
+    at most 64: two of 50), so no short last chunk pays a whole round of per-chunk calls, and a step's
+    memory is the same at any T of two chunks or more."""
+    chunks = -(-T // chunk_steps)
+    return max(1, -(-T // chunks))
 
 
 class _OutputSink:
@@ -328,8 +338,9 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
     states from the engine's membranes ``h``)."""
     states: list[Any] = [None] * len(layers)
     before: list[list[Any]] = [[None] * len(layers) for _ in chosen]
-    for c0 in range(0, x.shape[0], chunk_steps):
-        xs = x[c0:c0 + chunk_steps]
+    size = balanced_chunk(x.shape[0], chunk_steps)
+    for c0 in range(0, x.shape[0], size):
+        xs = x[c0:c0 + size]
         here = [(n, t - c0) for n, t in enumerate(chosen) if c0 <= t < c0 + xs.shape[0]]
         loss_in: Tensor | None = None
         for i, layer in enumerate(layers):

@@ -22,9 +22,11 @@ namespace {
 // allocates the same sizes every time, so large outputs come from a cache of buffers freed by earlier
 // calls (exact size, oldest evicted first, at most `limit` bytes held; SNNKIT_CPU_BUFFER_CACHE_MB,
 // default 1024, 0 disables). New buffers are 2 MB aligned and advised as huge pages where Linux allows.
+// Only buffers of 32 MB or more: glibc already reuses smaller ones from its heap (its mmap threshold
+// adapts up to 32 MB), and caching them would only hold memory when shapes vary (online chunks).
 class BufferCache {
  public:
-  static constexpr size_t kMinBytes = size_t(1) << 20;
+  static constexpr size_t kMinBytes = size_t(32) << 20;
   static constexpr size_t kAlign = size_t(2) << 20;
 
   BufferCache() {
