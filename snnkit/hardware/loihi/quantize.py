@@ -16,7 +16,13 @@ Mapping of one block with weights ``W``, bias ``b``, decays ``beta`` (membrane) 
 - ``weight_exp`` is the largest value in 0..7 for which the threshold fits 17 bits, the bias fits 13 bits
   with exponent <= 7 and the worst-case membrane ``S (v_th + sum_j |W_ij| + |b|)`` fits the 24-bit state;
   if none fits, :class:`ValueError`;
-- LI readouts become LIF neurons with the largest threshold (they never spike; read ``v``).
+- LI readouts become LIF neurons with the largest threshold (they never spike; read ``v``);
+- a last synapse with no neuron after it (an ANN-to-SNN converted network ends in a plain Linear, whose
+  output the prediction averages over time) becomes a non-spiking readout that sums: largest threshold,
+  ``du = 4095`` (the current is this step's input), ``dv = 0`` (the membrane keeps the running sum), so
+  ``v[t]`` is the sum over steps ``<= t`` of the Linear's output (readout ``"sum"``); its weight exponent
+  is 0, leaving the 24-bit state as much room as possible (the report's ``steps_to_saturate`` bounds how
+  many worst-case steps fit before ``v`` saturates).
 
 Lava adds one step of latency per layer; :meth:`LoihiNetwork.run` pads and realigns time so outputs
 line up with the float model's. The per-layer quantisation error is in :attr:`LoihiNetwork.report`.
@@ -89,7 +95,7 @@ class LoihiNetwork:
 
     layers: list[LoihiLayer]
     scales: list[float]
-    readout: str                      # "spikes" or "voltage" (LI readout)
+    readout: str                      # "spikes", "voltage" (LI readout) or "sum" (no neuron: running sum)
     report: list[dict[str, Any]] = field(default_factory=list)
     input_scale: float | None = None  # graded input: x enters as round(x * input_scale); None: binary spikes
 
@@ -111,7 +117,8 @@ class LoihiNetwork:
         values when the network was quantised for graded input (``input_max``; see :meth:`graded_input`).
 
         Returns ``{"spikes": [T, B, N_out] bool, "v": [T, B, N_out] float (v / S)}`` realigned to the float
-        model's time steps (Lava's per-layer latency removed)."""
+        model's time steps (Lava's per-layer latency removed). With readout ``"sum"``, ``v[t]`` is the sum
+        of the float model's outputs over steps ``0..t`` (compare with ``model(x).cumsum(0)``)."""
         x = spikes.detach().cpu().numpy() if isinstance(spikes, torch.Tensor) else np.asarray(spikes)
         if x.ndim > 3:   # [T, B, C, H, W] images of spikes: neurons are flattened in (C, H, W) order
             x = x.reshape(x.shape[0], x.shape[1], -1)
@@ -133,6 +140,14 @@ class LoihiNetwork:
     def write_netx(self, path: str) -> Any:
         """Write the network as a lava-dl netx HDF5 file (see :func:`snnkit.hardware.loihi.write_netx`)."""
         return write_netx(self.layers, path)
+
+
+@dataclass(frozen=True)
+class SumReadout:
+    """The neuron-less end of a network (a synapse feeding the graph's output, as in an ANN-to-SNN converted
+    network): deployed as Loihi neurons that never fire and whose membrane sums the synapse's output."""
+
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -223,10 +238,12 @@ def _blocks(graph: nir.NIRGraph) -> list[_Block]:
             raise ValueError(f"graph nodes {frontier}: weights feed {sorted(targets)}; expected one neuron population")
         (neuron_name,) = targets
         neuron = graph.nodes[neuron_name]
-        if not isinstance(neuron, (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)):
+        if isinstance(neuron, nir.Output):   # no neuron after the last synapse: a summing readout
+            neuron, neuron_name = SumReadout(), frontier[-1]
+        elif not isinstance(neuron, (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)):
             raise ValueError(f"graph node {neuron_name}: {type(neuron).__name__} is not a neuron Loihi's LIF can run")
         block.neuron, block.name = neuron, neuron_name
-        nxt = succ[neuron_name]
+        nxt = succ[neuron_name] if not isinstance(neuron, SumReadout) else []
         rec = [b for b in nxt if neuron_name in succ.get(b, []) and isinstance(graph.nodes[b], (nir.Linear, nir.Affine))]
         block.recurrent = np.asarray(graph.nodes[rec[0]].weight, np.float64) if rec else None
         blocks.append(block)
@@ -280,6 +297,8 @@ def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str
 def _neuron_dynamics(node: Any, n: int, dt: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """``(beta, alpha, r)``: membrane and current decays per step, and the input scaling of the neuron."""
     beta_of = lambda tau: decay(torch.as_tensor(np.asarray(tau, np.float64)), dt, "exp").numpy()  # noqa: E731
+    if isinstance(node, SumReadout):   # no leak, no input scaling: v sums the synapse's output
+        return np.ones(n), None, np.ones(n)
     if isinstance(node, nir.IF):
         beta, alpha, r = np.ones(n), None, np.asarray(node.r) * dt
     elif isinstance(node, nir.CubaLIF):
@@ -336,13 +355,15 @@ def _row_sum(w: np.ndarray, rec: np.ndarray | None, conv: bool, input_amplitude:
 
 
 def _choose_scale(w: np.ndarray, rec: np.ndarray | None, bias: np.ndarray, v_th: float | None, vmax: float,
-                  conv: bool, for_netx: bool, where: str) -> tuple[float, int]:
+                  conv: bool, for_netx: bool, where: str, integrate: bool = False) -> tuple[float, int]:
     """``(k, weight_exp)``: the weight scale and the largest exponent for which threshold, bias and the
-    worst-case membrane fit Loihi's registers; else a smaller weight scale at exponent 0."""
+    worst-case membrane fit Loihi's registers; else a smaller weight scale at exponent 0. ``integrate``:
+    the membrane sums without bound (a :class:`SumReadout`), so keep exponent 0 for the most headroom."""
     all_w = w.reshape(w.shape[0], -1) if rec is None else np.concatenate([w, rec], axis=1)
     k = 255.0 / float(np.abs(all_w).max()) if conv and np.abs(all_w).max() > 0 else weight_scale(all_w)
     bias_exp_cap = NETX_BIAS_EXP if for_netx else BIAS_EXP_MAX
-    max_weight_exp = 0 if (for_netx or conv) else 7   # netx stores no weight exponent; Lava's Conv ignores it
+    # netx stores no weight exponent; Lava's Conv ignores it
+    max_weight_exp = 0 if (for_netx or conv or integrate) else 7
     b_max = float(np.abs(bias).max()) if bias.size else 0.0
     for e in range(max_weight_exp, -1, -1):
         scale = k * 2.0 ** (6 + e)
@@ -402,15 +423,16 @@ def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool, input_scal
     amplitude = 1.0
     if input_scale is not None:   # weights per unit of the integer payload; payloads reach 2**(bits-1) - 1
         w, amplitude = w / input_scale, float(2 ** (input_bits - 1) - 1)
-    spiking = not isinstance(node, nir.LI)
+    spiking = not isinstance(node, (nir.LI, SumReadout))
+    summing = isinstance(node, SumReadout)
     v_th = _shared("threshold", node.v_threshold, where) if spiking else None
     beta_s = _shared("decay", beta, where)
     alpha_s = _shared("current decay", alpha, where)
     _check_weights(w if rec is None else np.concatenate([w.reshape(w.shape[0], -1), rec], axis=1), where)
     conv = block.conv is not None
     row_sum = _row_sum(w, rec, conv, amplitude) + (float(np.abs(bias).max()) if bias.size else 0.0)
-    vmax = (v_th + row_sum) if spiking else row_sum / max(1 - beta_s, 1e-3)
-    k, wexp = _choose_scale(w, rec, bias, v_th, vmax, conv, for_netx, where)
+    vmax = (v_th + row_sum) if spiking else row_sum if summing else row_sum / max(1 - beta_s, 1e-3)
+    k, wexp = _choose_scale(w, rec, bias, v_th, vmax, conv, for_netx, where, integrate=summing)
     w_int, rec_int = _quantise_synapse(w, rec, k, conv, for_netx)
     scale = k * 2.0 ** (6 + wexp)
     dv = int(np.clip(round(DECAY_UNITY * (1 - beta_s)), 0, MAX_DECAY))
@@ -431,6 +453,8 @@ def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool, input_scal
               "decay_abs_error": abs((1 - dv / DECAY_UNITY) - beta_s),
               "bias_abs_error": float(np.abs(bias_mant * 2.0 ** bias_exp / scale - bias).max()) if bias.size else 0.0,
               "max_delay": 0 if delays is None else int(delays.max())}
+    if summing:   # worst-case steps before the running sum saturates at 2^23 - 1
+        report["steps_to_saturate"] = int((UV_HALF - 1) // max(scale * row_sum, 1.0))
     return layer, scale, report
 
 
@@ -468,7 +492,7 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
             layer, scale, rep = _quantise_block(block, i, dt, for_netx, input_scale if graded else None,
                                                 input_bits if graded else 0)
         except ValueError as err:
-            if not graded:
+            if not graded or "24-bit" not in str(err):
                 raise
             raise ValueError(f"{err}; with graded input, payload x weight must fit the 24-bit state: "
                              f"input_bits={input_bits} is too many, try 8") from err
@@ -478,6 +502,7 @@ def quantize_for_loihi(model: nn.Module, input_shape: tuple[int, ...] | None = N
         scales.append(scale)
         report.append(rep)
     validate_network(layers)
-    return LoihiNetwork(layers=layers, scales=scales,
-                        readout="voltage" if isinstance(blocks[-1].neuron, nir.LI) else "spikes", report=report,
+    last = blocks[-1].neuron
+    readout = "sum" if isinstance(last, SumReadout) else "voltage" if isinstance(last, nir.LI) else "spikes"
+    return LoihiNetwork(layers=layers, scales=scales, readout=readout, report=report,
                         input_scale=input_scale)
