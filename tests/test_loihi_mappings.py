@@ -1,6 +1,8 @@
 """Networks the Loihi quantiser maps beyond (Linear | Conv2d) -> neuron chains: a last synapse with no
-neuron (the summing readout of ANN-to-SNN converted networks). Oracles: the float model (reference path,
-to the quantisation tolerance of the backends table) and the REAL Lava runtime and lava-dl netx loader
+neuron (the summing readout of ANN-to-SNN converted networks), Conv1d (as a Conv2d over [C, L, 1]) with
+average pooling and BatchNorm written as convolutions, and an Affine (BatchNorm) between a synapse and
+its neuron, all folded into one Loihi synapse. Oracles: the float model (reference path, layer by layer
+to the quantisation tolerance of the other Loihi tests) and the REAL Lava runtime and lava-dl netx loader
 (bit-exact)."""
 from __future__ import annotations
 
@@ -12,14 +14,47 @@ import torch
 from torch import nn
 
 import snnkit.neurons as N
+from snnkit import conversion
+from snnkit.conversion.architectures import cnn1d
 from snnkit.hardware.loihi import (lava_available, quantize_for_loihi, read_netx, run_lava,
                                    run_netx_files, simulate)
 from snnkit.hardware.loihi.layer import MAX_VTH
+from snnkit.synapses import TimeDistributed as TD
 
 _REQUIRED = os.environ.get("SNNKIT_REQUIRE_LAVA") == "1"
 needs_lava = pytest.mark.skipif(not lava_available() and not _REQUIRED,
                                 reason="Lava environment missing: run .ci/install_lava.sh")
 V_TOL = 0.10   # membrane readouts: ||dv|| / ||v|| without biases (tests/test_backends_table.py)
+SPIKE_AGREEMENT = 0.97   # hidden layers fed the float model's input (tests/test_loihi_conv.py)
+
+
+def layer_by_layer(net, model, x):
+    """Each Loihi layer run on the float model's input to it (binary spikes ``x`` [T, B, ...], then the
+    float model's spikes of the layer before), so that quantisation differences do not compound:
+    ``(spike agreement of each spiking layer, membrane error of a membrane readout or None)``. ``model`` is a Sequential
+    and ``net.report`` names the module of each layer's neuron. The float reference of a layer is its
+    modules run on its input with one empty step first, because that is what a Lava layer does (its
+    synapse's one step of latency: the bias, a BatchNorm's shift, integrates one step before the input
+    arrives); the readout is compared with the model's output (its running sum for a summing readout)."""
+    T, B = x.shape[:2]
+    ends = [int(r["name"]) + 1 for r in net.report[:-1]] + [len(model)]
+    src, start = x, 0
+    agreement, error = [], None
+    for i, (layer, end) in enumerate(zip(net.layers, ends)):
+        with torch.no_grad():
+            want = model[start:end](torch.cat([torch.zeros_like(src[:1]), src]))
+            if i == len(net.layers) - 1 and net.readout == "sum":
+                want = want.cumsum(0)
+            want, nxt = want[1:].numpy().reshape(T, B, -1), model[start:end](src)
+        s = src.numpy().reshape(T, B, -1)
+        run = simulate([layer], np.concatenate([s, np.zeros((1,) + s.shape[1:])]).astype(bool))
+        if i < len(net.layers) - 1 or net.readout == "spikes":
+            agreement.append(float((run["spikes"][0][1:] == want.astype(bool)).mean()))
+        else:
+            v = run["v"][0][1:] / net.scales[-1]
+            error = float(np.linalg.norm(v - want) / np.linalg.norm(want))
+        src, start = nxt, end
+    return agreement, error
 
 
 def _spikes(shape, seed, rate=0.3):
@@ -67,10 +102,81 @@ def test_last_linear_without_neuron_is_a_summing_readout():
     assert err <= V_TOL, err
 
 
+def conv1d_model(seed=0):
+    """Conv1d -> LIF -> AvgPool1d -> Conv1d -> BatchNorm1d -> IF -> Flatten -> Linear (no neuron): the
+    pooling and the BatchNorm export as convolutions, and all three fold into one Loihi conv."""
+    torch.manual_seed(seed)
+    model = N.Sequential(TD(nn.Conv1d(2, 4, 3, padding=1)), N.LIF(tau_mem=4.0, v_th=0.5, reset="hard"),
+                         TD(nn.AvgPool1d(2)), TD(nn.Conv1d(4, 6, 3, padding=1)), TD(nn.BatchNorm1d(6)),
+                         N.IF(v_th=0.5, reset="hard"), TD(nn.Flatten()), nn.Linear(6 * 8, 3))
+    bn = model[4].module
+    g = torch.Generator().manual_seed(seed + 7)
+    with torch.no_grad():
+        model[0].module.weight.mul_(2.0)
+        bn.running_mean.copy_(0.2 * torch.randn(6, generator=g))
+        bn.running_var.copy_(torch.rand(6, generator=g) + 0.5)
+        bn.weight.copy_(torch.rand(6, generator=g) + 0.7)
+        model[-1].bias.zero_()   # a readout bias integrates during Lava's latency (docs/loihi.md)
+    return model.eval()
+
+
+def batchnorm_model(seed=0):
+    """Linear -> BatchNorm1d -> LIF -> Linear -> LIF: the BatchNorm exports as an Affine between synapse
+    and neuron."""
+    torch.manual_seed(seed)
+    model = N.Sequential(nn.Linear(10, 20), TD(nn.BatchNorm1d(20)), N.LIF(tau_mem=5.0, reset="hard"),
+                         nn.Linear(20, 4), N.LIF(tau_mem=5.0, v_th=0.5, reset="hard"))
+    bn = model[1].module
+    g = torch.Generator().manual_seed(seed + 3)
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)
+        model[3].weight.mul_(2.0)
+        bn.running_mean.copy_(0.3 * torch.randn(20, generator=g))
+        bn.running_var.copy_(torch.rand(20, generator=g) + 0.5)
+        bn.weight.copy_(torch.rand(20, generator=g) + 0.5)
+        bn.bias.copy_(0.2 * torch.randn(20, generator=g))
+    return model.eval()
+
+
+def test_conv1d_with_pooling_and_batchnorm_follows_the_float_model():
+    model = conv1d_model()
+    x = _spikes((30, 4, 2, 16), 2)
+    net = quantize_for_loihi(model, (2, 16))
+    assert [r["kind"] for r in net.report] == ["conv", "conv", "dense"] and net.readout == "sum"
+    conv = net.layers[1].conv   # AvgPool1d(2), Conv1d(k=3, padding=1) and the 1x1 BatchNorm in one conv
+    assert net.layers[1].weights.shape == (6, 4, 6, 1) and conv.stride == (2, 1) and conv.padding == (2, 0)
+    agreement, error = layer_by_layer(net, model, x)
+    assert min(agreement) >= SPIKE_AGREEMENT and error <= V_TOL, (agreement, error)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    assert (net.run(x)["v"][-1].argmax(-1) == ref.sum(0).argmax(-1)).mean() >= 0.75
+
+
+def test_max_pooling_is_refused_with_the_reason():
+    torch.manual_seed(0)
+    ann = cnn1d(in_channels=1, length=16, channels=(4, 6), num_classes=3, pool="max").eval()
+    snn = conversion.convert(ann, torch.rand(16, 16), T=8)
+    with pytest.raises(ValueError, match="max pooling cannot run on Loihi: it is not a linear map"):
+        quantize_for_loihi(snn, (16,))
+
+
+def test_batchnorm_between_synapse_and_neuron_folds_into_the_synapse():
+    model = batchnorm_model()
+    x = _spikes((40, 4, 10), 4)
+    net = quantize_for_loihi(model)
+    assert len(net.layers) == 2 and net.report[0]["name"] == "2"
+    agreement, error = layer_by_layer(net, model, x)
+    with torch.no_grad():
+        hidden = model[:3](x)
+    assert hidden.sum() > 100 and error is None and min(agreement) >= SPIKE_AGREEMENT, agreement
+
+
 @pytest.mark.lava
 @needs_lava
 def test_new_mappings_bit_exact_against_real_lava_and_netx(tmp_path):
-    cases = {"sum readout": (sum_readout_model(), None, _spikes((30, 10), 3))}
+    cases = {"sum readout": (sum_readout_model(), None, _spikes((30, 10), 3)),
+             "conv1d": (conv1d_model(), (2, 16), _spikes((25, 2, 16), 5)),
+             "batchnorm": (batchnorm_model(), None, _spikes((30, 10), 6))}
     trials, netx_trials, nets = [], [], []
     for k, (name, (model, shape, x)) in enumerate(cases.items()):
         net = quantize_for_loihi(model, shape, for_netx=True)

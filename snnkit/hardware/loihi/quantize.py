@@ -35,10 +35,12 @@ from typing import Any
 import nir
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...functional import decay
 from ...ir import to_graph
+from ...synapses.folding import fold_scale_shift
 from .layer import (BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_UNITY, MAX_DECAY, MAX_DELAY, MAX_VTH, UV_HALF,
                      SIGN_MODE_NAMES, ConvGeometry, LoihiLayer, effective_weights, sign_mode_of,
                      validate_network)
@@ -188,19 +190,153 @@ def _unpool(w: np.ndarray, k: int, gain: float) -> np.ndarray:
     return np.kron(w, np.ones((k, k))) * gain
 
 
-def _conv_geometry(node: nir.Conv2d, in_shape: tuple[int, ...], pool: tuple[int, float] | None,
-                   where: str) -> tuple[np.ndarray, ConvGeometry]:
-    stride, padding, dilation = (tuple(int(v) for v in np.broadcast_to(np.asarray(x).reshape(-1), (2,)))
-                                 for x in (node.stride, node.padding, node.dilation))
+def _conv_params(node: nir.Conv1d | nir.Conv2d, where: str) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    """``(kernel [C_out, C_in / groups, kH, kW], geometry keywords, bias [C_out])`` of a NIR convolution;
+    a Conv1d over ``[C, L]`` is the Conv2d over ``[C, L, 1]`` with kernel ``[k, 1]`` (the same neurons in the
+    same order)."""
     w = np.asarray(node.weight, np.float64)
+    one_d = isinstance(node, nir.Conv1d)
+    if isinstance(node.padding, str):
+        if node.padding != "valid":
+            raise ValueError(f"{where}: padding={node.padding!r}; the Loihi backend takes integer padding or 'valid'")
+        padding: Any = 0
+    else:
+        padding = node.padding
+    dims = 1 if one_d else 2
+    stride, padding, dilation = (tuple(int(v) for v in np.broadcast_to(np.asarray(x).reshape(-1), (dims,)))
+                                 for x in (node.stride, padding, node.dilation))
+    if one_d:
+        w, stride, padding, dilation = w[..., None], stride + (1,), padding + (0,), dilation + (1,)
+    bias = np.zeros(w.shape[0]) if node.bias is None else np.broadcast_to(np.asarray(node.bias, np.float64), (w.shape[0],))
+    return w, {"stride": stride, "padding": padding, "dilation": dilation, "groups": int(node.groups)}, bias
+
+
+def _as_map(shape: tuple[int, ...], channels: int, where: str) -> tuple[int, int, int]:
+    """A signal's shape as the ``(C, H, W)`` map a convolution reads (1-D signals: ``(C, L, 1)``)."""
+    if len(shape) == 3:
+        return shape
+    if len(shape) == 2:
+        return (shape[0], shape[1], 1)
+    n = int(np.prod(shape))
+    if channels < 1 or n % channels:
+        raise ValueError(f"{where}: a convolution over {channels} channels cannot read a signal of {n} values")
+    return (channels, n // channels, 1)
+
+
+def _conv_geometry(node: nir.Conv1d | nir.Conv2d, in_shape: tuple[int, ...], pool: tuple[int, float] | None,
+                   where: str) -> tuple[np.ndarray, ConvGeometry, np.ndarray]:
+    w, geo, bias = _conv_params(node, where)
+    stride, padding, dilation = geo["stride"], geo["padding"], geo["dilation"]
     if pool is not None:
         if dilation != (1, 1):
             raise ValueError(f"{where}: a dilated conv after pooling does not fold into one Loihi conv")
         k, gain = pool
         w = _unpool(w, k, gain)
         stride, padding = (stride[0] * k, stride[1] * k), (padding[0] * k, padding[1] * k)
-    return w, ConvGeometry(in_shape=tuple(in_shape), stride=stride, padding=padding, dilation=dilation,
-                           groups=int(node.groups))
+    in_shape = _as_map(tuple(in_shape), w.shape[1] * geo["groups"], where)
+    return w, ConvGeometry(in_shape=in_shape, stride=stride, padding=padding, dilation=dilation,
+                           groups=geo["groups"]), bias
+
+
+def _conv(x: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """``x`` ``[B, C, H, W]`` through the convolution ``w`` (no bias), float64."""
+    return F.conv2d(torch.from_numpy(np.ascontiguousarray(x, np.float64)), torch.from_numpy(np.asarray(w, np.float64)),
+                    stride=geo.stride, padding=geo.padding, dilation=geo.dilation, groups=geo.groups).numpy()
+
+
+def _full_kernel(w: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped kernel ``[C_out, C_in / groups, ...]`` as the equal ungrouped (block-diagonal) one."""
+    if groups == 1:
+        return w
+    c_out, c_in_g = w.shape[:2]
+    full = np.zeros((c_out, c_in_g * groups) + w.shape[2:])
+    step = c_out // groups
+    for g in range(groups):
+        full[g * step:(g + 1) * step, g * c_in_g:(g + 1) * c_in_g] = w[g * step:(g + 1) * step]
+    return full
+
+
+def _compose_convs(w_a: np.ndarray, geo_a: ConvGeometry, w_b: np.ndarray, geo_b: ConvGeometry
+                   ) -> tuple[np.ndarray, ConvGeometry] | None:
+    """One convolution equal to ``w_b`` after ``w_a`` (no biases), or ``None`` when there is none (dilation,
+    or ``w_b``'s zero padding of ``w_a``'s output differs from padding the input): checked on a probe."""
+    if geo_a.dilation != (1, 1) or geo_b.dilation != (1, 1):
+        return None
+    a, b = _full_kernel(w_a, geo_a.groups), _full_kernel(w_b, geo_b.groups)
+    (sy, sx), (kh, kw) = geo_a.stride, a.shape[2:]
+    w = np.zeros((b.shape[0], a.shape[1], kh + (b.shape[2] - 1) * sy, kw + (b.shape[3] - 1) * sx))
+    for jy in range(b.shape[2]):
+        for jx in range(b.shape[3]):
+            w[:, :, jy * sy:jy * sy + kh, jx * sx:jx * sx + kw] += np.einsum("om,mihw->oihw", b[:, :, jy, jx], a)
+    geo = ConvGeometry(in_shape=geo_a.in_shape, stride=(sy * geo_b.stride[0], sx * geo_b.stride[1]),
+                       padding=(geo_a.padding[0] + sy * geo_b.padding[0], geo_a.padding[1] + sx * geo_b.padding[1]))
+    probe = np.random.default_rng(0).standard_normal((2,) + tuple(geo_a.in_shape))
+    want, got = _conv(_conv(probe, w_a, geo_a), w_b, geo_b), _conv(probe, w, geo)
+    if want.shape != got.shape or not np.allclose(want, got, rtol=1e-9, atol=1e-9 * max(1.0, float(np.abs(want).max()))):
+        return None
+    return w, geo
+
+
+MAX_DENSE_ELEMENTS = 1 << 24   # a convolution unrolled into a dense matrix (when no conv form is equal)
+
+
+def _as_dense(block: _Block, where: str) -> None:
+    """Turn a conv block into the equal dense block (its matrix, column j = the response to input j)."""
+    geo = block.conv
+    n_in, n_out = int(np.prod(geo.in_shape)), int(np.prod(block.out_shape))
+    if n_in * n_out > MAX_DENSE_ELEMENTS:
+        raise ValueError(f"{where}: the convolution would unroll into a {n_out} x {n_in} dense synapse, more than "
+                         f"{MAX_DENSE_ELEMENTS} weights")
+    basis = np.eye(n_in).reshape((n_in,) + tuple(geo.in_shape))
+    block.weight, block.conv = _conv(basis, block.weight, geo).reshape(n_in, n_out).T.copy(), None
+
+
+def _fold_following(block: _Block, node: Any, where: str) -> None:
+    """Fold a linear node that reads only this block's synapse (an Affine/BatchNorm, a Scale, a Linear or a
+    convolution between the synapse and its neuron, or pooling written as a convolution) into the synapse,
+    exactly in float: the synapse then computes ``node(synapse(x))``."""
+    if isinstance(node, nir.Flatten):   # neurons are flattened in (C, H, W) order already
+        return
+    n = int(np.prod(block.out_shape))
+    bias = np.zeros(n) if block.bias is None else block.bias
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        if block.conv is None:
+            raise ValueError(f"{where}: a convolution after a dense synapse does not fold into one Loihi synapse")
+        w_b, geo_b, bias_b = _conv_params(node, where)
+        mid = block.out_shape
+        geo_b = ConvGeometry(in_shape=mid, **geo_b)
+        out_shape = geo_b.out_shape(w_b.shape)
+        block.bias = _conv(bias.reshape((1,) + tuple(mid)), w_b, geo_b).reshape(-1) + np.repeat(bias_b, out_shape[1] * out_shape[2])
+        composed = _compose_convs(block.weight, block.conv, w_b, geo_b)
+        if composed is None:
+            _as_dense(block, where)
+            block.weight = _conv(block.weight.T.reshape((-1,) + tuple(mid)), w_b, geo_b).reshape(block.weight.shape[1], -1).T
+            block.out_shape = (int(np.prod(out_shape)),)
+        else:
+            block.weight, block.conv = composed
+            block.out_shape = out_shape
+        return
+    if isinstance(node, nir.Scale):
+        m, shift = None, np.zeros(n)
+        gain = np.broadcast_to(np.asarray(node.scale, np.float64).reshape(-1), (n,))
+    else:
+        m = np.asarray(node.weight, np.float64)
+        shift = np.zeros(m.shape[0]) if not isinstance(node, nir.Affine) else np.asarray(node.bias, np.float64)
+        gain = np.diag(m).copy() if m.shape == (n, n) and np.count_nonzero(m - np.diag(np.diag(m))) == 0 else None
+    if block.conv is not None:
+        per_channel = None if gain is None else gain.reshape(block.out_shape[0], -1)
+        if per_channel is not None and np.all(per_channel == per_channel[:, :1]):
+            w, _ = fold_scale_shift(block.weight, np.zeros(block.out_shape[0]), per_channel[:, 0], 0.0)
+            block.weight, block.bias = w, bias * gain + shift
+            return
+        _as_dense(block, where)
+    if gain is not None:   # a per-neuron scale keeps each synapse (and its delay) where it is
+        block.weight, block.bias = fold_scale_shift(block.weight, bias, gain, shift)
+        return
+    if block.delays is not None:
+        raise ValueError(f"{where}: a matrix after a delayed synapse mixes synapses of different delays; only a "
+                         "per-neuron scale (e.g. BatchNorm) folds into a Loihi DelayDense")
+    block.weight, block.bias, block.out_shape = m @ block.weight, m @ bias + shift, (int(m.shape[0]),)
 
 
 def _dense_after_pool(w: np.ndarray, pre_shape: tuple[int, ...], pool: tuple[int, float]) -> np.ndarray:
@@ -210,12 +346,21 @@ def _dense_after_pool(w: np.ndarray, pre_shape: tuple[int, ...], pool: tuple[int
     return _unpool(w.reshape(w.shape[0], c, h // k, wd // k), k, gain).reshape(w.shape[0], -1)
 
 
+_FOLDABLE = (nir.Affine, nir.Linear, nir.Scale, nir.Conv1d, nir.Conv2d, nir.Flatten)
+
+
 def _blocks(graph: nir.NIRGraph) -> list[_Block]:
-    """Walk the chain of the graph into blocks: (pooling, flatten)* then synapse(s) then a neuron.
+    """Walk the chain of the graph into blocks: (pooling, flatten)* then synapse(s), then linear maps that
+    read only that synapse, then a neuron (or the graph's output: a :class:`SumReadout`).
 
     Pooling folds into the next synapse (:func:`_unpool`); Flatten changes nothing (neurons are
-    flattened in (C, H, W) order already); parallel Delay -> Linear branches form one DelayDense."""
+    flattened in (C, H, W) order already); parallel Delay -> Linear branches form one DelayDense; linear
+    maps after the synapse (BatchNorm as Affine, pooling as a convolution, convolutions and Linear layers
+    with no neuron between them) fold into it (:func:`_fold_following`)."""
     succ = _successors(graph)
+    pred: dict[str, set[str]] = {k: set() for k in graph.nodes}
+    for a, b in graph.edges:
+        pred[b].add(a)
     shape = tuple(int(v) for v in np.asarray(graph.nodes["input"].input_type["input"]).reshape(-1))
     blocks: list[_Block] = []
     frontier = succ["input"]
@@ -233,7 +378,13 @@ def _blocks(graph: nir.NIRGraph) -> list[_Block]:
                 pool, pre_shape = _pool_params(node, shape, f"graph node {name}"), shape
                 shape = (shape[0], shape[1] // pool[0], shape[2] // pool[0])
             frontier = succ[name]
-        block, targets = _synapse(graph, succ, frontier, pre_shape, pool)
+        block, targets, consumed = _synapse(graph, succ, frontier, pre_shape, pool)
+        while len(targets) == 1 and isinstance(graph.nodes[next(iter(targets))], _FOLDABLE) \
+                and pred[next(iter(targets))] <= consumed:
+            (name,) = targets
+            _fold_following(block, graph.nodes[name], f"graph node {name}")
+            consumed.add(name)
+            targets = set(succ[name])
         if len(targets) != 1:
             raise ValueError(f"graph nodes {frontier}: weights feed {sorted(targets)}; expected one neuron population")
         (neuron_name,) = targets
@@ -255,25 +406,30 @@ def _blocks(graph: nir.NIRGraph) -> list[_Block]:
 
 
 def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str], pre_shape: tuple[int, ...],
-             pool: tuple[int, float] | None) -> tuple[_Block, set[str]]:
-    """The synapse starting at ``frontier`` (Linear/Affine, parallel Delay -> Linear, or Conv2d)."""
+             pool: tuple[int, float] | None) -> tuple[_Block, set[str], set[str]]:
+    """The synapse starting at ``frontier`` (Linear/Affine, parallel Delay -> Linear, or Conv1d/Conv2d):
+    ``(block, the nodes it feeds, the nodes it is made of)``."""
     block = _Block(name="", neuron=None, weight=np.zeros((0, 0)))
-    weight, targets = None, set()
+    weight, targets, consumed = None, set(), set(frontier)
     for name in frontier:
         node = graph.nodes[name]
-        if isinstance(node, nir.Conv2d):
-            block.weight, block.conv = _conv_geometry(node, pre_shape, pool, f"graph node {name}")
+        if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+            block.weight, block.conv, bias = _conv_geometry(node, pre_shape, pool, f"graph node {name}")
             block.out_shape = block.conv.out_shape(block.weight.shape)
-            block.bias = np.repeat(np.asarray(node.bias, np.float64), block.out_shape[1] * block.out_shape[2])
+            block.bias = np.repeat(bias, block.out_shape[1] * block.out_shape[2])
             targets.update(succ[name])
             continue
         lin_name = name
         if isinstance(node, nir.Delay):
             lin_name = succ[name][0]
+            consumed.add(lin_name)
             steps = int(node.metadata.get("snnkit.steps", 0)) if node.metadata else 0
+        elif isinstance(node, nir.NIRGraph) and (node.metadata or {}).get("snnkit.module") == "SpikeMaxPool":
+            raise ValueError(f"graph node {name}: max pooling cannot run on Loihi: it is not a linear map, and "
+                             "Loihi's synapses only add weighted spikes; use average pooling")
         elif not isinstance(node, (nir.Linear, nir.Affine)):
             raise ValueError(f"graph node {name}: {type(node).__name__} where Linear weights or a Conv2d kernel were expected; "
-                             "the Loihi backend maps chains of (pooling | flatten)* -> (Linear | Conv2d) -> neuron")
+                             "the Loihi backend maps chains of (pooling | flatten)* -> (Linear | Conv) -> linear maps* -> neuron")
         lin = graph.nodes[lin_name]
         w = np.asarray(lin.weight, np.float64)
         if pool is not None:
@@ -281,7 +437,7 @@ def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str
         if weight is not None and weight.shape != w.shape:
             raise ValueError(f"graph nodes {frontier}: the signal branches into synapses of different shapes "
                              f"{weight.shape} and {w.shape} (at graph node {lin_name}); the Loihi backend maps chains "
-                             "of (pooling | flatten)* -> (Linear | Conv2d) -> neuron")
+                             "of (pooling | flatten)* -> (Linear | Conv) -> linear maps* -> neuron")
         if isinstance(node, nir.Delay):
             d = np.where(w != 0, steps, 0)
             block.delays = d if block.delays is None else np.where(w != 0, steps, block.delays)
@@ -291,7 +447,7 @@ def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str
         targets.update(succ[lin_name])
     if block.conv is None:
         block.weight, block.out_shape = weight, (int(weight.shape[0]),)
-    return block, targets
+    return block, targets, consumed
 
 
 def _neuron_dynamics(node: Any, n: int, dt: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -446,7 +602,7 @@ def _quantise_block(block: _Block, i: int, dt: float, for_netx: bool, input_scal
     layer.validate(i)
     _warn_vanished(w, w_int, where)
     w_eff = (w_int if conv else effective_weights(w_int, None, 8)) / k
-    report = {"layer": i, "kind": "conv" if conv else "dense", "neurons": layer.n_out, "weight_exp": wexp,
+    report = {"layer": i, "name": block.name, "kind": "conv" if conv else "dense", "neurons": layer.n_out, "weight_exp": wexp,
               "scale": scale, "sign_mode": "conv" if conv else SIGN_MODE_NAMES[sign_mode_of(w_int)],
               "weight_rel_error": float(np.linalg.norm(w_eff - w) / max(np.linalg.norm(w), 1e-12)),
               "threshold_rel_error": abs(vth * 64 / scale - v_th) / v_th if spiking and v_th else 0.0,
