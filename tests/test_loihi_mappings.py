@@ -1,9 +1,9 @@
 """Networks the Loihi quantiser maps beyond (Linear | Conv2d) -> neuron chains: a last synapse with no
 neuron (the summing readout of ANN-to-SNN converted networks), Conv1d (as a Conv2d over [C, L, 1]) with
 average pooling and BatchNorm written as convolutions, and an Affine (BatchNorm) between a synapse and
-its neuron, all folded into one Loihi synapse. Oracles: the float model (reference path, layer by layer
-to the quantisation tolerance of the other Loihi tests) and the REAL Lava runtime and lava-dl netx loader
-(bit-exact)."""
+its neuron, all folded into one Loihi synapse. Oracles: the float model (reference path: layer by layer,
+each Loihi layer fed the float model's spikes, to the quantisation tolerance of the other Loihi tests)
+and the REAL Lava runtime and lava-dl netx loader (bit-exact)."""
 from __future__ import annotations
 
 import os
@@ -20,6 +20,7 @@ from snnkit.hardware.loihi import (lava_available, quantize_for_loihi, read_netx
                                    run_netx_files, simulate)
 from snnkit.hardware.loihi.layer import MAX_VTH
 from snnkit.synapses import TimeDistributed as TD
+from loihi_oracles import layer_by_layer, without_biases
 
 _REQUIRED = os.environ.get("SNNKIT_REQUIRE_LAVA") == "1"
 needs_lava = pytest.mark.skipif(not lava_available() and not _REQUIRED,
@@ -28,45 +29,8 @@ V_TOL = 0.10   # membrane readouts: ||dv|| / ||v|| without biases (tests/test_ba
 SPIKE_AGREEMENT = 0.97   # hidden layers fed the float model's input (tests/test_loihi_conv.py)
 
 
-def layer_by_layer(net, model, x):
-    """Each Loihi layer run on the float model's input to it (binary spikes ``x`` [T, B, ...], then the
-    float model's spikes of the layer before), so that quantisation differences do not compound:
-    ``(spike agreement of each spiking layer, membrane error of a membrane readout or None)``. ``model`` is a Sequential
-    and ``net.report`` names the module of each layer's neuron. The float reference of a layer is its
-    modules run on its input with one empty step first, because that is what a Lava layer does (its
-    synapse's one step of latency: the bias, a BatchNorm's shift, integrates one step before the input
-    arrives); the readout is compared with the model's output (its running sum for a summing readout)."""
-    T, B = x.shape[:2]
-    ends = [int(r["name"]) + 1 for r in net.report[:-1]] + [len(model)]
-    src, start = x, 0
-    agreement, error = [], None
-    for i, (layer, end) in enumerate(zip(net.layers, ends)):
-        with torch.no_grad():
-            want = model[start:end](torch.cat([torch.zeros_like(src[:1]), src]))
-            if i == len(net.layers) - 1 and net.readout == "sum":
-                want = want.cumsum(0)
-            want, nxt = want[1:].numpy().reshape(T, B, -1), model[start:end](src)
-        s = src.numpy().reshape(T, B, -1)
-        run = simulate([layer], np.concatenate([s, np.zeros((1,) + s.shape[1:])]).astype(bool))
-        if i < len(net.layers) - 1 or net.readout == "spikes":
-            agreement.append(float((run["spikes"][0][1:] == want.astype(bool)).mean()))
-        else:
-            v = run["v"][0][1:] / net.scales[-1]
-            error = float(np.linalg.norm(v - want) / np.linalg.norm(want))
-        src, start = nxt, end
-    return agreement, error
-
-
 def _spikes(shape, seed, rate=0.3):
     return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < rate).float()
-
-
-def _unbiased(model):
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.zero_()
-    return model
 
 
 def sum_readout_model(seed=0):
@@ -95,7 +59,7 @@ def test_last_linear_without_neuron_is_a_summing_readout():
     assert not out["spikes"].any()                        # the readout never fires
     # deployed: biases integrate during Lava's latency, so only the predicted class is compared
     assert (out["v"][-1].argmax(-1) == ref.mean(0).argmax(-1)).mean() >= 0.8
-    unbiased = _unbiased(model)
+    unbiased = without_biases(model)
     with torch.no_grad():
         ref = unbiased(x).numpy().cumsum(0)               # v[t] = sum of the Linear's output over 0..t
     err = _relative_error(quantize_for_loihi(unbiased).run(x)["v"], ref)
@@ -145,11 +109,12 @@ def test_conv1d_with_pooling_and_batchnorm_follows_the_float_model():
     assert [r["kind"] for r in net.report] == ["conv", "conv", "dense"] and net.readout == "sum"
     conv = net.layers[1].conv   # AvgPool1d(2), Conv1d(k=3, padding=1) and the 1x1 BatchNorm in one conv
     assert net.layers[1].weights.shape == (6, 4, 6, 1) and conv.stride == (2, 1) and conv.padding == (2, 0)
-    agreement, error = layer_by_layer(net, model, x)
-    assert min(agreement) >= SPIKE_AGREEMENT and error <= V_TOL, (agreement, error)
     with torch.no_grad():
         ref = model(x).numpy()
     assert (net.run(x)["v"][-1].argmax(-1) == ref.sum(0).argmax(-1)).mean() >= 0.75
+    unbiased = without_biases(model)
+    agreement, error = layer_by_layer(quantize_for_loihi(unbiased, (2, 16)), unbiased, x)
+    assert min(agreement) >= SPIKE_AGREEMENT and error <= V_TOL, (agreement, error)
 
 
 def test_max_pooling_is_refused_with_the_reason():
@@ -163,11 +128,21 @@ def test_max_pooling_is_refused_with_the_reason():
 def test_batchnorm_between_synapse_and_neuron_folds_into_the_synapse():
     model = batchnorm_model()
     x = _spikes((40, 4, 10), 4)
-    net = quantize_for_loihi(model)
-    assert len(net.layers) == 2 and net.report[0]["name"] == "2"
-    agreement, error = layer_by_layer(net, model, x)
+    # the fold, shift included: a summing readout's increments are the float Linear -> BatchNorm per step
+    head = N.Sequential(model[0], model[1]).eval()
+    net = quantize_for_loihi(head)
+    assert len(net.layers) == 1 and net.readout == "sum"
     with torch.no_grad():
-        hidden = model[:3](x)
+        ref = head(x).numpy()
+    steps = np.diff(net.run(x)["v"], axis=0)   # Lava adds the bias once more during its latency: skip step 0
+    assert np.linalg.norm(steps - ref[1:]) <= 0.01 * np.linalg.norm(ref[1:])
+    # the spiking network, layer by layer (without biases: they integrate during Lava's latency)
+    unbiased = without_biases(model)
+    net = quantize_for_loihi(unbiased)
+    assert len(net.layers) == 2 and net.report[0]["name"] == "2"
+    agreement, error = layer_by_layer(net, unbiased, x)
+    with torch.no_grad():
+        hidden = unbiased[:3](x)
     assert hidden.sum() > 100 and error is None and min(agreement) >= SPIKE_AGREEMENT, agreement
 
 
