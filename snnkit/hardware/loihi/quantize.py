@@ -1,8 +1,11 @@
 """Quantise a trained snnkit model to Loihi 2 fixed point (Lava's LIF + Dense/DelayDense).
 
 The model is read through the network graph (:func:`snnkit.ir.to_graph`), so any model the graph layer
-understands works: a chain of (Linear | delayed linear) -> (LIF | IF | CubaLIF | LI) blocks, optionally
-with recurrent weights; hard reset to 0 (Loihi's LIF resets to 0).
+understands works: a chain of (Linear | delayed linear | Conv1d | Conv2d) -> (LIF | IF | CubaLIF | LI) blocks,
+optionally with recurrent weights; hard reset to 0 (Loihi's LIF resets to 0). Linear maps between a
+synapse and its neuron (BatchNorm as Affine/Scale, pooling or BatchNorm written as convolutions,
+conv -> conv, conv -> flatten -> Linear) fold into the synapse first (:func:`_fold_following`); a Conv1d
+over ``[C, L]`` is the Conv2d over ``[C, L, 1]``.
 
 Mapping of one block with weights ``W``, bias ``b``, decays ``beta`` (membrane) and ``alpha`` (current):
 
@@ -405,6 +408,10 @@ def _blocks(graph: nir.NIRGraph) -> list[_Block]:
     return blocks
 
 
+def _is_max_pool(node: Any) -> bool:
+    return isinstance(node, nir.NIRGraph) and (node.metadata or {}).get("snnkit.module") == "SpikeMaxPool"
+
+
 def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str], pre_shape: tuple[int, ...],
              pool: tuple[int, float] | None) -> tuple[_Block, set[str], set[str]]:
     """The synapse starting at ``frontier`` (Linear/Affine, parallel Delay -> Linear, or Conv1d/Conv2d):
@@ -424,7 +431,7 @@ def _synapse(graph: nir.NIRGraph, succ: dict[str, list[str]], frontier: list[str
             lin_name = succ[name][0]
             consumed.add(lin_name)
             steps = int(node.metadata.get("snnkit.steps", 0)) if node.metadata else 0
-        elif isinstance(node, nir.NIRGraph) and (node.metadata or {}).get("snnkit.module") == "SpikeMaxPool":
+        elif _is_max_pool(node) or (isinstance(node, nir.Scale) and any(_is_max_pool(graph.nodes[b]) for b in succ[name])):
             raise ValueError(f"graph node {name}: max pooling cannot run on Loihi: it is not a linear map, and "
                              "Loihi's synapses only add weighted spikes; use average pooling")
         elif not isinstance(node, (nir.Linear, nir.Affine)):
@@ -481,7 +488,9 @@ def _check_reset(node: Any, where: str) -> None:
     meta = node.metadata or {}
     if meta.get("snnkit.reset", "hard") != "hard" or (getattr(node, "v_reset", None) is not None
                                                       and np.any(np.asarray(node.v_reset) != 0)):
-        raise ValueError(f"{where}: Loihi's LIF resets to 0; use reset='hard', v_reset=0")
+        hint = ("; Lava's LIF cannot reset by subtraction (for a network converted from a ReLU MLP, deploy the MLP "
+                "as sigma-delta neurons: sigma_delta_network)" if meta.get("snnkit.reset") == "subtract" else "")
+        raise ValueError(f"{where}: Loihi's LIF resets to 0; use reset='hard', v_reset=0{hint}")
 
 
 def _fold_input_scaling(block: _Block, r: np.ndarray, alpha: float | None) -> tuple:
