@@ -16,7 +16,7 @@ from torch import nn
 import snnkit.neurons as N
 from snnkit import conversion
 from snnkit.conversion.architectures import cnn1d
-from snnkit.hardware.loihi import (lava_available, quantize_for_loihi, read_netx, run_lava,
+from snnkit.hardware.loihi import (deploy, lava_available, quantize_for_loihi, read_netx, run_lava,
                                    run_netx_files, simulate)
 from snnkit.hardware.loihi.layer import MAX_VTH
 from snnkit.synapses import TimeDistributed as TD
@@ -115,6 +115,38 @@ def test_conv1d_with_pooling_and_batchnorm_follows_the_float_model():
     unbiased = without_biases(model)
     agreement, error = layer_by_layer(quantize_for_loihi(unbiased, (2, 16)), unbiased, x)
     assert min(agreement) >= SPIKE_AGREEMENT and error <= V_TOL, (agreement, error)
+
+
+def test_convolutions_without_an_equal_single_conv_unroll_into_a_dense_synapse():
+    """Conv1d(k=3, padding=1) -> Conv1d(k=3, padding=1): the second conv's zero padding of the first's
+    output is not a padding of the input, so no single conv equals the pair; the pair becomes one dense
+    synapse (its exact matrix), and a per-channel Scale after a conv folds into the kernel."""
+    torch.manual_seed(3)
+    model = N.Sequential(TD(nn.Conv1d(2, 3, 3, padding=1)), TD(nn.Conv1d(3, 4, 3, padding=1, bias=False)),
+                         N.LIF(tau_mem=4.0, v_th=0.4, reset="hard"), TD(nn.Conv1d(4, 4, 1, bias=False)),
+                         TD(nn.BatchNorm1d(4)), N.LIF(tau_mem=4.0, v_th=0.4, reset="hard")).eval()
+    with torch.no_grad():
+        model[4].module.running_var.copy_(torch.tensor([0.5, 1.0, 2.0, 4.0]))
+        model[0].module.weight.mul_(1.5)
+        model[3].module.weight.mul_(3.0)
+    x = _spikes((30, 4, 2, 10), 7, rate=0.4)
+    unbiased = without_biases(model)
+    net = quantize_for_loihi(unbiased, (2, 10))
+    assert [r["kind"] for r in net.report] == ["dense", "conv"] and net.layers[0].weights.shape == (40, 20)
+    agreement, _ = layer_by_layer(net, unbiased, x)
+    with torch.no_grad():
+        assert unbiased[:3](x).sum() > 100 and unbiased(x).sum() > 100
+    assert min(agreement) >= SPIKE_AGREEMENT, agreement
+
+
+def test_deploy_reads_a_summing_readout_by_its_sum():
+    model = without_biases(sum_readout_model())
+    x = _spikes((40, 64, 10), 8)
+    with torch.no_grad():
+        y = model(x).sum(0).argmax(-1)     # the float model's own predictions: its accuracy is 1
+    result = deploy(model, x, y)
+    assert result["network"].readout == "sum" and result["float_accuracy"] == 1.0
+    assert result["accuracy"] >= 0.9, result["accuracy"]
 
 
 def test_max_pooling_is_refused_with_the_reason():

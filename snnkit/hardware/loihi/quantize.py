@@ -491,6 +491,10 @@ def _check_reset(node: Any, where: str) -> None:
         hint = ("; Lava's LIF cannot reset by subtraction (for a network converted from a ReLU MLP, deploy the MLP "
                 "as sigma-delta neurons: sigma_delta_network)" if meta.get("snnkit.reset") == "subtract" else "")
         raise ValueError(f"{where}: Loihi's LIF resets to 0; use reset='hard', v_reset=0{hint}")
+    v_init = float(np.asarray(meta.get("snnkit.v_init", 0.0)))
+    if v_init != 0:
+        raise ValueError(f"{where}: the membrane starts at v_init={v_init:g} x threshold; the Loihi layers start at "
+                         "v = 0 (use v_init=0)")
 
 
 def _fold_input_scaling(block: _Block, r: np.ndarray, alpha: float | None) -> tuple:
