@@ -324,6 +324,8 @@ def _fold_following(block: _Block, node: Any, where: str) -> None:
         gain = np.broadcast_to(np.asarray(node.scale, np.float64).reshape(-1), (n,))
     else:
         m = np.asarray(node.weight, np.float64)
+        if m.ndim != 2 or m.shape[1] != n:
+            raise ValueError(f"{where}: weights of shape {m.shape} cannot read the synapse's {n} outputs")
         shift = np.zeros(m.shape[0]) if not isinstance(node, nir.Affine) else np.asarray(node.bias, np.float64)
         gain = np.diag(m).copy() if m.shape == (n, n) and np.count_nonzero(m - np.diag(np.diag(m))) == 0 else None
     if block.conv is not None:
