@@ -7,12 +7,16 @@ docs/generated/backends_table.md; this test checks it is up to date (regenerate 
 
 Oracles and tolerances:
 - NIR: outputs identical to the original model (asserted inside the round trip, to 1e-5).
-- Loihi 2: 8-bit weights and fixed-point state follow the float model, measured twice: as deployed, and
-  with every bias set to 0 (Lava adds one step of latency per layer and a bias integrates during it, so
-  biased layers start ahead of the float model's; see docs/loihi.md). Without biases the readout must
-  agree to quantisation tolerance (membrane readout: ||dv|| <= 10 % of ||v|| over all steps and samples;
-  spiking readout: >= 90 % of output spikes equal; a few hidden spikes near threshold flip); as deployed, the predicted class (most spikes / largest mean membrane, as
-  ``deploy`` reads it) must agree on at least 2 of the 3 samples.
+- Loihi 2: 8-bit weights and fixed-point state follow the float model, measured end to end twice: as
+  deployed, and with every bias set to 0 (BatchNorms' running means included; Lava adds one step of
+  latency per layer and a bias integrates during it, so biased layers start ahead of the float model's;
+  see docs/loihi.md). End to end, a few hidden spikes near threshold flip and the flips compound (the
+  float delay_net itself moves its readout by about 10 % when its weights get one 8-bit step of noise),
+  so those numbers are reported, and the asserted oracle is layer by layer on the bias-free network
+  (tests/loihi_oracles.py): each Loihi layer fed the float model's input to it must give >= 97 % of the
+  float model's spikes, and a membrane readout ||dv|| <= 10 % of ||v|| over all steps and samples. As
+  deployed, the predicted class (most spikes / largest mean membrane / largest sum, as ``deploy`` reads
+  it) must agree on at least 2 of the 3 samples.
 - crossbar: ideal devices (exact programming and reads, no drift, continuous levels) and a perfect
   periphery, but read through the programmed conductances in 16 x 16 tiles (the ``ideal`` profile alone
   would short-cut to ``F.linear``): outputs equal the float model's to float tolerance.
@@ -21,7 +25,6 @@ Oracles and tolerances:
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 import sys
@@ -32,6 +35,7 @@ import numpy as np
 import pytest
 import torch
 from export_networks import C, F, T, networks, nir_outcomes, reason, sample_input
+from loihi_oracles import layer_by_layer, without_biases
 from torch import nn
 
 from snnkit import models
@@ -39,7 +43,7 @@ from snnkit.hardware import crossbar, loihi
 from snnkit.ir import ExportError
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "generated" / "backends_table.md"
-LOIHI_V_TOL, LOIHI_SPIKE_AGREEMENT, LOIHI_MIN_CLASSES = 0.10, 0.90, 2
+LOIHI_V_TOL, LOIHI_LAYER_AGREEMENT, LOIHI_MIN_CLASSES = 0.10, 0.97, 2
 CROSSBAR_TOL = 1e-5  # relative to max(1, max |output|)
 # Ideal devices read through the arrays: DeviceModel programs and reads exactly but is not flagged ideal.
 IDEAL_ARRAYS = dataclasses.replace(crossbar.as_config("ideal"), device=crossbar.DeviceModel(g_max=25.0, g_min=0.0),
@@ -70,6 +74,8 @@ def _refusal(err: Exception, model: nn.Module) -> tuple[str, None]:
 
 
 def _classes(out: np.ndarray, readout: str) -> np.ndarray:
+    if readout == "sum":   # the running sum's last step: the sum over time, argmax as of the mean
+        return out[-1].argmax(-1)
     return (out.sum(0) if readout == "spikes" else out.mean(0)).argmax(-1)
 
 
@@ -83,6 +89,8 @@ def _loihi_quantise(model: nn.Module, shape: tuple[int, ...], x: torch.Tensor) -
 def _loihi_compare(model: nn.Module, net: loihi.LoihiNetwork, out: np.ndarray, x: torch.Tensor) -> dict:
     with torch.no_grad():
         ref = model(x).numpy().reshape(out.shape)
+    if net.readout == "sum":   # a summing readout's membrane is the running sum of the model's output
+        ref = ref.cumsum(0)
     assert np.abs(ref).sum() > 0, "the float model is silent on the sample: nothing to compare"
     if net.readout == "spikes":
         error = float((out == ref.astype(bool)).mean())
@@ -92,20 +100,11 @@ def _loihi_compare(model: nn.Module, net: loihi.LoihiNetwork, out: np.ndarray, x
                                                                     == _classes(ref, net.readout)).sum())}
 
 
-def _without_biases(model: nn.Module) -> nn.Module:
-    unbiased = copy.deepcopy(model)
-    with torch.no_grad():
-        for pname, p in unbiased.named_parameters():
-            if pname.rsplit(".", 1)[-1] == "bias":
-                p.zero_()
-    return unbiased
-
-
 def loihi_outcome(name: str, model: nn.Module, shape: tuple[int, ...], analog: torch.Tensor | None
                   ) -> tuple[str, dict | None]:
     x = sample_input(name, shape, analog)
     measured = {}
-    for case, m in (("deployed", model), ("no_bias", _without_biases(model))):
+    for case, m in (("deployed", model), ("no_bias", without_biases(model))):
         try:
             net = _loihi_quantise(m, shape, x)
         except Exception as err:  # noqa: BLE001 - every error is recorded; _refusal tells refusals from crashes
@@ -115,11 +114,20 @@ def loihi_outcome(name: str, model: nn.Module, shape: tuple[int, ...], analog: t
         except Exception as err:  # noqa: BLE001 - a quantised network that cannot run is a crash
             return _crash(err)
         measured[case] = _loihi_compare(m, net, res["spikes"] if net.readout == "spikes" else res["v"], x)
+    try:   # the bias-free network, each layer fed the float model's spikes
+        measured["layers"] = layer_by_layer(net, m, x)
+    except Exception as err:  # noqa: BLE001 - an oracle that cannot run is a crash
+        return _crash(err)
     deployed, no_bias = measured["deployed"], measured["no_bias"]
+    agreement, readout_error = measured["layers"]
+    layers = f"layer by layer: spikes {min(agreement):.1%} equal" if agreement else "layer by layer:"
+    if readout_error is not None:
+        layers += f"{',' if agreement else ''} readout \\|dv\\| / \\|v\\| = {readout_error:.2g}"
     if deployed["readout"] == "spikes":
-        what = f"output spikes agree {deployed['error']:.1%} ({no_bias['error']:.1%} with biases 0)"
+        what = f"output spikes agree {deployed['error']:.1%} ({no_bias['error']:.1%} with biases 0; {layers})"
     else:
-        what = f"membrane error \\|dv\\| / \\|v\\| = {deployed['error']:.2g} ({no_bias['error']:.2g} with biases 0)"
+        what = (f"membrane error \\|dv\\| / \\|v\\| = {deployed['error']:.2g} ({no_bias['error']:.2g} with biases 0; "
+                f"{layers})")
     return f"runs: {what}, classes agree {deployed['classes']}/{x.shape[1]}", measured
 
 
@@ -182,10 +190,15 @@ def table(rows: dict[str, dict[str, tuple[str, dict | None]]]) -> str:
             "fixed point; bit-exactness against the real Lava runtime is tested in `tests/test_loihi_*.py`). "
             "The readout error (membrane: \\|dv\\| / \\|v\\|, 2-norms over all steps and samples; spikes: fraction of "
             "output spikes equal) is "
-            "given as deployed and with every bias set to 0: Lava adds one step of latency per layer and a "
+            "given as deployed and with every bias set to 0 (BatchNorms' running means included; a network ending in a "
+            "Linear with no neuron, as converted networks do, is read by a summing readout, compared with the running "
+            "sum of the model's output): Lava adds one step of latency per layer and a "
             "bias integrates during it, so biased layers start ahead of the float model ([Loihi 2 semantics]"
-            "(../loihi.md)). "
-            "\"classes agree\": the predicted class (most spikes, or largest mean membrane) on the 3 samples.\n"
+            "(../loihi.md)). End to end, hidden spikes that flip near threshold compound; \"layer by layer\": the "
+            "bias-free network with each Loihi layer fed the float model's input to it (the smallest fraction of "
+            "spikes equal over the spiking layers, and the readout's error), which the test holds to >= 97 % and "
+            "<= 0.1. "
+            "\"classes agree\": the predicted class (most spikes, largest mean membrane, or largest sum) on the 3 samples.\n"
             "- **crossbar**: `crossbar.simulate` with ideal devices (exact programming and reads, no drift, "
             "continuous levels) and a perfect periphery, read through the programmed conductances in 16 x 16 "
             "tiles. \"equal to float rounding\": the largest output difference to the float model is at most "
@@ -204,10 +217,10 @@ def test_backends_table_is_current_and_within_oracles():
     for name, cells in rows.items():
         text, m = cells["Loihi 2"]
         if m is not None:
-            dep, nob = m["deployed"], m["no_bias"]
-            assert dep["classes"] >= LOIHI_MIN_CLASSES, (name, text)
-            assert (nob["error"] >= LOIHI_SPIKE_AGREEMENT if nob["readout"] == "spikes"
-                    else nob["error"] <= LOIHI_V_TOL), (name, text)
+            agreement, readout_error = m["layers"]
+            assert m["deployed"]["classes"] >= LOIHI_MIN_CLASSES, (name, text)
+            assert min(agreement, default=1.0) >= LOIHI_LAYER_AGREEMENT, (name, text)
+            assert readout_error is None or readout_error <= LOIHI_V_TOL, (name, text)
         text, m = cells["crossbar"]
         if m is not None:
             assert m["diff"] <= CROSSBAR_TOL * m["scale"], (name, text)

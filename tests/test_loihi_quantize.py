@@ -14,7 +14,6 @@ import snnkit.neurons as N
 from snnkit.hardware.loihi import (LoihiLayer, effective_weights, fake_quantize_weights, quantize_for_loihi,
                                    quantize_weights, simulate, weight_scale)
 from snnkit.ir import IntegerDelayLinear, RecurrentCell
-from snnkit.synapses import TimeDistributed
 
 
 def _layer(**kw):
@@ -46,8 +45,8 @@ def test_model_features_loihi_cannot_run_raise():
         quantize_for_loihi(nn.Sequential(nn.Linear(3, 2), N.LIF(reset="hard", v_reset=0.5)))
     with pytest.raises(ValueError, match="maximum 62"):
         quantize_for_loihi(nn.Sequential(IntegerDelayLinear(torch.ones(2, 3), torch.full((2, 3), 70)), N.LIF()))
-    with pytest.raises(ValueError, match="Linear weights"):
-        quantize_for_loihi(nn.Sequential(TimeDistributed(nn.Conv1d(1, 2, 3)), N.LIF()), input_shape=(1, 8))
+    with pytest.raises(ValueError, match="LIF where Linear weights"):   # a neuron reading the input directly
+        quantize_for_loihi(N.Sequential(N.LIF(reset="hard"), nn.Linear(3, 2), N.LIF(reset="hard")), input_shape=(3,))
 
 
 @pytest.mark.parametrize("kind", ["lif", "cuba_recurrent_delay"])

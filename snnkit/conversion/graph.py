@@ -22,6 +22,7 @@ from ..ir.trace import TracingError, describe, op_name
 from ..ir.trace import trace as leaf_trace
 from ..neurons import LIF, SpikingLayer
 from ..synapses import TimeDistributed
+from ..synapses.folding import fold_scale_shift
 from .modules import QCFS, ChannelScale, ConvertedIF, ConvertedLIF, SpikeMaxPool
 
 SUPPORTED = ("Linear, Conv1d, Conv2d, BatchNorm1d/2d (after a Linear/Conv), ReLU, ReLU6, Hardtanh(0, a), "
@@ -158,10 +159,9 @@ def _fold_batchnorm(layer: nn.Module, bn: nn.Module) -> nn.Module:
         inv_std = torch.rsqrt(bn.running_var + bn.eps)
         gain = inv_std * (bn.weight if bn.weight is not None else 1.0)
         shift = (bn.bias if bn.bias is not None else 0.0) - bn.running_mean * gain
-        w = folded.weight
-        folded.weight.copy_(w * gain.reshape(-1, *([1] * (w.dim() - 1))))
         bias = folded.bias if folded.bias is not None else torch.zeros_like(bn.running_mean)
-        new_bias = bias * gain + shift
+        weight, new_bias = fold_scale_shift(folded.weight, bias, gain, shift)
+        folded.weight.copy_(weight)
         if folded.bias is None:
             folded.bias = nn.Parameter(new_bias)
         else:

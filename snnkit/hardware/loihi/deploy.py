@@ -15,6 +15,8 @@ def _predict(out: np.ndarray | Tensor, readout: str, decode: str = "mean") -> np
     o = o.astype(np.float64)
     if readout == "spikes":
         return o.sum(0).argmax(-1)
+    if readout == "sum":   # running sums (the float model's output summed over time): the last step
+        return o[-1].argmax(-1)
     # membrane readouts: the fixed-point v is the float membrane times a positive scale, so max and mean
     # pick the same class in both
     return (o.max(0) if decode == "max" else o.mean(0)).argmax(-1)
@@ -30,7 +32,8 @@ def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[
     :func:`quantize_for_loihi`'s ``input_max``; the result's ``input_max`` says what was used).
 
     Prediction: the output neuron with the most spikes (spiking output) or the largest mean membrane
-    (LI readout), for the float model and for the fixed-point simulator alike. Returns
+    (LI readout), or the largest sum over time (a network ending in a Linear, as converted networks do),
+    for the float model and for the fixed-point simulator alike. Returns
     ``{"accuracy", "float_accuracy", "accuracy_drop", "report", "network", "netx"}`` (``netx``: the path
     written when ``netx_path`` is given). ``membrane_decode`` (``"mean"`` or ``"max"`` over time) must
     match how the model was trained to be read (e.g. ``"max"`` for the ``ce_max_membrane`` loss).
@@ -52,7 +55,8 @@ def deploy(model: nn.Module, test_x: Tensor, test_y: Tensor, input_shape: tuple[
     with torch.no_grad():
         for start in range(0, test_x.shape[1], batch_size):
             xb = test_x[:, start:start + batch_size]
-            float_pred.append(_predict(model(xb), net.readout, membrane_decode))
+            ref = model(xb)
+            float_pred.append(_predict(ref.cumsum(0) if net.readout == "sum" else ref, net.readout, membrane_decode))
             res = net.run(xb)
             fixed_pred.append(_predict(res["spikes"] if net.readout == "spikes" else res["v"], net.readout,
                                        membrane_decode))
