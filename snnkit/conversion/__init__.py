@@ -7,7 +7,7 @@
     logits = conversion.snn_logits(snn, x, T=64)          # or snn(conversion.encode(x, 64)).mean(0)
 
 Supported ANN operations: see :data:`SUPPORTED`. BatchNorm is folded into the preceding layer,
-Dropout removed, ReLU / clipped ReLU / QCFS become IF neurons (reset by subtraction), max pooling
+Dropout removed, ReLU / clipped ReLU / QCFS become IF neurons (reset by subtraction, or to 0), max pooling
 becomes :class:`SpikeMaxPool`. Train with :class:`QCFS` (:func:`use_qcfs`) for low-T conversion;
 diagnose with :func:`accuracy_vs_T`, :func:`layer_correlations`, :func:`synaptic_operations`.
 """

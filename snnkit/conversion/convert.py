@@ -1,6 +1,7 @@
-"""ANN -> SNN conversion: ReLU-like activations become IF neurons with reset by subtraction whose
-threshold is the activation scale ``lambda`` measured on calibration data; their 0/1 spikes carry
-amplitude ``lambda``, which is folded into the next weight layer wherever the graph allows."""
+"""ANN -> SNN conversion: ReLU-like activations become IF neurons (reset by subtraction, or to 0
+with ``reset="zero"``) whose threshold is the activation scale ``lambda`` measured on calibration
+data; their 0/1 spikes carry amplitude ``lambda``, which is folded into the next weight layer
+wherever the graph allows."""
 from __future__ import annotations
 
 import copy
@@ -15,7 +16,7 @@ from ..encoding import direct_encode, rate_encode
 from ..neurons import Sequential as SpikingSequential
 from ..synapses import TimeDistributed
 from . import graph as G
-from .modules import ChannelScale, ConvertedIF, ConvertedLIF, SpikeMaxPool
+from .modules import RESETS, ChannelScale, ConvertedIF, ConvertedLIF, SpikeMaxPool
 from .normalise import activation_scales
 
 ENCODINGS = ("direct", "rate")
@@ -60,14 +61,14 @@ class Conversion:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _neuron(kind: str, lam: Tensor, v_init: float, tau_mem: float, surrogate: str) -> nn.Module:
+def _neuron(kind: str, lam: Tensor, v_init: float, tau_mem: float, surrogate: str, reset: str) -> nn.Module:
     if kind == "if":
-        return ConvertedIF(lam, v_init=v_init, surrogate=surrogate)
-    return ConvertedLIF(lam, tau_mem=tau_mem, v_init=v_init, surrogate=surrogate)
+        return ConvertedIF(lam, v_init=v_init, surrogate=surrogate, reset=reset)
+    return ConvertedLIF(lam, tau_mem=tau_mem, v_init=v_init, surrogate=surrogate, reset=reset)
 
 
 def _build_unfolded(canon: fx.GraphModule, scales: dict[str, Tensor], neuron: str, v_init: float,
-                    tau_mem: float, surrogate: str) -> tuple[fx.GraphModule, dict[str, str]]:
+                    tau_mem: float, surrogate: str, reset: str) -> tuple[fx.GraphModule, dict[str, str]]:
     """The SNN graph with every activation replaced by neuron -> ChannelScale(lambda)."""
     snn = copy.deepcopy(canon)
     scale_of: dict[str, str] = {}
@@ -84,7 +85,7 @@ def _build_unfolded(canon: fx.GraphModule, scales: dict[str, Tensor], neuron: st
         elif isinstance(m, G.ACTIVATIONS):
             site = str(node.target)
             lam = scales[site]
-            G.swap_module(snn, node, _neuron(neuron, lam, v_init, tau_mem, surrogate))
+            G.swap_module(snn, node, _neuron(neuron, lam, v_init, tau_mem, surrogate, reset))
             name = G.free_name(snn, G.sequential_name(site) + "_scale")
             snn.add_submodule(name, ChannelScale(lam))
             with snn.graph.inserting_after(node):
@@ -152,7 +153,7 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
                      v_init: float = 0.5, neuron: str = "if", tau_mem: float = 100.0,
                      threshold_balancing: bool = False, bias_calibration: bool = False,
                      encoding: str = "direct", fold: bool = True, batch_size: int = 256,
-                     calibration_samples: int = 1024, surrogate: str = "atan",
+                     calibration_samples: int = 1024, surrogate: str = "atan", reset: str = "subtract",
                      structure_only: bool = False) -> Conversion:
     """Convert ``ann`` and return the :class:`Conversion` (SNN, canonical ANN, sites, thresholds).
 
@@ -164,7 +165,12 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
         percentile: the percentile for ``normalisation="percentile"`` (Rueckauer et al. 2017: 99.9).
         channel_wise: one threshold per channel instead of one per layer.
         v_init: initial membrane as a fraction of the threshold (0.5 halves the mean rate error).
-        neuron: ``"if"`` or ``"lif"`` (``tau_mem`` for the latter); both reset by subtraction.
+        neuron: ``"if"`` or ``"lif"`` (``tau_mem`` for the latter).
+        reset: what a neuron's membrane does after a spike: ``"subtract"`` the threshold (keeps the
+            residual charge; the accurate default) or go to ``"zero"`` (Diehl et al. 2015; loses the
+            residue, so it needs more steps for the same accuracy). ``reset="zero", v_init=0.0`` is the
+            setting Loihi 2 runs (Lava's LIF resets to 0 and starts at 0; with ``channel_wise=False``,
+            as Loihi holds one threshold per layer).
         threshold_balancing: after the data-based scales, set each layer's threshold layer by layer to
             the chosen max/percentile of its input current in the running SNN (Sengupta et al. 2019).
         bias_calibration: layer by layer, shift the bias feeding each neuron population by the mean
@@ -176,6 +182,7 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
     """
     _checks.one_of("neuron", neuron, NEURONS)
     _checks.one_of("encoding", encoding, ENCODINGS)
+    _checks.one_of("reset", reset, RESETS)
     if not (0.0 <= v_init < 1.0):
         raise ValueError(f"v_init={v_init!r} must be in [0, 1) (a fraction of the threshold)")
     if not (isinstance(T, int) and T >= 1):
@@ -185,7 +192,7 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
              if n.op == "call_module" and isinstance(canon.get_submodule(n.target), G.ACTIVATIONS)]
     scales, _, _ = activation_scales(canon, sites, calibration_data, normalisation, percentile,
                                      channel_wise, batch_size)
-    snn, scale_of = _build_unfolded(canon, scales, neuron, v_init, tau_mem, surrogate)
+    snn, scale_of = _build_unfolded(canon, scales, neuron, v_init, tau_mem, surrogate, reset)
     device = next((p.device for p in canon.parameters()), torch.device("cpu"))
     snn.to(device)  # thresholds and scales were computed on the CPU
     if structure_only and bias_calibration:
@@ -206,14 +213,15 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
     is_chain = G.chain(canon) is not None
     options = dict(T=T, normalisation=normalisation, percentile=percentile, channel_wise=channel_wise,
                    v_init=v_init, neuron=neuron, tau_mem=tau_mem, threshold_balancing=threshold_balancing,
-                   bias_calibration=bias_calibration, encoding=encoding, fold=fold, surrogate=surrogate)
+                   bias_calibration=bias_calibration, encoding=encoding, fold=fold, surrogate=surrogate, reset=reset)
     names = [G.sequential_name(s) if is_chain else s for s in sites]
     return Conversion(snn=G.as_sequential(snn, SpikingSequential), ann=G.as_sequential(canon, nn.Sequential),
                       sites=names, thresholds=dict(zip(names, thresholds.values())), options=options)
 
 
 def convert(ann: nn.Module, calibration_data: Tensor | Iterable, T: int = 32, **options: Any) -> nn.Module:
-    """Convert a trained ANN into an SNN of IF neurons (reset by subtraction) running on ``[T, B, ...]``.
+    """Convert a trained ANN into an SNN of IF neurons running on ``[T, B, ...]`` (reset by subtraction;
+    ``reset="zero", v_init=0.0`` for Loihi 2).
 
     The result is ``snnkit.neurons.Sequential`` when the ANN is a chain, else an fx ``GraphModule``;
     its output ``[T, B, ...]`` averaged over T approximates the ANN output (see :func:`snn_logits`).

@@ -23,7 +23,7 @@ from ..ir.trace import trace as leaf_trace
 from ..neurons import LIF, SpikingLayer
 from ..synapses import TimeDistributed
 from ..synapses.folding import fold_scale_shift
-from .modules import QCFS, ChannelScale, ConvertedIF, ConvertedLIF, SpikeMaxPool
+from .modules import QCFS, ChannelScale, ConvertedIF, ConvertedLIF, SpikeMaxPool, conversion_reset
 
 SUPPORTED = ("Linear, Conv1d, Conv2d, BatchNorm1d/2d (after a Linear/Conv), ReLU, ReLU6, Hardtanh(0, a), "
              "clamp(min=0), QCFS, AvgPool1d/2d, AdaptiveAvgPool1d/2d, MaxPool1d/2d, Flatten, Unflatten, "
@@ -352,12 +352,14 @@ def _converted_neuron_from_nir(name: str, node: Any, modules: list[nn.Module]) -
     v_init = float(np.asarray(meta.get("snnkit.v_init", 0.0)))
     if not 0.0 <= v_init < 1.0:
         raise InvalidFileError(None, f"nodes.{name}.metadata.snnkit.v_init", v_init, "a fraction in [0, 1)")
-    if not isinstance(node, (nir.IF, nir.LIF)) or not isinstance(layer, LIF) or layer.reset != "subtract":
-        raise InvalidFileError(None, f"nodes.{name}", type(node).__name__, "an IF/LIF node reset by subtraction")
+    reset = conversion_reset(layer) if isinstance(layer, LIF) else None
+    if not isinstance(node, (nir.IF, nir.LIF)) or reset is None:
+        raise InvalidFileError(None, f"nodes.{name}", type(node).__name__,
+                               "an IF/LIF node reset by subtraction or to 0")
     if isinstance(node, nir.IF):
-        neuron: nn.Module = ConvertedIF(layer.v_th.detach().clone(), v_init=v_init)
+        neuron: nn.Module = ConvertedIF(layer.v_th.detach().clone(), v_init=v_init, reset=reset)
     else:
-        neuron = ConvertedLIF(layer.v_th.detach().clone(), v_init=v_init)
+        neuron = ConvertedLIF(layer.v_th.detach().clone(), v_init=v_init, reset=reset)
         neuron.method = layer.method
         neuron._buffers["_log_tau_mem"] = layer._log_tau_mem.detach().clone()
     return modules[:-1] + [neuron]

@@ -42,25 +42,50 @@ def _threshold_buffer(threshold: float | Tensor) -> Tensor:
     return t
 
 
-class ConvertedIF(_InitialMembrane, IF):
-    """An :class:`snnkit.neurons.IF` population (reset by subtraction) with a per-layer or per-channel
-    threshold tensor (shape ``()``, ``(F,)`` or ``(C, 1[, 1])``) and an initial membrane fraction."""
+RESETS = ("subtract", "zero")
+_NEURON_RESET = {"subtract": "subtract", "zero": "hard"}  # conversion's name -> LIF's reset (v_reset = 0)
 
-    def __init__(self, threshold: float | Tensor = 1.0, v_init: float = 0.0, surrogate: str = "atan") -> None:
-        super().__init__(v_th=1.0, reset="subtract", surrogate=surrogate)
+
+def neuron_reset(reset: str) -> str:
+    """The :class:`snnkit.neurons.LIF` reset mode of a conversion ``reset`` option (``"zero"`` is the
+    hard reset to ``v_reset = 0``)."""
+    _checks.one_of("reset", reset, RESETS)
+    return _NEURON_RESET[reset]
+
+
+def conversion_reset(layer: LIF) -> str | None:
+    """The conversion ``reset`` option a LIF population implements (inverse of :func:`neuron_reset`),
+    ``None`` if it has none (no reset, or a hard reset to ``v_reset != 0``)."""
+    if layer.reset == "hard" and layer.v_reset == 0.0:
+        return "zero"
+    return "subtract" if layer.reset == "subtract" else None
+
+
+class ConvertedIF(_InitialMembrane, IF):
+    """An :class:`snnkit.neurons.IF` population with a per-layer or per-channel threshold tensor (shape
+    ``()``, ``(F,)`` or ``(C, 1[, 1])``) and an initial membrane fraction.
+
+    ``reset="subtract"`` (default) keeps the charge above the threshold after a spike, so the rate
+    tracks the ReLU closely; ``reset="zero"`` sets the membrane to 0 (Diehl et al. 2015), losing that
+    residue (more steps for the same accuracy) but matching Loihi's LIF."""
+
+    def __init__(self, threshold: float | Tensor = 1.0, v_init: float = 0.0, surrogate: str = "atan",
+                 reset: str = "subtract") -> None:
+        super().__init__(v_th=1.0, reset=neuron_reset(reset), surrogate=surrogate)
         self.v_th = _threshold_buffer(threshold)
         self.v_init = float(v_init)
 
     def extra_repr(self) -> str:
-        return f"threshold_shape={tuple(self.v_th.shape)}, v_init={self.v_init}"
+        return (f"threshold_shape={tuple(self.v_th.shape)}, v_init={self.v_init}, "
+                f"reset={conversion_reset(self)!r}")
 
 
 class ConvertedLIF(_InitialMembrane, LIF):
-    """Leaky variant of :class:`ConvertedIF` (reset by subtraction; the leak costs accuracy)."""
+    """Leaky variant of :class:`ConvertedIF` (same ``reset`` options; the leak costs accuracy)."""
 
     def __init__(self, threshold: float | Tensor = 1.0, tau_mem: float = 100.0, v_init: float = 0.0,
-                 surrogate: str = "atan") -> None:
-        super().__init__(tau_mem=tau_mem, v_th=1.0, reset="subtract", surrogate=surrogate)
+                 surrogate: str = "atan", reset: str = "subtract") -> None:
+        super().__init__(tau_mem=tau_mem, v_th=1.0, reset=neuron_reset(reset), surrogate=surrogate)
         self.v_th = _threshold_buffer(threshold)
         self.v_init = float(v_init)
 

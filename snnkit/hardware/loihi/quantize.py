@@ -490,8 +490,9 @@ def _check_reset(node: Any, where: str) -> None:
     meta = node.metadata or {}
     if meta.get("snnkit.reset", "hard") != "hard" or (getattr(node, "v_reset", None) is not None
                                                       and np.any(np.asarray(node.v_reset) != 0)):
-        hint = ("; Lava's LIF cannot reset by subtraction (for a network converted from a ReLU MLP, deploy the MLP "
-                "as sigma-delta neurons: sigma_delta_network)" if meta.get("snnkit.reset") == "subtract" else "")
+        hint = ("; Lava's LIF cannot reset by subtraction (convert an ANN with reset='zero', v_init=0.0, or "
+                "deploy a ReLU MLP as sigma-delta neurons: sigma_delta_network)"
+                if meta.get("snnkit.reset") == "subtract" else "")
         raise ValueError(f"{where}: Loihi's LIF resets to 0; use reset='hard', v_reset=0{hint}")
     v_init = float(np.asarray(meta.get("snnkit.v_init", 0.0)))
     if v_init != 0:
@@ -543,8 +544,10 @@ def _choose_scale(w: np.ndarray, rec: np.ndarray | None, bias: np.ndarray, v_th:
         if scale * vmax < UV_HALF - 1 and fits_bias and fits_vth:
             return k, e
     # Trade weight precision for range: shrink the weight scale until the worst-case membrane fits the
-    # 24-bit state (weights then use fewer than 8 bits; the report shows the error).
+    # 24-bit state and the bias its mantissa (weights then use fewer than 8 bits; the report shows the error).
     k = (UV_HALF - 2) / (64 * vmax)
+    if b_max > 0:
+        k = min(k, (BIAS_MANT_MAX - 0.5) * 2 ** bias_exp_cap / (64 * b_max))
     if k * np.abs(all_w).max() < 1 or b_max * k * 64 / 2 ** bias_exp_cap > BIAS_MANT_MAX:
         raise ValueError(f"{where}: the membrane range {vmax:.3g} x weight scale does not fit Loihi's 24-bit "
                          "state even with weight_exp=0 and reduced weight precision; rescale the layer "
