@@ -204,3 +204,67 @@ def test_every_option_still_tracks_the_ann_at_large_T(options):
         assert any(isinstance(m, C.ChannelScale) for m in snn.modules())
     else:
         assert not any(isinstance(m, C.ChannelScale) for m in snn.modules())
+
+
+@pytest.mark.parametrize("v_init", [0.0, 0.5])
+def test_zero_reset_spikes_equal_the_diehl_rule_and_a_hand_built_hard_reset_if(v_init):
+    # oracle 1: the Diehl et al. (2015) rule written out: v += I; spike when v >= th; then v = 0
+    # oracle 2: the same network built by hand from snnkit.neurons.IF(reset="hard", v_reset=0)
+    from snnkit.neurons import IF, Sequential
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 3)).eval()
+    x = torch.rand(40, 6)
+    conv = C.convert_detailed(ann, x, reset="zero", v_init=v_init)
+    assert conv.options["reset"] == "zero" and conv.snn[1].reset == "hard" and conv.snn[1].v_reset == 0.0
+    T, th = 30, float(conv.thresholds[conv.sites[0]])
+    xs = C.encode(x[:8], T)
+    hidden = []
+    hook = conv.snn[1].register_forward_hook(lambda _m, _i, out: hidden.append(out))
+    with torch.no_grad():
+        out = conv.snn(xs)
+        current = conv.snn[0](xs)
+    hook.remove()
+    v, want = torch.full_like(current[0], v_init * th), []
+    for t in range(T):
+        v = v + current[t]
+        s = (v >= th).float()
+        v = v * (1 - s)
+        want.append(s)
+    want = torch.stack(want)
+    assert want.sum() > 50 and (want.sum(0) < T).any()  # spikes, and not all saturated
+    torch.testing.assert_close(hidden[0], want, rtol=0, atol=0)
+    by_hand = Sequential(conv.snn[0], IF(v_th=th, reset="hard", v_reset=0.0), conv.snn[2])
+    if v_init == 0.0:  # the hand-built IF starts at rest
+        with torch.no_grad():
+            torch.testing.assert_close(by_hand(xs), out, rtol=0, atol=0)
+    # reset by subtraction keeps the residue, so it spikes at least as often, and here more
+    sub = C.convert_detailed(ann, x, v_init=v_init)
+    with torch.no_grad():
+        sub_spikes = sub.snn[1](conv.snn[0](xs))
+    assert sub_spikes.sum() > want.sum() and (sub_spikes.sum(0) >= want.sum(0)).all()
+
+
+def test_zero_reset_survives_save_load_and_nir_round_trip(tmp_path):
+    pytest.importorskip("nir")
+    from snnkit.conversion.architectures import mlp
+    from snnkit.conversion.serialization import load_converted, save_converted
+    from snnkit.ir import export_nir, import_nir
+
+    torch.manual_seed(0)
+    config = {"in_features": 6, "hidden": [10], "num_classes": 3}
+    ann = mlp(**config).eval()
+    x = torch.rand(30, 6)
+    conv = C.convert_detailed(ann, x, T=8, reset="zero", v_init=0.0, bias_calibration=True)
+    xs = C.encode(x[:5], 20)
+    with torch.no_grad():
+        want = conv.snn(xs)
+    path = save_converted(conv, str(tmp_path / "snn.pt"), "mlp", config, (6,))
+    export_nir(conv.snn, str(tmp_path / "snn.nir"), input_shape=(6,), extensions=True)
+    for back in (load_converted(path), import_nir(str(tmp_path / "snn.nir"))):
+        neurons = [m for m in back.modules() if isinstance(m, ConvertedIF)]
+        assert len(neurons) == 1 and neurons[0].reset == "hard" and neurons[0].v_reset == 0.0
+        with torch.no_grad():
+            torch.testing.assert_close(back(xs), want)
+    with pytest.raises(ValueError, match="reset"):
+        C.convert(ann, x, reset="hard")
