@@ -19,6 +19,7 @@ from snnkit.ir import ExportError, export_nir, import_nir
 from snnkit.synapses import freeze_delays
 
 F, C, T = 8, 3, 12
+LOIHI_READY = {"reset": "zero", "v_init": 0.0, "channel_wise": False}
 Network = tuple[nn.Module, tuple[int, ...], "torch.Tensor | None"]  # (model, sample shape, analog input or None)
 
 
@@ -66,11 +67,16 @@ def _converted() -> dict[str, Network]:
                                         (16,), {}),
         "converted: cnn1d (max pool, fold=False)": (cnn1d(in_channels=1, length=16, channels=(4,), num_classes=C,
                                                           pool="max"), (16,), {"fold": False}),
+        # the Loihi-ready setting: Lava's LIF resets to 0, starts at 0 and holds one threshold per layer
+        "converted: mlp (reset='zero')": (mlp(in_features=F, hidden=(16, 12), num_classes=C), (F,), LOIHI_READY),
+        "converted: cnn1d (avg pool, reset='zero')": (cnn1d(in_channels=1, length=16, channels=(4, 6), num_classes=C),
+                                                     (16,), LOIHI_READY),
     }
     for name, (ann, shape, options) in cases.items():
         torch.manual_seed(1)
         calib = torch.rand(64, *shape)
-        out[name] = (conversion.convert(ann.eval(), calib, T=T, channel_wise=True, **options), shape, calib[:3])
+        options = {"channel_wise": True, **options}
+        out[name] = (conversion.convert(ann.eval(), calib, T=T, **options), shape, calib[:3])
     return out
 
 
