@@ -26,7 +26,8 @@ def task():
 
 @pytest.mark.parametrize("extra, options", [([], {}),
                                             (["--channel-wise", "--bias-calibration"],
-                                             {"channel_wise": True, "bias_calibration": True})])
+                                             {"channel_wise": True, "bias_calibration": True}),
+                                            (["--reset", "zero", "--v-init", "0"], {"reset": "zero", "v_init": 0.0})])
 def test_cli_convert_round_trip(tmp_path, capsys, task, extra, options):
     ann, config, x, y = task
     model_path, data_path = str(tmp_path / "ann.pt"), str(tmp_path / "calib.pt")

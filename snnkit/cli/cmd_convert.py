@@ -53,7 +53,8 @@ def _run(args: argparse.Namespace) -> int:
     x_cal, x_eval, y_eval = _load_data(args.calib, args.samples)
     conversion = convert_detailed(
         ann, x_cal, args.T, normalisation=args.normalisation, percentile=args.percentile,
-        channel_wise=args.channel_wise, v_init=args.v_init, threshold_balancing=args.threshold_balancing,
+        channel_wise=args.channel_wise, v_init=args.v_init, reset=args.reset,
+        threshold_balancing=args.threshold_balancing,
         bias_calibration=args.bias_calibration, encoding=args.encoding)
     save_converted(conversion, args.out, meta["architecture"], meta["config"], tuple(x_cal.shape[1:]))
     print(json.dumps({"converted": args.model, "out": args.out, "sites": conversion.sites,
@@ -87,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="percentile used by --normalisation percentile (default 99.9)")
     p.add_argument("--channel-wise", action="store_true", help="one threshold per channel")
     p.add_argument("--v-init", type=float, default=0.5, help="initial membrane / threshold (default 0.5)")
+    p.add_argument("--reset", choices=["subtract", "zero"], default="subtract",
+                   help="after a spike subtract the threshold (default) or reset to 0; "
+                        "--reset zero --v-init 0 is the Loihi-ready setting")
     p.add_argument("--threshold-balancing", action="store_true",
                    help="balance thresholds layer by layer on the calibration data")
     p.add_argument("--bias-calibration", action="store_true",
