@@ -191,9 +191,14 @@ void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const
     const T* __restrict__ bb = beta + b0;
     const T* __restrict__ tb = th + b0;
     T* __restrict__ hb = membranes.data();
+    {  // recompute the block's membranes h[0..T) as the forward did (its spikes are not needed here)
+      T v[BLOCK], spikes[BLOCK];
+      for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
+      for (int64_t t = 0; t < steps; ++t) {
+        step_block(x + t * m + b0, bb, tb, v, hb + t * block, spikes, n, reset, v_reset, decay_input);
+      }
+    }
     T gv[BLOCK], gb[BLOCK], gt[BLOCK], ghs[BLOCK];
-    for (int64_t j = 0; j < n; ++j) gv[j] = v0[b0 + j];  // the forward's state, then the adjoint
-    for (int64_t t = 0; t < steps; ++t) step_block(x + t * m + b0, bb, tb, gv, hb + t * block, ghs, n, reset, v_reset, decay_input);
     for (int64_t j = 0; j < n; ++j) { gv[j] = gvlast ? gvlast[b0 + j] : T(0); gb[j] = 0; gt[j] = 0; }
     for (int64_t t = steps - 1; t >= 0; --t) {
       const T* __restrict__ ht = hb + t * block;
