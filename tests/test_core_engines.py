@@ -124,3 +124,23 @@ def test_cpp_buffer_cache_can_be_disabled():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "SNNKIT_CPU_BUFFER_CACHE_MB": "0"}).stdout
     assert out.split()[-1] == "0"
+
+
+@pytest.mark.skipif("cpp" not in ENGINES, reason="no C++ compiler: the C++ engine is not built")
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 12), reset=st.sampled_from(["hard", "subtract", "none"]), decay_input=st.booleans(),
+       per_neuron=st.booleans(), data=st.data())
+def test_cpp_forward_records_the_membranes_after_chosen_steps(T, reset, decay_input, per_neuron, data):
+    """The recording forward (SLTT-K's states) gives the reference's post-reset membranes after the asked
+    steps, and the same spikes and last membrane, without a graph."""
+    after = sorted(data.draw(st.sets(st.integers(0, T - 1), max_size=T)))
+    g = torch.Generator().manual_seed(T)
+    xs = torch.randn(T, 3, 5, generator=g, dtype=torch.float64) * 0.9 + 0.3
+    v0 = torch.randn(3, 5, generator=g, dtype=torch.float64) * 0.3
+    tau = torch.rand(5, generator=g, dtype=torch.float64) * 8 + 2 if per_neuron else 6.0
+    p = LIFParameters(tau_mem=tau, v_th=0.9, reset=reset, v_reset=-0.2, decay_input=decay_input)
+    s_ref, v_seq = lif_multistep(xs, v0, p, record_membrane=True)
+    s, v_last, v_rec = lif_cpu.lif_forward_recording(xs, v0, p, after)
+    assert torch.equal(s, s_ref) and torch.equal(v_last, v_seq[-1]) and torch.equal(v_rec, v_seq[after])
+    with pytest.raises(RuntimeError, match="ascending"):
+        lif_cpu.lif_forward_recording(xs, v0, p, [T])

@@ -135,6 +135,9 @@ def cached_buffer_bytes() -> int:
     return int(_ext.buffer_cache_bytes()) if _ext is not None else 0
 
 
+_NO_STEPS = torch.empty(0, dtype=torch.int64)
+
+
 def supports(xs: Tensor, p: LIFParameters) -> bool:
     return xs.device.type == "cpu" and xs.dtype in (torch.float32, torch.float64) \
         and p.surrogate.name in _SURROGATE_IDS
@@ -175,7 +178,8 @@ class _CppLIF(torch.autograd.Function):
         x2 = order.flat(xs)
         v0f, bf, tf = (order.flat_neurons(t, neuron_shape) for t in (v0, beta, th))
         # the input is kept rather than the membranes: backward recomputes them (one [T, M] write fewer)
-        s, v_last, _ = ext.lif_forward(x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, False)
+        s, v_last, _, _ = ext.lif_forward(x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input,
+                                          False, _NO_STEPS)
         ctx.save_for_backward(x2, v0f, bf, tf)
         ctx.p, ctx.order, ctx.v0_shape, ctx.beta_shape, ctx.th_shape = p, order, v0.shape, beta.shape, th.shape
         return order.unflat(s), order.unflat_neurons(v_last)
@@ -206,11 +210,26 @@ def lif_multistep_cpp(xs: Tensor, v0: Tensor | None, p: LIFParameters) -> tuple[
 def lif_forward_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor, Tensor]:
     """The C++ forward alone, no autograd: ``(spikes, pre-reset membranes h, last membrane)``
     (used by :mod:`snnkit.training.online`, whose backward needs ``h`` at every step)."""
+    s, v_last, h, _ = _forward_no_grad(xs, v0, p, True, _NO_STEPS)
+    return s, h.reshape(xs.shape), v_last
+
+
+def lif_forward_recording(xs: Tensor, v0: Tensor, p: LIFParameters, after: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """The C++ forward alone, no autograd: ``(spikes, last membrane, membranes [len(after), ...])``, the
+    last being the (post-reset) membrane after each step in ``after`` (ascending): the states a run
+    restarted at the next steps begins from, without writing every step's membrane."""
+    record = torch.tensor(after, dtype=torch.int64)
+    s, v_last, _, v_rec = _forward_no_grad(xs, v0, p, False, record)
+    return s, v_last, v_rec.reshape(len(after), *xs.shape[1:])
+
+
+def _forward_no_grad(xs: Tensor, v0: Tensor, p: LIFParameters, need_h: bool, record: Tensor
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     shape, neuron_shape = xs.shape, xs.shape[1:]
     flat = [t.detach().expand(neuron_shape).contiguous().reshape(-1) for t in (v0, p.beta(xs), p.threshold(xs))]
-    s, v_last, h = load().lif_forward(xs.detach().reshape(shape[0], -1).contiguous(), *flat,  # type: ignore[union-attr]
-                                      _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, True)
-    return s.reshape(shape), h.reshape(shape), v_last.reshape(neuron_shape)
+    s, v_last, h, v_rec = load().lif_forward(xs.detach().reshape(shape[0], -1).contiguous(), *flat,  # type: ignore[union-attr]
+                                             _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, need_h, record)
+    return s.reshape(shape), v_last.reshape(neuron_shape), h, v_rec
 
 
 def lif_spatial_backward(g_s: Tensor, h: Tensor, th: Tensor, p: LIFParameters) -> Tensor:

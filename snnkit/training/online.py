@@ -41,11 +41,14 @@ from ..functional.lif import LIFParameters, integrate, lif_multistep, reset_memb
 from ..functional.li import li_multistep
 from ..kernels import lif_cpu
 from ..kernels.lif_fused import reduce_to
-from ..neurons import LI, LIF, Sequential, detach_state
+from ..neurons import LI, LIF, detach_state
 
 METHODS = ("sltt", "sltt_k", "ottt")
 READOUTS = ("step", "mean")
 DEFAULT_CHUNK_STEPS = 64
+# sltt_k's pass over the whole sequence keeps no graph, so a chunk holds only its layers' outputs: longer
+# chunks than the backward's (fewer, larger calls; memory still bounded, independent of T)
+NO_GRAD_CHUNK_STEPS = 256
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Observer = Callable[[nn.Module, Tensor], None]
 
@@ -65,6 +68,15 @@ def _lif_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Tensor, Te
         s, v_seq = lif_multistep(xs, v0, p, record_membrane=True)  # the reference dynamics
         h = integrate(xs, torch.cat([v0.expand_as(xs[:1]), v_seq[:-1]]), p.beta(xs), p.decay_input)
         return s, h, v_seq[-1], False
+
+
+def _lif_states_after(xs: Tensor, v0: Tensor, p: LIFParameters, after: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """No-graph LIF forward: ``(spikes, last membrane, the membranes after the steps in after)``."""
+    with torch.no_grad():
+        if kernels.get_engine() in ("auto", "cpp") and lif_cpu.supports(xs, p) and lif_cpu.load() is not None:
+            return lif_cpu.lif_forward_recording(xs, v0, p, after)
+        s, v_seq = lif_multistep(xs, v0, p, record_membrane=True)  # the reference dynamics
+        return s, v_seq[-1], v_seq[after]
 
 
 class _SpatialLIF(torch.autograd.Function):
@@ -313,18 +325,24 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         raise ValueError(f"k={k} must be at most the number of steps T={T}")
     chosen = torch.randperm(T, generator=generator)[:k].sort().values.tolist()
     layers = _layers(model)
-    before = _states_before(layers, x, chosen, DEFAULT_CHUNK_STEPS, sink, mean)
+    before = _states_before(layers, x, chosen, NO_GRAD_CHUNK_STEPS, sink, mean)
     # readout="mean": the loss reads the contributions of the readout's input, not its membrane
-    body = Sequential(*layers[:-1]) if mean else model
+    body = layers[:-1] if mean else layers
     # the chosen steps as one batch of k * B single steps; the step 0 group starts from rest
     groups = [[i for i, t in enumerate(chosen) if t == 0], [i for i, t in enumerate(chosen) if t > 0]]
     for group in (g for g in groups if g):
-        xs = x[[chosen[i] for i in group]]
-        xs = xs.reshape(1, len(group) * B, *x.shape[2:])
-        states = None if chosen[group[0]] == 0 else [_cat_states([before[i][j] for i in group])
-                                                     for j in range(len(before[group[0]]))]
-        out, _ = body.run(xs, states[:len(body)] if states else None)  # type: ignore[operator]
-        out = out.reshape(len(group), B, *out.shape[2:])
+        steps = torch.tensor([chosen[i] for i in group], device=x.device)
+        xs = x.index_select(0, steps).reshape(1, len(group) * B, *x.shape[2:])
+        from_rest = chosen[group[0]] == 0
+        for i, layer in enumerate(body):
+            state = None if from_rest else _cat_states([before[n][i] for n in group])
+            if isinstance(layer, LIF):  # spikes with the spatial gradient (the new state is not needed)
+                xs, _ = _lif_chunk(layer, xs, state)
+            elif _stateful(layer):
+                xs, _ = layer.run(xs, state)  # type: ignore[operator]
+            else:
+                xs = layer(xs)
+        out = xs.reshape(len(group), B, *xs.shape[2:])
         if mean:
             out = _contributions(layers[-1], out, [chosen[i] for i in group], T)  # type: ignore[arg-type]
         (step_loss_sum(loss_fn, out, y) / k).backward()
@@ -335,7 +353,7 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                    mean: bool) -> list[list[Any]]:
     """Run ``x`` without a graph, chunk by chunk and layer by layer, giving each output chunk (and what
     the loss reads) to ``sink``; return, for each chosen step, every layer's state just before it (LIF
-    states from the engine's membranes ``h``)."""
+    states recorded by the engine as it passes those steps)."""
     states: list[Any] = [None] * len(layers)
     before: list[list[Any]] = [[None] * len(layers) for _ in chosen]
     size = balanced_chunk(x.shape[0], chunk_steps)
@@ -349,14 +367,14 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
             if isinstance(layer, (LIF, LI)):
                 v0 = torch.zeros_like(xs[0]) if states[i] is None else states[i]
                 if isinstance(layer, LIF):
-                    p = layer.params()
-                    spikes, h, v_last, _ = _lif_membranes(xs, v0, p)
-                    for n, j in here:  # the post-reset membrane of the step before
-                        before[n][i] = v0 if j == 0 else reset_membrane(h[j - 1], spikes[j - 1], p.threshold(xs), p)
+                    spikes, v_last, v_prev = _lif_states_after(xs, v0, layer.params(), [j - 1 for _, j in here if j > 0])
+                    v_prev = v_prev.unbind(0)
                 else:
                     spikes, v_last = li_multistep(xs, v0, layer.params())
-                    for n, j in here:
-                        before[n][i] = v0 if j == 0 else spikes[j - 1]
+                    v_prev = spikes[[j - 1 for _, j in here if j > 0]].unbind(0)
+                rest = iter(v_prev)
+                for n, j in here:
+                    before[n][i] = v0 if j == 0 else next(rest)
                 xs, states[i] = spikes, v_last
             elif _stateful(layer):
                 steps = []

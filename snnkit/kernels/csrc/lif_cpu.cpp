@@ -149,18 +149,25 @@ inline void step_block(const T* __restrict__ xt, const T* __restrict__ bb, const
 
 // h may be null: the pre-reset membranes then stay in a block-sized scratch (the autograd path keeps
 // the input instead and recomputes them in backward, which saves writing [T, M] floats here).
+// v_rec [n_rec, M] receives the (post-reset) membrane after each step rec[r] (ascending): the states
+// that online training (SLTT-K) restarts from, without writing every step's membrane.
 template <typename T>
 void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
                   const T* __restrict__ th, T* __restrict__ h, T* __restrict__ s, T* __restrict__ v_last,
+                  const int64_t* __restrict__ rec, int64_t n_rec, T* __restrict__ v_rec,
                   int64_t steps, int64_t m, int reset, T v_reset, bool decay_input) {
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
     T v[BLOCK], scratch[BLOCK];
     for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
+    int64_t r = 0;
     for (int64_t t = 0; t < steps; ++t) {
       step_block(x + t * m + b0, beta + b0, th + b0, v, h ? h + t * m + b0 : scratch, s + t * m + b0, n, reset,
                  v_reset, decay_input);
+      for (; r < n_rec && rec[r] == t; ++r) {
+        for (int64_t j = 0; j < n; ++j) v_rec[r * m + b0 + j] = v[j];
+      }
     }
     for (int64_t j = 0; j < n; ++j) v_last[b0 + j] = v[j];
   }
@@ -255,17 +262,27 @@ void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, co
   }
 }
 
-// Returns spikes, last membrane and, with need_h, the pre-reset membranes (else an empty tensor).
+// Returns spikes, last membrane, with need_h the pre-reset membranes (else an empty tensor), and the
+// membranes after the steps in `record` (int64, ascending, in [0, T); [len(record), M], empty if none).
 std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor beta, torch::Tensor th,
-                                       int64_t reset, double v_reset, bool decay_input, bool need_h) {
-  const int64_t steps = x.size(0), m = x.size(1);
+                                       int64_t reset, double v_reset, bool decay_input, bool need_h,
+                                       torch::Tensor record) {
+  const int64_t steps = x.size(0), m = x.size(1), n_rec = record.numel();
+  TORCH_CHECK(record.scalar_type() == torch::kInt64 && record.is_contiguous(), "record must be contiguous int64");
+  const int64_t* rec = record.data_ptr<int64_t>();
+  for (int64_t r = 0; r < n_rec; ++r) {
+    TORCH_CHECK(rec[r] >= 0 && rec[r] < steps && (r == 0 || rec[r] > rec[r - 1]),
+                "record must be ascending steps in [0, ", steps, "); got ", rec[r], " at ", r);
+  }
   auto h = need_h ? empty_cached(x) : x.new_empty({0}), s = empty_cached(x), v_last = torch::empty_like(v0);
+  auto v_rec = x.new_empty({n_rec, m});
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     forward_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
                            th.data_ptr<scalar_t>(), need_h ? h.data_ptr<scalar_t>() : nullptr, s.data_ptr<scalar_t>(),
-                           v_last.data_ptr<scalar_t>(), steps, m, (int)reset, (scalar_t)v_reset, decay_input);
+                           v_last.data_ptr<scalar_t>(), rec, n_rec, v_rec.data_ptr<scalar_t>(), steps, m, (int)reset,
+                           (scalar_t)v_reset, decay_input);
   });
-  return {s, v_last, h};
+  return {s, v_last, h, v_rec};
 }
 
 // Calls run(std::integral_constant<int, KIND>{}) for the surrogate id `kind`: each kernel is
