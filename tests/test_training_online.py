@@ -62,14 +62,14 @@ def _reference(model: nn.Sequential, x, y, loss_fn, steps, scale, traces: bool =
         if t in steps:
             total = total + loss_fn(h, y) / scale
     total.backward()
-    return [q.grad.clone() for q in model.parameters()]
+    return [q.grad.clone() for q in model.parameters() if q.requires_grad]
 
 
 def _online(model, x, y, loss_fn, **kw) -> list[torch.Tensor]:
     for q in model.parameters():
         q.grad = None
     online.backward(model, x, y, loss_fn, **kw)
-    return [q.grad.clone() for q in model.parameters()]
+    return [q.grad.clone() for q in model.parameters() if q.requires_grad]
 
 
 def _mlp(decay_input=False, reset="hard", learn=False, readout="lif"):
@@ -134,6 +134,27 @@ def test_sltt_k_equals_reference_on_the_chosen_steps() -> None:
     # all steps chosen (step 0 included): SLTT itself
     every = _online(model, x, y, loss_fn, method="sltt_k", k=20)
     for a, b in zip(every, _online(model, x, y, loss_fn, method="sltt")):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["auto", "reference"])
+def test_sltt_k_reuses_linear_outputs_with_exact_gradients(engine) -> None:
+    """The chosen steps' nn.Linear layers take their outputs from the forward pass (no recompute): a
+    bias-free layer, a frozen one and a hidden one still get the reference's gradients, and the input
+    gradient flows through the kept layer to the layer before it."""
+    torch.manual_seed(9)
+    model = Sequential(nn.Linear(10, 16, bias=False), LIF(tau_mem=6.0, v_th=0.5), nn.Linear(16, 12),
+                       LIF(tau_mem=4.0, v_th=0.4), nn.Linear(12, 4), LI(tau_mem=5.0))
+    model[2].bias.requires_grad_(False)
+    x, y = _input(T=15)
+    loss_fn = get_loss("ce_mean_membrane")
+    chosen = torch.randperm(15, generator=torch.Generator().manual_seed(3))[:5].tolist()
+    trainable = [q for q in model.parameters() if q.requires_grad]
+    ref = _reference(model, x, y, loss_fn, set(chosen), 5)
+    with kernels.use_engine(engine):
+        got = _online(model, x, y, loss_fn, method="sltt_k", k=5, generator=torch.Generator().manual_seed(3))
+    assert len(got) == len(trainable) and all(g.abs().sum() > 0 for g in ref)
+    for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -335,11 +335,13 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         xs = x.index_select(0, steps).reshape(1, len(group) * B, *x.shape[2:])
         from_rest = chosen[group[0]] == 0
         for i, layer in enumerate(body):
-            state = None if from_rest else _cat_states([before[n][i] for n in group])
+            kept = _cat_states([before[n][i] for n in group])
             if isinstance(layer, LIF):  # spikes with the spatial gradient (the new state is not needed)
-                xs, _ = _lif_chunk(layer, xs, state)
+                xs, _ = _lif_chunk(layer, xs, None if from_rest else kept)
             elif _stateful(layer):
-                xs, _ = layer.run(xs, state)  # type: ignore[operator]
+                xs, _ = layer.run(xs, None if from_rest else kept)  # type: ignore[operator]
+            elif kept is not None:  # a Linear whose outputs the forward pass kept: backward only
+                xs = _KeptLinear.apply(xs, kept.reshape(*xs.shape[:-1], -1), layer.weight, layer.bias)
             else:
                 xs = layer(xs)
         out = xs.reshape(len(group), B, *xs.shape[2:])
@@ -348,12 +350,32 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         (step_loss_sum(loss_fn, out, y) / k).backward()
 
 
+class _KeptLinear(torch.autograd.Function):
+    """``F.linear(x, weight, bias)`` whose value ``out`` the forward pass already computed: SLTT-K's chosen
+    steps skip recomputing it, and only its backward runs."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, out: Tensor, weight: Tensor, bias: Tensor | None):  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        g2 = g.reshape(-1, g.shape[-1])
+        g_x = g @ weight if ctx.needs_input_grad[0] else None
+        g_w = g2.t() @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[2] else None
+        g_b = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[3] else None
+        return g_x, None, g_w, g_b
+
+
 @torch.no_grad()
 def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_steps: int, sink: _OutputSink,
                    mean: bool) -> list[list[Any]]:
     """Run ``x`` without a graph, chunk by chunk and layer by layer, giving each output chunk (and what
     the loss reads) to ``sink``; return, for each chosen step, every layer's state just before it (LIF
-    states recorded by the engine as it passes those steps)."""
+    states recorded by the engine as it passes those steps) and, for an ``nn.Linear``, its output there."""
     states: list[Any] = [None] * len(layers)
     before: list[list[Any]] = [[None] * len(layers) for _ in chosen]
     size = balanced_chunk(x.shape[0], chunk_steps)
@@ -387,6 +409,9 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                 xs = torch.cat(steps)
             else:
                 xs = layer(xs)
+                if type(layer) is nn.Linear and here:  # its outputs at the chosen steps, for _KeptLinear
+                    for (n, _), out in zip(here, xs[[j for _, j in here]].unbind(0)):
+                        before[n][i] = out
         sink.add(xs, xs if loss_in is None else loss_in)
     return before
 
