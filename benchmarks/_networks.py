@@ -51,13 +51,18 @@ def build(impl: str, layers: list) -> Built:
             return x
         return Built(forward, lambda x, s: (forward(x.unsqueeze(0))[0], s))
 
-    if impl in ("snnkit", "snnkit-fused"):
+    if impl in ("snnkit", "snnkit-fused", "snnkit-unfused"):
         import snnkit
         from snnkit.functional import tau_from_decay
 
-        snnkit.set_engine("auto" if impl == "snnkit" else "fused")
+        snnkit.set_engine("fused" if impl == "snnkit-fused" else "auto")
         tau = float(tau_from_decay(BETA))
-        mods = [snnkit.neurons.LIF(tau_mem=tau) if m == LIF else snnkit.synapses.TimeDistributed(m) for m in layers]
+        # "snnkit-unfused": each pooling wrapped so that Sequential does not fuse it with the LIF before it
+        # (what the fused LIF + pooling pass is worth)
+        wrap = (lambda m: torch.nn.Sequential(m) if isinstance(m, torch.nn.AvgPool2d) else m) \
+            if impl == "snnkit-unfused" else (lambda m: m)
+        mods = [snnkit.neurons.LIF(tau_mem=tau) if m == LIF else snnkit.synapses.TimeDistributed(wrap(m))
+                for m in layers]
         net = snnkit.neurons.Sequential(*mods)
         return Built(net, lambda x, s: net.step(x, s))
 
@@ -169,7 +174,7 @@ def _peer_neurons(impl: str, n: int) -> _Neurons:
             return single_nodes[i](c), True
         return _Neurons(single, multi)
 
-    raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS + ['floor', 'floor-nchw']} "
+    raise ValueError(f"impl={impl!r} is unknown; allowed: {IMPLS + ['snnkit-unfused', 'floor', 'floor-nchw']} "
                      "(a peer with '-cl' appended: channels-last convolutions)")
 
 
@@ -258,6 +263,9 @@ def bench_main(argv: list[str] | None, *, module: str, bench: str, description: 
         pairs[f"snnkit_vs_{p}"] = ("snnkit", p)
     for f in floors[1:]:
         pairs[f"snnkit_vs_{f.replace('-', '_')}"] = ("snnkit", f)
+    if "snnkit-unfused" in impls:
+        pairs["snnkit_unfused_vs_floor"] = ("snnkit-unfused", "floor")
+        pairs["snnkit_vs_snnkit_unfused"] = ("snnkit", "snnkit-unfused")
     ok_peers = [p for p in peers if rounds.ok(p)]
     best = min(ok_peers, key=lambda p: sorted(rounds.values(p))[len(rounds.values(p)) // 2]) if ok_peers else None
 

@@ -7,9 +7,12 @@ Weights: PyTorch's default initialisation (seed 0) times GAIN so that every laye
 grads, forward over T, loss = sum of output spikes, backward. Every implementation folds time into the
 batch for the stateless layers (spikingjelly's ``SeqToANNContainer`` idea) and runs its own neurons:
 snnkit's multi-step engine, spikingjelly's multi-step ``LIFNode``, snntorch ``Leaky`` and norse
-``LIFBoxCell`` step by step. ``floor`` is the same step without neurons (convolutions, pooling, linear)
+``LIFBoxCell`` step by step. snnkit's ``Sequential`` runs each LIF and the pooling after it as one fused
+engine pass (the spikes between them are never stored); ``snnkit-unfused`` is the same network with the
+two run apart (``snnkit_vs_snnkit_unfused``: what the fusion is worth). ``floor`` is the same step without neurons (convolutions, pooling, linear)
 in the fastest layout on the CPU, channels-last, which is the layout snnkit's ``TimeDistributed`` gives
-a convolution; ``floor-nchw`` is the same in PyTorch's default layout, the one the peers run.
+a convolution; ``floor-nchw`` is the same in PyTorch's default layout, the one the peers run. The floor
+pays PyTorch's pooling, which the fused pass replaces, so snnkit can come in under it.
 ``spikingjelly-cl`` is spikingjelly with its convolutions fed channels-last by hand: no peer does that
 by default, so it is not a "best peer", but it shows how much of snnkit's lead is the layout.
 Streaming: batch 1, no grad, one step at a time, latency per step.
@@ -48,7 +51,7 @@ def worker(impl: str, T: int, B: int, repeats: int, stream_steps: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     return bench_main(argv, module="benchmarks.conv", bench="conv-W2", description=__doc__.splitlines()[0],
                       worker=worker, T=20, batch=32, stream_steps=20, floors=("floor", "floor-nchw"),
-                      default_impls=(*IMPLS, "spikingjelly-cl"))
+                      default_impls=(*IMPLS, "snnkit-unfused", "spikingjelly-cl"))
 
 
 if __name__ == "__main__":

@@ -115,6 +115,24 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
     return lif_multistep(xs, v0, p)
 
 
+def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tuple[Tensor, Tensor] | None:
+    """A LIF layer followed by ``nn.AvgPool2d(k)`` (stride k, no padding) on ``xs [T, B, C, H, W]`` as one
+    engine pass each way, the spikes never stored: ``(pooled spikes, last membrane)``, equal to
+    :func:`lif` then the pooling. ``None`` where no engine fuses them (engine not "auto"/"cpp", not a CPU
+    float tensor, a layout other than PyTorch's or channels-last, a pooled size of 0, or a band of
+    ``T x k rows`` beyond the backward's scratch): the caller then runs the two layers."""
+    if _engine not in ("auto", "cpp") or xs.dim() != 5 or not lif_cpu.supports(xs, p) \
+            or torch.compiler.is_compiling():
+        return None
+    found = lif_cpu.pool_geometry(xs, k)
+    if found is None or xs.shape[3] < k or xs.shape[4] < k:
+        return None
+    _, (_, _, w, c) = found
+    if xs.shape[0] * k * w * c > lif_cpu.MAX_POOL_SCRATCH or lif_cpu.load() is None:
+        return None
+    return lif_cpu.lif_avgpool_cpp(xs, v0, p, k)
+
+
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
              ) -> tuple[Tensor, CubaLIFState]:
     """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""

@@ -147,10 +147,11 @@ class _MemoryOrder:
     """A ``[T, ...]`` tensor seen in its memory order (time outermost), so the kernel's flat ``[T, M]``
     view needs no copy: a channels-last convolution output stays channels-last through the neurons."""
 
-    def __init__(self, xs: Tensor) -> None:
-        perm = [0] + sorted(range(1, xs.dim()), key=lambda d: -xs.stride(d))  # stable: ties keep order
-        if xs.is_contiguous() or not xs.permute(perm).is_contiguous():
-            perm = list(range(xs.dim()))  # already [T, M], or not dense: one copy below
+    def __init__(self, xs: Tensor, perm: list[int] | None = None) -> None:
+        if perm is None:  # found from the strides
+            perm = [0] + sorted(range(1, xs.dim()), key=lambda d: -xs.stride(d))  # stable: ties keep order
+            if xs.is_contiguous() or not xs.permute(perm).is_contiguous():
+                perm = list(range(xs.dim()))  # already [T, M], or not dense: one copy below
         self.perm = perm
         self.inverse = [perm.index(d) for d in range(len(perm))]
         self.shape = tuple(xs.shape[d] for d in perm)
@@ -205,6 +206,70 @@ def lif_multistep_cpp(xs: Tensor, v0: Tensor | None, p: LIFParameters) -> tuple[
     """C++ equivalent of :func:`snnkit.functional.lif_multistep` (spikes, last membrane)."""
     v0 = torch.zeros_like(xs[0]) if v0 is None else v0
     return _CppLIF.apply(xs, v0, p.beta(xs), p.threshold(xs), p)
+
+
+# the fused backward keeps a band's membranes [T, k rows x W x C] per thread: beyond this many floats the
+# unfused engine and pooling run instead (see kernels.lif_avgpool)
+MAX_POOL_SCRATCH = 1 << 21
+
+
+def pool_geometry(xs: Tensor, k: int) -> tuple[list[int], tuple[int, int, int, int]] | None:
+    """For ``xs [T, B, C, H, W]`` in PyTorch's layout or channels-last: the permutation to its memory order
+    and the fused kernel's ``(G, H, W, C)`` (one step's neurons, C innermost); None for other layouts."""
+    T, B, C, H, W = xs.shape
+    if xs.is_contiguous():
+        return [0, 1, 2, 3, 4], (B * C, H, W, 1)
+    if xs.permute(0, 1, 3, 4, 2).is_contiguous():
+        return [0, 1, 3, 4, 2], (B, H, W, C)
+    return None
+
+
+class _CppLIFAvgPool(torch.autograd.Function):
+    """LIF then a k x k average pooling with stride k, one C++ pass each way: the spikes are never stored."""
+
+    @staticmethod
+    def forward(ctx, xs: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters, k: int):  # type: ignore[override]
+        perm, (g, h, w, c) = pool_geometry(xs, k)  # type: ignore[misc]
+        T, B, C, H, W = xs.shape
+        order = _MemoryOrder(xs, perm)
+        x2 = order.flat(xs)
+        v0f, bf, tf = (order.flat_neurons(t, xs.shape[1:]) for t in (v0, beta, th))
+        out, v_last = load().lif_avgpool_forward(x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
+                                                 p.decay_input, g, h, w, c, k)
+        ctx.save_for_backward(x2, v0f, bf, tf)
+        ctx.p, ctx.order, ctx.geometry, ctx.k = p, order, (g, h, w, c), k
+        ctx.shapes = v0.shape, beta.shape, th.shape
+        pooled = [T, B, C, H // k, W // k]
+        return out.reshape([pooled[d] for d in perm]).permute(order.inverse), order.unflat_neurons(v_last)
+
+    @staticmethod
+    def backward(ctx, g_out: Tensor, g_vlast: Tensor):  # type: ignore[override]
+        x2, v0f, bf, tf = ctx.saved_tensors
+        p: LIFParameters = ctx.p
+        order: _MemoryOrder = ctx.order
+        if g_out is None:  # only the state's gradient flows back: the output's is zero
+            g, h, w, c = ctx.geometry
+            go = x2.new_zeros((x2.shape[0], g * (h // ctx.k) * (w // ctx.k) * c))
+        else:
+            go = order.flat(g_out)
+        gvl = x2.new_empty(0) if g_vlast is None else order.flat_neurons(g_vlast, g_vlast.shape)
+        need_beta, need_th = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+        gx, gv0, gbeta, gth = load().lif_avgpool_backward(  # type: ignore[union-attr]
+            go, gvl, x2, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, p.detach_reset,
+            _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha), need_beta, need_th, *ctx.geometry, ctx.k)
+        v0_shape, beta_shape, th_shape = ctx.shapes
+        g_v0 = reduce_to(order.unflat_neurons(gv0), v0_shape)
+        g_beta = reduce_to(order.unflat_neurons(gbeta), beta_shape) if need_beta else None
+        g_th = reduce_to(order.unflat_neurons(gth), th_shape) if need_th else None
+        return order.unflat(gx), g_v0, g_beta, g_th, None, None
+
+
+def lif_avgpool_cpp(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tuple[Tensor, Tensor]:
+    """``(avg_pool2d(spikes, k) [T, B, C, H/k, W/k], last membrane)`` of a LIF layer on ``xs [T, B, C, H, W]``
+    (PyTorch's layout or channels-last; the output keeps it), equal to the LIF engine followed by
+    ``nn.AvgPool2d(k)``; see :func:`snnkit.kernels.lif_avgpool` for when it applies."""
+    v0 = torch.zeros_like(xs[0]) if v0 is None else v0
+    return _CppLIFAvgPool.apply(xs, v0, p.beta(xs), p.threshold(xs), p, k)
 
 
 def lif_forward_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor, Tensor]:

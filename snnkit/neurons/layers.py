@@ -166,6 +166,15 @@ class LIF(SpikingLayer, _LeakyMixin):
             _checks.same_device_dtype("state", state, "x", x)   # (float32 state with half inputs: mixed precision)
         return kernels.lif(x, state, self.params(), record_membrane)
 
+    def run_avgpool(self, x: Tensor, state: Tensor | None, k: int) -> tuple[Tensor, Tensor] | None:
+        """``run`` followed by ``nn.AvgPool2d(k)`` (stride k) on ``[T, B, C, H, W]``, as one engine pass
+        (``(pooled spikes, last membrane)``) where the engine has one, else ``None``
+        (:func:`snnkit.kernels.lif_avgpool`). :class:`Sequential` calls it for such a pair of layers."""
+        self._check(x)
+        if state is not None:
+            _checks.same_device_dtype("state", state, "x", x)
+        return kernels.lif_avgpool(x, state, self.params(), k)
+
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check_step(x)
         v = torch.zeros_like(x) if state is None else state

@@ -6,13 +6,29 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .layers import SpikingLayer
+from .layers import LIF
 
 
 class Sequential(nn.Sequential):
     """``forward(x)`` runs the whole sequence from rest; ``run(x, state)`` continues from ``state``
     (a list with one entry per layer, ``None`` for stateless layers) and returns ``(out, new_state)``;
-    ``step(x_t, state)`` does the same for a single time step ``[B, ...]``."""
+    ``step(x_t, state)`` does the same for a single time step ``[B, ...]``.
+
+    A :class:`~snnkit.neurons.LIF` followed by ``TimeDistributed(nn.AvgPool2d(k))`` (stride k, no padding)
+    runs as one engine pass where the engine fuses them (:func:`snnkit.kernels.lif_avgpool`: the spikes
+    between the two are never stored), with the same values and gradients. Hooks on either module turn
+    the fusion off for that pair, so monitors still see the LIF's spikes.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:  # nn.Sequential's, plus the fused LIF + pooling pairs
+        layers, i = list(self), 0
+        while i < len(layers):
+            fused = self._run_fused(layers, i, x, None)
+            if fused is not None:
+                x, i = fused[0], i + 2
+            else:
+                x, i = layers[i](x), i + 1
+        return x
 
     def _state(self, state: list[Any] | None) -> list[Any]:
         """The per-layer state list (all ``None`` at rest), checked against the number of layers."""
@@ -24,15 +40,32 @@ class Sequential(nn.Sequential):
     def run(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
         state = self._state(state)
         new_state: list[Any] = []
-        for layer, s in zip(self, state):
-            if isinstance(layer, SpikingLayer):
-                x, s = layer.run(x, s)
-            elif hasattr(layer, "run"):
+        layers, i = list(self), 0
+        while i < len(layers):
+            fused = self._run_fused(layers, i, x, state[i])
+            if fused is not None:
+                (x, s), i = fused, i + 2
+                new_state += [s, None]
+                continue
+            layer, s = layers[i], state[i]
+            if hasattr(layer, "run"):
                 x, s = layer.run(x, s)
             else:
                 x = layer(x)
             new_state.append(s)
+            i += 1
         return x, new_state
+
+    @staticmethod
+    def _run_fused(layers: list[nn.Module], i: int, x: Tensor, state: Any) -> tuple[Tensor, Any] | None:
+        """Layers ``i`` and ``i + 1`` as one fused engine pass, or None (not a fusable pair, hooks on
+        either, or no engine for this input)."""
+        if i + 1 >= len(layers) or not isinstance(layers[i], LIF) or not isinstance(x, Tensor):
+            return None  # (not a tensor: an fx trace, which must see the two layers as they are)
+        k = avgpool_size(layers[i + 1])
+        if k is None or _hooked(layers[i]) or _hooked(layers[i + 1]):
+            return None
+        return layers[i].run_avgpool(x, state, k)  # type: ignore[operator]
 
     def step(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
         """One time step ``[B, ...]``: every layer with a ``step`` method takes its own single-step path
@@ -49,6 +82,37 @@ class Sequential(nn.Sequential):
                 x = layer(x.unsqueeze(0)).squeeze(0)
             new_state.append(s)
         return x, new_state
+
+
+def avgpool_size(layer: nn.Module) -> int | None:
+    """``k`` when ``layer`` is ``TimeDistributed(nn.AvgPool2d(k))`` with stride k, no padding, floor mode
+    and the default divisor (what the fused LIF + pooling engine computes), else None."""
+    from ..synapses.time_distributed import TimeDistributed  # (synapses import neurons: not at load time)
+
+    if not isinstance(layer, TimeDistributed) or type(layer.module) is not nn.AvgPool2d:
+        return None
+    pool = layer.module
+
+    def square(v: Any) -> int | None:
+        v = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+        return int(v[0]) if len(v) == 2 and v[0] == v[1] else None
+
+    k = square(pool.kernel_size)
+    if k is None or square(pool.stride or pool.kernel_size) != k or square(pool.padding) != 0 or pool.ceil_mode \
+            or pool.divisor_override is not None:
+        return None
+    return k
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Any forward or backward hook on ``module``, its children, or registered globally."""
+    from torch.nn.modules import module as torch_module
+
+    if any(getattr(torch_module, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks",
+                                                         "_global_backward_hooks", "_global_backward_pre_hooks")):
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+               for m in module.modules())
 
 
 def detach_state(state: Any) -> Any:

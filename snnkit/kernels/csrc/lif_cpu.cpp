@@ -4,6 +4,7 @@
 // Layout: x, h, spikes are [T, M] (M = batch * features, contiguous); v0, beta, th are [M].
 // Compiled with -ffp-contract=off: no fused multiply-adds, so h equals the reference's beta * v + x bit for bit.
 #include <torch/extension.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <list>
@@ -173,20 +174,71 @@ void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __
   }
 }
 
-// The surrogate is a template parameter so the inner loop has no per-element switch. The reset mode
-// and the flags enter as 0/1 factors (no branch per element), so the loop over the neurons of a block
-// vectorises; the learnable-beta term, which reads the previous step, has a loop of its own.
-//
+// The backward's constants: the reset mode and the flags enter as 0/1 factors (no branch per element).
+template <typename T>
+struct BackwardConsts {
+  T is_hard, is_sub, keep, scale_in, v_reset, alpha;
+  int reset;
+  bool decay_input;
+  BackwardConsts(int reset_, T v_reset_, bool decay_input_, bool detach, T alpha_)
+      : is_hard(reset_ == HARD ? T(1) : T(0)), is_sub(reset_ == SUBTRACT ? T(1) : T(0)), keep(detach ? T(0) : T(1)),
+        scale_in(decay_input_ ? T(1) : T(0)), v_reset(v_reset_), alpha(alpha_), reset(reset_),
+        decay_input(decay_input_) {}
+};
+
+// One step of the backward for n neurons, shared by the plain and the pooled engine. In: the step's
+// pre-reset membranes ht (and the previous step's, hprev, or null at t = 0 where v0 is the previous
+// membrane), its input xt, dL/ds[t] (gst) and the carried dL/dv (gv). Out: dL/dx[t] (gxt); gv, gt (the
+// threshold's gradient) and gb (beta's, when not null) are carried. ghs is an n-float scratch.
+// The surrogate is a template parameter, so the inner loop has no per-element switch and vectorises;
+// the learnable-beta term, which reads the previous step, has a loop of its own.
+template <typename T, int kind>
+inline void backward_step(const T* __restrict__ ht, const T* __restrict__ hprev, const T* __restrict__ v0,
+                          const T* __restrict__ xt, const T* __restrict__ gst, const T* __restrict__ bb,
+                          const T* __restrict__ tb, T* __restrict__ gxt, T* __restrict__ gv, T* __restrict__ gt,
+                          T* __restrict__ gb, T* __restrict__ ghs, int64_t n, const BackwardConsts<T>& c) {
+  // locals, not loads through c: the stores below cannot alias them, so the loop vectorises
+  const T is_hard = c.is_hard, is_sub = c.is_sub, keep = c.keep, scale_in = c.scale_in, v_reset = c.v_reset,
+          alpha = c.alpha;
+  for (int64_t j = 0; j < n; ++j) {
+    const T hv = ht[j], thj = tb[j], bj = bb[j];
+    const T sp = hv > thj ? T(1) : T(0);
+    const T sg = surrogate<T, kind>(hv - thj, alpha);
+    const T a = gst[j] * sg;
+    // dv/dh and dv/dth of the reset: hard (1 - s) + (v_reset - h) sg, subtract 1 - th sg, none 1
+    const T A = 1 + is_hard * (keep * (v_reset - hv) * sg - sp) - is_sub * keep * thj * sg;
+    const T dvdth = -is_hard * keep * (v_reset - hv) * sg + is_sub * (keep * thj * sg - sp);
+    const T g = gv[j];
+    const T gh = a + g * A;
+    gxt[j] = gh * (1 - scale_in * bj);
+    gt[j] += -a + g * dvdth;
+    gv[j] = gh * bj;
+    ghs[j] = gh;
+  }
+  if (gb) {  // d h[t] / d beta = v[t-1] (- x[t] with decay_input)
+    const int reset = c.reset;
+    const bool decay_input = c.decay_input;
+    for (int64_t j = 0; j < n; ++j) {
+      T vprev;
+      if (hprev == nullptr) {
+        vprev = v0[j];
+      } else {
+        const T hp = hprev[j];
+        const bool fp = hp > tb[j];
+        vprev = reset == HARD ? (fp ? v_reset : hp) : (reset == SUBTRACT ? (fp ? hp - tb[j] : hp) : hp);
+      }
+      gb[j] += ghs[j] * (decay_input ? vprev - xt[j] : vprev);
+    }
+  }
+}
+
 // The pre-reset membranes h are not stored by the forward: each block first recomputes its h[0..T) from
 // the input x (the same step_block as the forward), into a per-thread buffer sized to stay in L2.
 template <typename T, int kind>
 void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const T* __restrict__ x,
                    const T* __restrict__ v0, const T* __restrict__ beta,
                    const T* __restrict__ th, T* __restrict__ gx, T* __restrict__ gv0, T* __restrict__ gbeta,
-                   T* __restrict__ gth, int64_t steps, int64_t m, int reset,
-                   T v_reset, bool decay_input, bool detach, T alpha) {
-  const T is_hard = reset == HARD ? T(1) : T(0), is_sub = reset == SUBTRACT ? T(1) : T(0);
-  const T keep = detach ? T(0) : T(1), scale_in = decay_input ? T(1) : T(0);
+                   T* __restrict__ gth, int64_t steps, int64_t m, const BackwardConsts<T>& c) {
   // neurons per block: the recomputed [T, block] membranes take at most about 256 KB (16 to BLOCK neurons)
   const int64_t block = std::max<int64_t>(16, std::min<int64_t>(BLOCK, (int64_t(1) << 16) / std::max<int64_t>(steps, 1)) / 16 * 16);
 #pragma omp parallel
@@ -195,55 +247,139 @@ void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const
 #pragma omp for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += block) {
     const int64_t n = std::min(m, b0 + block) - b0;
-    const T* __restrict__ bb = beta + b0;
-    const T* __restrict__ tb = th + b0;
     T* __restrict__ hb = membranes.data();
     {  // recompute the block's membranes h[0..T) as the forward did (its spikes are not needed here)
       T v[BLOCK], spikes[BLOCK];
       for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
       for (int64_t t = 0; t < steps; ++t) {
-        step_block(x + t * m + b0, bb, tb, v, hb + t * block, spikes, n, reset, v_reset, decay_input);
+        step_block(x + t * m + b0, beta + b0, th + b0, v, hb + t * block, spikes, n, c.reset, c.v_reset, c.decay_input);
       }
     }
     T gv[BLOCK], gb[BLOCK], gt[BLOCK], ghs[BLOCK];
     for (int64_t j = 0; j < n; ++j) { gv[j] = gvlast ? gvlast[b0 + j] : T(0); gb[j] = 0; gt[j] = 0; }
     for (int64_t t = steps - 1; t >= 0; --t) {
-      const T* __restrict__ ht = hb + t * block;
-      const T* __restrict__ gst = gs + t * m + b0;
-      T* __restrict__ gxt = gx + t * m + b0;
-      for (int64_t j = 0; j < n; ++j) {
-        const T hv = ht[j], thj = tb[j], bj = bb[j];
-        const T sp = hv > thj ? T(1) : T(0);
-        const T sg = surrogate<T, kind>(hv - thj, alpha);
-        const T a = gst[j] * sg;
-        // dv/dh and dv/dth of the reset: hard (1 - s) + (v_reset - h) sg, subtract 1 - th sg, none 1
-        const T A = 1 + is_hard * (keep * (v_reset - hv) * sg - sp) - is_sub * keep * thj * sg;
-        const T dvdth = -is_hard * keep * (v_reset - hv) * sg + is_sub * (keep * thj * sg - sp);
-        const T g = gv[j];
-        const T gh = a + g * A;
-        gxt[j] = gh * (1 - scale_in * bj);
-        gt[j] += -a + g * dvdth;
-        gv[j] = gh * bj;
-        ghs[j] = gh;
-      }
-      if (gbeta) {  // d h[t] / d beta = v[t-1] (- x[t] with decay_input)
-        for (int64_t j = 0; j < n; ++j) {
-          T vprev;
-          if (t == 0) {
-            vprev = v0[b0 + j];
-          } else {
-            const T hp = hb[(t - 1) * block + j];
-            const bool fp = hp > tb[j];
-            vprev = reset == HARD ? (fp ? v_reset : hp) : (reset == SUBTRACT ? (fp ? hp - tb[j] : hp) : hp);
-          }
-          gb[j] += ghs[j] * (decay_input ? vprev - x[t * m + b0 + j] : vprev);
-        }
-      }
+      backward_step<T, kind>(hb + t * block, t > 0 ? hb + (t - 1) * block : nullptr, v0 + b0, x + t * m + b0,
+                             gs + t * m + b0, beta + b0, th + b0, gx + t * m + b0, gv, gt, gbeta ? gb : nullptr,
+                             ghs, n, c);
     }
     for (int64_t j = 0; j < n; ++j) {
       gv0[b0 + j] = gv[j];
       if (gbeta) gbeta[b0 + j] = gb[j];
       if (gth) gth[b0 + j] = gt[j];
+    }
+  }
+  }
+}
+
+// LIF followed by a k x k average pooling with stride k (no padding, floor mode) in one pass: the spikes
+// never reach memory, and in backward the pooling's gradient is spread over its windows on the fly.
+// One step's neurons are [G, H, W, C], C innermost: channels-last with G = batch, or NCHW with C = 1 and
+// G = batch * channels; the output is [G, H / k, W / k, C]. A work item is a band of k rows of one
+// image (contiguous neurons). Rows and columns past the last full window evolve as usual and reach no
+// output, as with the unfused pooling.
+struct PoolGeometry {
+  int64_t g, h, w, c, k;
+  int64_t m() const { return g * h * w * c; }
+  int64_t band() const { return k * w * c; }
+  int64_t bands() const { return (h + k - 1) / k; }
+  int64_t ho() const { return h / k; }
+  int64_t wo() const { return w / k; }
+  int64_t mo() const { return g * ho() * wo() * c; }
+  // work item -> its band: rows (k, or fewer for the last band), neurons, offsets in a step's input/output
+  struct Band { int64_t rows, n, off, out_off; bool full; };
+  Band band_of(int64_t item) const {
+    const int64_t gi = item / bands(), bi = item % bands(), r = std::min(k, h - bi * k);
+    return {r, r * w * c, (gi * h + bi * k) * w * c, (gi * ho() + bi) * wo() * c, r == k};
+  }
+};
+
+// s: one full band's spikes [k, W, C] -> o: its pooled row [W / k, C] (PyTorch's order: window sum / k^2)
+template <typename T>
+inline void pool_band(const T* __restrict__ s, T* __restrict__ o, const PoolGeometry& q) {
+  const T area = T(q.k * q.k);
+  for (int64_t ow = 0; ow < q.wo(); ++ow) {
+    T* __restrict__ oo = o + ow * q.c;
+    for (int64_t ch = 0; ch < q.c; ++ch) oo[ch] = 0;
+    for (int64_t i = 0; i < q.k; ++i) {
+      for (int64_t j = 0; j < q.k; ++j) {
+        const T* __restrict__ ss = s + (i * q.w + ow * q.k + j) * q.c;
+        for (int64_t ch = 0; ch < q.c; ++ch) oo[ch] += ss[ch];
+      }
+    }
+    for (int64_t ch = 0; ch < q.c; ++ch) oo[ch] /= area;
+  }
+}
+
+// The pooling's backward for one band: go [W / k, C] -> gs [rows, W, C], go / k^2 over each window, 0
+// outside the windows (a partial band has none).
+template <typename T>
+inline void unpool_band(const T* __restrict__ go, T* __restrict__ gs, int64_t rows, const PoolGeometry& q) {
+  std::fill(gs, gs + rows * q.w * q.c, T(0));
+  if (rows < q.k) return;
+  const T area = T(q.k * q.k);
+  for (int64_t ow = 0; ow < q.wo(); ++ow) {
+    for (int64_t i = 0; i < q.k; ++i) {
+      for (int64_t j = 0; j < q.k; ++j) {
+        T* __restrict__ gg = gs + (i * q.w + ow * q.k + j) * q.c;
+        for (int64_t ch = 0; ch < q.c; ++ch) gg[ch] = go[ow * q.c + ch] / area;
+      }
+    }
+  }
+}
+
+template <typename T>
+void forward_pool_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
+                       const T* __restrict__ th, T* __restrict__ out, T* __restrict__ v_last, int64_t steps,
+                       const PoolGeometry& q, int reset, T v_reset, bool decay_input) {
+  const int64_t m = q.m(), mo = q.mo();
+#pragma omp parallel
+  {
+  std::vector<T> v(q.band()), hs(q.band()), sp(q.band());
+#pragma omp for schedule(static)
+  for (int64_t item = 0; item < q.g * q.bands(); ++item) {
+    const auto b = q.band_of(item);
+    std::copy(v0 + b.off, v0 + b.off + b.n, v.data());
+    for (int64_t t = 0; t < steps; ++t) {
+      step_block(x + t * m + b.off, beta + b.off, th + b.off, v.data(), hs.data(), sp.data(), b.n, reset, v_reset,
+                 decay_input);
+      if (b.full) pool_band(sp.data(), out + t * mo + b.out_off, q);
+    }
+    std::copy(v.data(), v.data() + b.n, v_last + b.off);
+  }
+  }
+}
+
+template <typename T, int kind>
+void backward_pool_impl(const T* __restrict__ gout, const T* __restrict__ gvlast, const T* __restrict__ x,
+                        const T* __restrict__ v0, const T* __restrict__ beta, const T* __restrict__ th,
+                        T* __restrict__ gx, T* __restrict__ gv0, T* __restrict__ gbeta, T* __restrict__ gth,
+                        int64_t steps, const PoolGeometry& q, const BackwardConsts<T>& c) {
+  const int64_t m = q.m(), mo = q.mo(), band = q.band();
+#pragma omp parallel
+  {
+  // the band's recomputed membranes [T, band] (the caller bounds T * band), state, spikes and gradients
+  std::vector<T> hb(size_t(steps) * size_t(band)), v(band), sp(band), gs(band), gv(band), gt(band), gb(band),
+      ghs(band);
+#pragma omp for schedule(static)
+  for (int64_t item = 0; item < q.g * q.bands(); ++item) {
+    const auto b = q.band_of(item);
+    const int64_t n = b.n, off = b.off;
+    std::copy(v0 + off, v0 + off + n, v.data());  // recompute the band's membranes as the forward did
+    for (int64_t t = 0; t < steps; ++t) {
+      step_block(x + t * m + off, beta + off, th + off, v.data(), hb.data() + t * n, sp.data(), n, c.reset,
+                 c.v_reset, c.decay_input);
+    }
+    for (int64_t j = 0; j < n; ++j) { gv[j] = gvlast ? gvlast[off + j] : T(0); gb[j] = 0; gt[j] = 0; }
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      unpool_band(gout + t * mo + (b.full ? b.out_off : 0), gs.data(), b.rows, q);
+      backward_step<T, kind>(hb.data() + t * n, t > 0 ? hb.data() + (t - 1) * n : nullptr, v0 + off,
+                             x + t * m + off, gs.data(), beta + off, th + off, gx + t * m + off, gv.data(),
+                             gt.data(), gbeta ? gb.data() : nullptr, ghs.data(), n, c);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gv0[off + j] = gv[j];
+      if (gbeta) gbeta[off + j] = gb[j];
+      if (gth) gth[off + j] = gt[j];
     }
   }
   }
@@ -302,26 +438,74 @@ void with_surrogate(int64_t kind, Run&& run) {
   }
 }
 
+// The backward's outputs (gx [T, M]; gv0, and gbeta / gth when asked, [M]) and its dispatch over the
+// dtype and the surrogate, shared by the plain and the pooled backward:
+// run(surrogate tag, gx, gv0, gbeta or null, gth or null), the pointers typed by the dtype.
+template <typename Run>
+std::vector<torch::Tensor> backward_outputs(const torch::Tensor& x, const torch::Tensor& v0, bool need_beta,
+                                            bool need_th, int64_t kind, Run&& run) {
+  auto gx = empty_cached(x), gv0 = torch::empty_like(v0);
+  auto gbeta = need_beta ? torch::empty_like(v0) : torch::Tensor();
+  auto gth = need_th ? torch::empty_like(v0) : torch::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
+    with_surrogate(kind, [&](auto surr) {
+      run(surr, gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(), need_beta ? gbeta.data_ptr<scalar_t>() : nullptr,
+          need_th ? gth.data_ptr<scalar_t>() : nullptr);
+    });
+  });
+  return {gx, gv0, gbeta, gth};
+}
+
+template <typename T>
+const T* optional_ptr(const torch::Tensor& t) { return t.numel() ? t.data_ptr<T>() : nullptr; }
+
 // x: the forward's input [T, M] (the membranes are recomputed from it).
 std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, torch::Tensor x,
                                         torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
                                         double v_reset, bool decay_input, bool detach, int64_t kind, double alpha,
                                         bool need_beta, bool need_th) {
   const int64_t steps = x.size(0), m = x.size(1);
-  auto gx = empty_cached(x), gv0 = torch::empty_like(v0);
-  auto gbeta = need_beta ? torch::empty_like(v0) : torch::Tensor();
-  auto gth = need_th ? torch::empty_like(v0) : torch::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
-    with_surrogate(kind, [&](auto surr) {
-      backward_impl<scalar_t, decltype(surr)::value>(
-          gs.data_ptr<scalar_t>(), gvlast.numel() ? gvlast.data_ptr<scalar_t>() : nullptr,
-          x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
-          th.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),
-          need_beta ? gbeta.data_ptr<scalar_t>() : nullptr, need_th ? gth.data_ptr<scalar_t>() : nullptr, steps, m,
-          (int)reset, (scalar_t)v_reset, decay_input, detach, (scalar_t)alpha);
-    });
+  return backward_outputs(x, v0, need_beta, need_th, kind, [&](auto surr, auto* gx, auto* gv0, auto* gb, auto* gt) {
+    using T = std::remove_pointer_t<decltype(gx)>;
+    backward_impl<T, decltype(surr)::value>(gs.data_ptr<T>(), optional_ptr<T>(gvlast), x.data_ptr<T>(),
+                                            v0.data_ptr<T>(), beta.data_ptr<T>(), th.data_ptr<T>(), gx, gv0, gb, gt,
+                                            steps, m, BackwardConsts<T>((int)reset, T(v_reset), decay_input, detach, T(alpha)));
   });
-  return {gx, gv0, gbeta, gth};
+}
+
+// x: [T, M] with M = G * H * W * C (see PoolGeometry). Returns the pooled spikes [T, G * H/k * W/k * C]
+// and the last membrane [M].
+std::vector<torch::Tensor> lif_avgpool_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor beta,
+                                               torch::Tensor th, int64_t reset, double v_reset, bool decay_input,
+                                               int64_t g, int64_t h, int64_t w, int64_t c, int64_t k) {
+  const PoolGeometry q{g, h, w, c, k};
+  TORCH_CHECK(k >= 1 && x.size(1) == q.m(), "geometry ", g, "x", h, "x", w, "x", c, " does not match ", x.size(1));
+  const int64_t steps = x.size(0);
+  auto out = x.new_empty({steps, q.mo()}), v_last = torch::empty_like(v0);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_avgpool_forward", [&] {
+    forward_pool_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
+                                th.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), v_last.data_ptr<scalar_t>(), steps,
+                                q, (int)reset, (scalar_t)v_reset, decay_input);
+  });
+  return {out, v_last};
+}
+
+// gout: [T, G * H/k * W/k * C]; x: the forward's input [T, M]. Returns gx, gv0, gbeta, gth as lif_backward.
+std::vector<torch::Tensor> lif_avgpool_backward(torch::Tensor gout, torch::Tensor gvlast, torch::Tensor x,
+                                                torch::Tensor v0, torch::Tensor beta, torch::Tensor th,
+                                                int64_t reset, double v_reset, bool decay_input, bool detach,
+                                                int64_t kind, double alpha, bool need_beta, bool need_th,
+                                                int64_t g, int64_t h, int64_t w, int64_t c, int64_t k) {
+  const PoolGeometry q{g, h, w, c, k};
+  TORCH_CHECK(k >= 1 && x.size(1) == q.m() && gout.size(1) == q.mo(), "geometry does not match the tensors");
+  const int64_t steps = x.size(0);
+  return backward_outputs(x, v0, need_beta, need_th, kind, [&](auto surr, auto* gx, auto* gv0, auto* gb, auto* gt) {
+    using T = std::remove_pointer_t<decltype(gx)>;
+    backward_pool_impl<T, decltype(surr)::value>(gout.data_ptr<T>(), optional_ptr<T>(gvlast), x.data_ptr<T>(),
+                                                 v0.data_ptr<T>(), beta.data_ptr<T>(), th.data_ptr<T>(), gx, gv0, gb,
+                                                 gt, steps, q, BackwardConsts<T>((int)reset, T(v_reset), decay_input,
+                                                                                 detach, T(alpha)));
+  });
 }
 
 // gs, h: [T, M]; th: [M]. Returns g_h [T, M].
@@ -343,6 +527,8 @@ torch::Tensor lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Ten
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("lif_forward", &lif_forward, "fused LIF forward");
   mod.def("lif_backward", &lif_backward, "fused LIF backward");
+  mod.def("lif_avgpool_forward", &lif_avgpool_forward, "fused LIF + average pooling forward");
+  mod.def("lif_avgpool_backward", &lif_avgpool_backward, "fused LIF + average pooling backward");
   mod.def("release_buffer_cache", &release_buffer_cache, "free the cached output buffers; returns the bytes freed");
   mod.def("buffer_cache_bytes", &buffer_cache_bytes, "bytes held in the cache of output buffers");
   mod.def("lif_spatial_backward", &lif_spatial_backward, "LIF backward without the route through time (SLTT)");
