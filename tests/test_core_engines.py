@@ -87,7 +87,7 @@ def test_hidden_state_memory_is_one_float_per_neuron_step():
 def test_cpp_engine_keeps_memory_order_and_reuses_buffers():
     """A channels-last [T, B, C, H, W] input (what a channels-last convolution emits) runs without a
     copy: spikes and gradients equal the reference on the same values, outputs keep the input's strides,
-    and a second call, served from the engine's buffer cache (the tensors are >= 32 MB), is as exact."""
+    and a second call, served from the engine's buffer cache (the tensors are >= 4 MB), is as exact."""
     g = torch.Generator().manual_seed(3)
     T, B, C, H, W = 4, 8, 8, 128, 128
     base = torch.randn(T * B, C, H, W, generator=g, dtype=torch.float64) * 0.9 + 0.3

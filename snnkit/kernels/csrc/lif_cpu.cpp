@@ -23,11 +23,12 @@ namespace {
 // allocates the same sizes every time, so large outputs come from a cache of buffers freed by earlier
 // calls (exact size, oldest evicted first, at most `limit` bytes held; SNNKIT_CPU_BUFFER_CACHE_MB,
 // default 1024, 0 disables). New buffers are 2 MB aligned and advised as huge pages where Linux allows.
-// Only buffers of 32 MB or more: glibc already reuses smaller ones from its heap (its mmap threshold
-// adapts up to 32 MB), and caching them would only hold memory when shapes vary (online chunks).
+// Only buffers of 4 MB or more: glibc serves smaller ones from its heap, but above a few MB it maps and
+// unmaps them (or trims its heap), so a W1 layer's [T, B, 512] spikes faulted in afresh on every call
+// (measured: a third of the LIF's time). The cap bounds what varying shapes (online chunks) can hold.
 class BufferCache {
  public:
-  static constexpr size_t kMinBytes = size_t(32) << 20;
+  static constexpr size_t kMinBytes = size_t(4) << 20;
   static constexpr size_t kAlign = size_t(2) << 20;
 
   BufferCache() {
@@ -93,14 +94,15 @@ BufferCache& buffer_cache() {
   return *cache;
 }
 
-// An uninitialised tensor shaped like `like` (contiguous), from the cache when it is large.
-torch::Tensor empty_cached(const torch::Tensor& like) {
-  const size_t bytes = size_t(like.numel()) * like.element_size();
-  if (bytes < BufferCache::kMinBytes) return torch::empty_like(like, at::MemoryFormat::Contiguous);
+// An uninitialised contiguous tensor, from the cache when it is large.
+torch::Tensor empty_cached(at::IntArrayRef sizes, const torch::TensorOptions& options) {
+  const size_t bytes = size_t(c10::multiply_integers(sizes)) * options.dtype().itemsize();
+  if (bytes < BufferCache::kMinBytes) return torch::empty(sizes, options);
   void* p = buffer_cache().take(bytes);
-  return torch::from_blob(p, like.sizes(), [bytes](void* q) { buffer_cache().give(q, bytes); },
-                          like.options());
+  return torch::from_blob(p, sizes, [bytes](void* q) { buffer_cache().give(q, bytes); }, options);
 }
+
+torch::Tensor empty_cached(const torch::Tensor& like) { return empty_cached(like.sizes(), like.options()); }
 
 int64_t release_buffer_cache() { return int64_t(buffer_cache().release()); }
 int64_t buffer_cache_bytes() { return int64_t(buffer_cache().held()); }
@@ -481,7 +483,7 @@ std::vector<torch::Tensor> lif_avgpool_forward(torch::Tensor x, torch::Tensor v0
   const PoolGeometry q{g, h, w, c, k};
   TORCH_CHECK(k >= 1 && x.size(1) == q.m(), "geometry ", g, "x", h, "x", w, "x", c, " does not match ", x.size(1));
   const int64_t steps = x.size(0);
-  auto out = x.new_empty({steps, q.mo()}), v_last = torch::empty_like(v0);
+  auto out = empty_cached({steps, q.mo()}, x.options()), v_last = torch::empty_like(v0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_avgpool_forward", [&] {
     forward_pool_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
                                 th.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), v_last.data_ptr<scalar_t>(), steps,
