@@ -23,6 +23,9 @@ seed).
 
 Summary keys: ``online_vs_bptt`` (the worse of the two T), ``sltt_k_vs_bptt`` (likewise),
 ``online_peak_T1000_vs_T100`` (named after the default T values), per-round ratios, load average.
+With ``--paired-steps N`` one more process per T times every method in turn, N times, and reports
+the medians of those per-turn ratios (``paired_online_vs_bptt_T100``, ``paired_sltt_k_vs_bptt_T100``,
+...): on a shared host, noise lasting longer than one turn then hits both sides of a ratio.
 """
 from __future__ import annotations
 
@@ -40,7 +43,8 @@ def _spike_mean(out, y):  # per-sample spike count, averaged over the batch
     return out.sum() / out.shape[1]
 
 
-def worker(method: str, T: int, B: int, repeats: int, chunk_steps: int | None = None) -> dict:
+def _training_step(method: str, T: int, B: int, chunk_steps: int | None = None):
+    """W1's input and one training step of ``method`` on it: ``(x, step)``, ``step(xs)`` -> spike count."""
     import torch
 
     torch.set_num_threads(threads())
@@ -70,7 +74,11 @@ def worker(method: str, T: int, B: int, repeats: int, chunk_steps: int | None = 
                                  chunk_steps=chunk_steps or online.DEFAULT_CHUNK_STEPS,
                                  on_output=None if keep else lambda o: spikes.append(float(o.sum())))
         return float(out.sum()) if keep else sum(spikes)
+    return x, step
 
+
+def worker(method: str, T: int, B: int, repeats: int, chunk_steps: int | None = None) -> dict:
+    x, step = _training_step(method, T, B, chunk_steps)
     step(x[:2])
     base = il.rss_mb()
     spikes = step(x)
@@ -78,6 +86,28 @@ def worker(method: str, T: int, B: int, repeats: int, chunk_steps: int | None = 
     ms, cpu = il.timed(lambda: step(x), repeats, warmup=0)
     return {"bench": "online-W1", "impl": method, "T": T, "batch": B, "median_ms": ms, "cpu_ms": cpu, "peak_mb": peak,
             "spikes": spikes}
+
+
+def paired(T: int, B: int, steps: int) -> dict:
+    """Every method in ONE process, one step of each in turn, ``steps`` times: the medians of the
+    per-turn ratios to BPTT. Noise that lasts longer than a turn (a neighbour on the host) then hits
+    both sides of a ratio, which separate processes cannot promise; reported beside the rounds."""
+    import time
+
+    runs = {m: _training_step(m, T, B) for m in METHODS}
+    for x, step in runs.values():
+        step(x[:2])
+        step(x)
+    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    for _ in range(steps):
+        for m, (x, step) in runs.items():
+            t0 = time.perf_counter()
+            step(x)
+            times[m].append(time.perf_counter() - t0)
+    out: dict = {"bench": "online-W1", "impl": "paired", "T": T, "batch": B, "steps": steps}
+    for m in ("online", "sltt_k"):
+        out[f"{m}_vs_bptt"] = il.median_ratio([a / b for a, b in zip(times[m], times["bptt"])])
+    return out
 
 
 def accuracy(epochs: int, seeds: int) -> dict:
@@ -118,14 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accuracy-epochs", type=int, default=8, help="MNIST-1D epochs (0: skip the accuracy run)")
     ap.add_argument("--accuracy-seeds", type=int, default=2, help="MNIST-1D seeds (accuracies: their mean)")
     il.add_threads_option(ap)
+    ap.add_argument("--paired-steps", type=int, default=0,
+                    help="also time every method in one process, one step of each in turn, this many times "
+                         "(keys paired_*; default 0: skip)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--chunk-steps", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.accuracy_seeds < 1:
         ap.error(f"--accuracy-seeds={args.accuracy_seeds} must be >= 1")
     if args.worker:
-        rec = accuracy(args.accuracy_epochs, args.accuracy_seeds) if args.worker == "accuracy" else \
-            worker(args.worker, args.T, args.batch, args.repeats, args.chunk_steps)
+        if args.worker == "accuracy":
+            rec = accuracy(args.accuracy_epochs, args.accuracy_seeds)
+        elif args.worker == "paired":
+            rec = paired(args.T, args.batch, args.paired_steps)
+        else:
+            rec = worker(args.worker, args.T, args.batch, args.repeats, args.chunk_steps)
         print(json.dumps(rec), flush=True)
         return 0
     il.apply_threads_option(args)
@@ -167,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     spikes = {r["spikes"] for T in Ts for m in ("bptt", "online") for r in rounds.records[f"{m}@T{T}"] if "spikes" in r
               and r["T"] == Ts[0]}
     summary["identical_spike_counts_bptt_online"] = len(spikes) == 1
+    if args.paired_steps:
+        for T in Ts:
+            rec = il.run_worker("benchmarks.online", ["paired", "--T", str(T), "--batch", str(args.batch),
+                                                      "--paired-steps", str(args.paired_steps)], {"error_in": "paired"})
+            for m in ("online", "sltt_k"):
+                summary[f"paired_{m}_vs_bptt_T{T}"] = rec.get(f"{m}_vs_bptt")
     if args.accuracy_epochs:
         acc = il.run_worker("benchmarks.online", ["accuracy", "--accuracy-epochs", str(args.accuracy_epochs),
                                                   "--accuracy-seeds", str(args.accuracy_seeds)],
