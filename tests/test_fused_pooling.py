@@ -121,3 +121,13 @@ def test_long_sequences_fall_back_beyond_the_scratch_bound(fused_calls, monkeypa
     with snnkit.use_engine("reference"):
         assert torch.equal(out, net(x))
     assert fused_calls == []
+
+
+def test_pairs_accept_what_the_lif_alone_accepts():
+    """A float32 state with half-precision input (mixed precision) is allowed by LIF.run; the pair with
+    its pooling (not fused: no engine for half input) accepts it too and gives the unfused result."""
+    net = Sequential(LIF(tau_mem=5.0, v_th=0.5), TimeDistributed(nn.AvgPool2d(2)))
+    x, v0 = (torch.rand(3, 2, 2, 4, 4) * 2).bfloat16(), torch.zeros(2, 2, 4, 4)
+    out, state = net.run(x, [v0, None])
+    s, v = net[0].run(x, v0)
+    assert torch.equal(out, net[1](s)) and torch.equal(state[0], v)

@@ -161,18 +161,19 @@ class LIF(SpikingLayer, _LeakyMixin):
 
     def run(self, x: Tensor, state: Tensor | None = None, record_membrane: bool = False) -> tuple[Tensor, Tensor]:
         """``(spikes [T, B, ...], last membrane)``, or ``(spikes, membranes [T, B, ...])`` when recording."""
+        self._check_run(x, state)
+        return kernels.lif(x, state, self.params(), record_membrane)
+
+    def _check_run(self, x: Tensor, state: Tensor | None) -> None:
         self._check(x)
         if state is not None and not (state.dtype == torch.float32 and x.dtype in (torch.float16, torch.bfloat16)):
             _checks.same_device_dtype("state", state, "x", x)   # (float32 state with half inputs: mixed precision)
-        return kernels.lif(x, state, self.params(), record_membrane)
 
     def run_avgpool(self, x: Tensor, state: Tensor | None, k: int) -> tuple[Tensor, Tensor] | None:
         """``run`` followed by ``nn.AvgPool2d(k)`` (stride k) on ``[T, B, C, H, W]``, as one engine pass
         (``(pooled spikes, last membrane)``) where the engine has one, else ``None``
         (:func:`snnkit.kernels.lif_avgpool`). :class:`Sequential` calls it for such a pair of layers."""
-        self._check(x)
-        if state is not None:
-            _checks.same_device_dtype("state", state, "x", x)
+        self._check_run(x, state)
         return kernels.lif_avgpool(x, state, self.params(), k)
 
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
