@@ -57,10 +57,10 @@ def build(impl: str, layers: list) -> Built:
 
         snnkit.set_engine("fused" if impl == "snnkit-fused" else "auto")
         tau = float(tau_from_decay(BETA))
-        # "snnkit-unfused": each pooling wrapped so that Sequential does not fuse it with the LIF before it
-        # (what the fused LIF + pooling pass is worth)
-        wrap = (lambda m: torch.nn.Sequential(m) if isinstance(m, torch.nn.AvgPool2d) else m) \
-            if impl == "snnkit-unfused" else (lambda m: m)
+        unfused = impl == "snnkit-unfused"
+
+        def wrap(m):  # "snnkit-unfused": a wrapped pooling is not fused with the LIF before it
+            return torch.nn.Sequential(m) if unfused and isinstance(m, torch.nn.AvgPool2d) else m
         mods = [snnkit.neurons.LIF(tau_mem=tau) if m == LIF else snnkit.synapses.TimeDistributed(wrap(m))
                 for m in layers]
         net = snnkit.neurons.Sequential(*mods)

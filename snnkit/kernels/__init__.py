@@ -124,7 +124,7 @@ def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tupl
     if _engine not in ("auto", "cpp") or xs.dim() != 5 or not lif_cpu.supports(xs, p) \
             or torch.compiler.is_compiling():
         return None
-    found = lif_cpu.pool_geometry(xs, k)
+    found = lif_cpu.pool_geometry(xs)
     if found is None or xs.shape[3] < k or xs.shape[4] < k:
         return None
     _, (_, _, w, c) = found

@@ -213,7 +213,7 @@ def lif_multistep_cpp(xs: Tensor, v0: Tensor | None, p: LIFParameters) -> tuple[
 MAX_POOL_SCRATCH = 1 << 21
 
 
-def pool_geometry(xs: Tensor, k: int) -> tuple[list[int], tuple[int, int, int, int]] | None:
+def pool_geometry(xs: Tensor) -> tuple[list[int], tuple[int, int, int, int]] | None:
     """For ``xs [T, B, C, H, W]`` in PyTorch's layout or channels-last: the permutation to its memory order
     and the fused kernel's ``(G, H, W, C)`` (one step's neurons, C innermost); None for other layouts."""
     T, B, C, H, W = xs.shape
@@ -229,7 +229,7 @@ class _CppLIFAvgPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xs: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters, k: int):  # type: ignore[override]
-        perm, (g, h, w, c) = pool_geometry(xs, k)  # type: ignore[misc]
+        perm, (g, h, w, c) = pool_geometry(xs)  # type: ignore[misc]
         T, B, C, H, W = xs.shape
         order = _MemoryOrder(xs, perm)
         x2 = order.flat(xs)
