@@ -87,7 +87,7 @@ def _input(T=13, B=5, F=10):
 
 @pytest.mark.parametrize("engine", ["auto", "reference"])
 @pytest.mark.parametrize("case", [dict(), dict(reset="subtract", decay_input=True, learn=True, readout="li"),
-                                  dict(reset="none", readout="li")])
+                                  dict(reset="subtract", decay_input=True), dict(reset="none", readout="li")])
 def test_sltt_equals_detached_reference(engine, case) -> None:
     model, (x, y) = _mlp(**case), _input()
     loss_fn = get_loss("ce_mean_membrane")

@@ -133,6 +133,26 @@ def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tupl
     return lif_cpu.lif_avgpool_cpp(xs, v0, p, k)
 
 
+def linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None, p: LIFParameters,
+               spatial: bool = False) -> tuple[Tensor, Tensor] | None:
+    """``nn.Linear`` (``weight``, ``bias``) on ``x [T, B, ..., in]`` then a LIF layer, as one engine call
+    each way: ``(spikes [T, B, ..., out], last membrane)``, equal to ``F.linear`` then :func:`lif` (the
+    same GEMM, so the same spikes). ``spatial``: the LIF's backward without the route through time
+    (online training; no gradient to ``v0``, ``beta`` or the threshold). ``None`` where no engine fuses
+    them: engine not "auto"/"cpp", not a CPU float32/float64 input with parameters of its dtype, an
+    autocast region or a torch.compile trace (both must see ``F.linear``), debug mode (which checks
+    the LIF's input), or a shape ``F.linear`` would reject (it then says why)."""
+    if _engine not in ("auto", "cpp") or not lif_cpu.supports(x, p) or x.dim() < 3 or weight.dim() != 2 \
+            or x.shape[-1] != weight.shape[1] or torch.compiler.is_compiling() or _checks.debug_enabled() \
+            or torch.is_autocast_enabled("cpu"):
+        return None
+    if any(t is not None and (t.dtype != x.dtype or t.device != x.device) for t in (weight, bias, v0)):
+        return None
+    if lif_cpu.load() is None:
+        return None
+    return lif_cpu.linear_lif_cpp(x, weight, bias, v0, p, spatial)
+
+
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
              ) -> tuple[Tensor, CubaLIFState]:
     """Multi-step current-based LIF. See :func:`snnkit.functional.cuba_lif_multistep`."""
@@ -167,6 +187,7 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
                          izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "cuba_lif", "alif", "li", "izhikevich",
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_avgpool", "linear_lif", "cuba_lif",
+           "alif", "li", "izhikevich",
            "ENGINES", "release_buffers", "cached_buffer_bytes",
            "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

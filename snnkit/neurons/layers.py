@@ -176,6 +176,13 @@ class LIF(SpikingLayer, _LeakyMixin):
         self._check_run(x, state)
         return kernels.lif_avgpool(x, state, self.params(), k)
 
+    def run_linear(self, x: Tensor, state: Tensor | None, linear: nn.Linear) -> tuple[Tensor, Tensor] | None:
+        """``linear`` on ``x [T, B, ..., in]`` followed by ``run``, as one engine call each way where the
+        engine has one, else ``None`` (:func:`snnkit.kernels.linear_lif`). :class:`Sequential` calls it
+        for such a pair of layers."""
+        self._check_run(x, state)
+        return kernels.linear_lif(x, linear.weight, linear.bias, state, self.params())
+
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check_step(x)
         v = torch.zeros_like(x) if state is None else state

@@ -14,16 +14,20 @@ class Sequential(nn.Sequential):
     (a list with one entry per layer, ``None`` for stateless layers) and returns ``(out, new_state)``;
     ``step(x_t, state)`` does the same for a single time step ``[B, ...]``.
 
-    A :class:`~snnkit.neurons.LIF` followed by ``TimeDistributed(nn.AvgPool2d(k))`` (stride k, no padding)
-    runs as one engine pass where the engine fuses them (:func:`snnkit.kernels.lif_avgpool`: the spikes
-    between the two are never stored), with the same values and gradients. Hooks on either module turn
-    the fusion off for that pair, so monitors still see the LIF's spikes.
+    Where the engine fuses two layers, the pair runs as one engine pass with the same values and
+    gradients: an ``nn.Linear`` (bare or in ``TimeDistributed``) followed by a
+    :class:`~snnkit.neurons.LIF` (:func:`snnkit.kernels.linear_lif`: one autograd node, the bias
+    gradient summed by the LIF's backward), and a LIF followed by ``TimeDistributed(nn.AvgPool2d(k))``
+    (stride k, no padding; :func:`snnkit.kernels.lif_avgpool`: the spikes between the two are never
+    stored). Hooks on either module turn the fusion off for that pair, so monitors still see what
+    passes between them.
     """
 
-    def forward(self, x: Tensor) -> Tensor:  # nn.Sequential's, plus the fused LIF + pooling pairs
+    def forward(self, x: Tensor) -> Tensor:  # nn.Sequential's, plus the fused pairs
         layers, i = list(self), 0
+        at_rest = [None, None]
         while i < len(layers):
-            fused = self._run_fused(layers, i, x, None)
+            fused = self._run_fused(layers, i, x, at_rest)
             if fused is not None:
                 x, i = fused[0], i + 2
             else:
@@ -42,10 +46,10 @@ class Sequential(nn.Sequential):
         new_state: list[Any] = []
         layers, i = list(self), 0
         while i < len(layers):
-            fused = self._run_fused(layers, i, x, state[i])
+            fused = self._run_fused(layers, i, x, state[i:i + 2])
             if fused is not None:
-                (x, s), i = fused, i + 2
-                new_state += [s, None]
+                (x, pair), i = fused, i + 2
+                new_state += pair
                 continue
             layer, s = layers[i], state[i]
             if hasattr(layer, "run"):
@@ -57,15 +61,23 @@ class Sequential(nn.Sequential):
         return x, new_state
 
     @staticmethod
-    def _run_fused(layers: list[nn.Module], i: int, x: Tensor, state: Any) -> tuple[Tensor, Any] | None:
-        """Layers ``i`` and ``i + 1`` as one fused engine pass, or None (not a fusable pair, hooks on
-        either, or no engine for this input)."""
-        if i + 1 >= len(layers) or not isinstance(layers[i], LIF) or not isinstance(x, Tensor):
+    def _run_fused(layers: list[nn.Module], i: int, x: Tensor, states: list[Any]) -> tuple[Tensor, list[Any]] | None:
+        """Layers ``i`` and ``i + 1`` (states ``states``) as one fused engine pass: ``(output, their new
+        states)``, or None (not a fusable pair, hooks on either, or no engine for this input)."""
+        if i + 1 >= len(layers) or not isinstance(x, Tensor):
             return None  # (not a tensor: an fx trace, which must see the two layers as they are)
-        k = avgpool_size(layers[i + 1])
-        if k is None or _hooked(layers[i]) or _hooked(layers[i + 1]):
+        first, second = layers[i], layers[i + 1]
+        if _plain_lif(first):
+            k = avgpool_size(second)
+            if k is None or hooked(first) or hooked(second):
+                return None
+            out = first.run_avgpool(x, states[0], k)  # type: ignore[union-attr]
+            return None if out is None else (out[0], [out[1], None])
+        linear = linear_of(first)
+        if linear is None or not _plain_lif(second) or hooked(first) or hooked(second):
             return None
-        return layers[i].run_avgpool(x, state, k)  # type: ignore[operator]
+        out = second.run_linear(x, states[1], linear)  # type: ignore[union-attr]
+        return None if out is None else (out[0], [None, out[1]])
 
     def step(self, x: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
         """One time step ``[B, ...]``: every layer with a ``step`` method takes its own single-step path
@@ -104,7 +116,22 @@ def avgpool_size(layer: nn.Module) -> int | None:
     return k
 
 
-def _hooked(module: nn.Module) -> bool:
+def linear_of(layer: nn.Module) -> nn.Linear | None:
+    """The ``nn.Linear`` that ``layer`` is (or wraps in ``TimeDistributed``), else None; subclasses of
+    ``nn.Linear`` (quantised, LoRA, ...) compute something else and are not taken."""
+    from ..synapses.time_distributed import TimeDistributed
+
+    if isinstance(layer, TimeDistributed):
+        layer = layer.module
+    return layer if type(layer) is nn.Linear else None
+
+
+def _plain_lif(layer: nn.Module) -> bool:
+    """A LIF/IF layer whose multi-step ``run`` is the engine's (a subclass that overrides it is not fused)."""
+    return isinstance(layer, LIF) and type(layer).run is LIF.run
+
+
+def hooked(module: nn.Module) -> bool:
     """Any forward or backward hook on ``module``, its children, or registered globally."""
     from torch.nn.modules import module as torch_module
 

@@ -42,6 +42,7 @@ from ..functional.li import li_multistep
 from ..kernels import lif_cpu
 from ..kernels.lif_fused import reduce_to
 from ..neurons import LI, LIF, detach_state
+from ..neurons.sequential import hooked, linear_of
 
 METHODS = ("sltt", "sltt_k", "ottt")
 READOUTS = ("step", "mean")
@@ -116,6 +117,19 @@ def _lif_chunk(layer: LIF, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tenso
     p = layer.params()
     v0 = torch.zeros_like(xs[0]) if v0 is None else v0.detach()
     return _SpatialLIF.apply(xs, v0, p.beta(xs), p.threshold(xs), p)
+
+
+def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor] | None:
+    """Layers ``i`` (an ``nn.Linear``) and ``i + 1`` (a LIF with fixed ``tau`` and threshold) as one engine
+    call with the spatial gradient (:func:`snnkit.kernels.linear_lif`), or None: the layers then run apart."""
+    if i + 1 >= len(layers):
+        return None
+    linear, lif = linear_of(layers[i]), layers[i + 1]
+    if linear is None or not isinstance(lif, LIF) or any(q.requires_grad for q in lif.parameters()) \
+            or hooked(layers[i]) or hooked(lif):
+        return None
+    return kernels.linear_lif(xs, linear.weight, linear.bias, None if v0 is None else v0.detach(), lif.params(),
+                              spatial=True)
 
 
 def _li_chunk(layer: LI, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -206,7 +220,17 @@ def _run_chunk(layers: list[nn.Module], xs: Tensor, states: list[Any], traces: d
     Returns the output and what the loss reads: the output itself, or with ``mean_over = (t0, T)``
     (``readout="mean"``) the last layer's contributions to the mean membrane."""
     loss_in = None
-    for i, layer in enumerate(layers):
+    i = -1
+    while i + 1 < len(layers):
+        i += 1
+        layer = layers[i]
+        fused = None if i in decays else _linear_lif_chunk(layers, i, xs, states[i + 1] if i + 1 < len(layers) else None)
+        if fused is not None:
+            xs, states[i + 1] = fused
+            i += 1
+            if observe is not None:
+                observe(layers[i], xs)
+            continue
         if mean_over is not None and i == len(layers) - 1:
             xs, states[i], loss_in = _mean_readout(layer, xs, states[i], *mean_over)  # type: ignore[arg-type]
         elif isinstance(layer, LIF):

@@ -240,7 +240,7 @@ template <typename T, int kind>
 void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const T* __restrict__ x,
                    const T* __restrict__ v0, const T* __restrict__ beta,
                    const T* __restrict__ th, T* __restrict__ gx, T* __restrict__ gv0, T* __restrict__ gbeta,
-                   T* __restrict__ gth, int64_t steps, int64_t m, const BackwardConsts<T>& c) {
+                   T* __restrict__ gth, T* __restrict__ gxsum, int64_t steps, int64_t m, const BackwardConsts<T>& c) {
   // neurons per block: the recomputed [T, block] membranes take at most about 256 KB (16 to BLOCK neurons)
   const int64_t block = std::max<int64_t>(16, std::min<int64_t>(BLOCK, (int64_t(1) << 16) / std::max<int64_t>(steps, 1)) / 16 * 16);
 #pragma omp parallel
@@ -257,17 +257,21 @@ void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const
         step_block(x + t * m + b0, beta + b0, th + b0, v, hb + t * block, spikes, n, c.reset, c.v_reset, c.decay_input);
       }
     }
-    T gv[BLOCK], gb[BLOCK], gt[BLOCK], ghs[BLOCK];
-    for (int64_t j = 0; j < n; ++j) { gv[j] = gvlast ? gvlast[b0 + j] : T(0); gb[j] = 0; gt[j] = 0; }
+    T gv[BLOCK], gb[BLOCK], gt[BLOCK], ghs[BLOCK], gsum[BLOCK];
+    for (int64_t j = 0; j < n; ++j) { gv[j] = gvlast ? gvlast[b0 + j] : T(0); gb[j] = 0; gt[j] = 0; gsum[j] = 0; }
     for (int64_t t = steps - 1; t >= 0; --t) {
+      T* __restrict__ gxt = gx + t * m + b0;
       backward_step<T, kind>(hb + t * block, t > 0 ? hb + (t - 1) * block : nullptr, v0 + b0, x + t * m + b0,
-                             gs + t * m + b0, beta + b0, th + b0, gx + t * m + b0, gv, gt, gbeta ? gb : nullptr,
-                             ghs, n, c);
+                             gs + t * m + b0, beta + b0, th + b0, gxt, gv, gt, gbeta ? gb : nullptr, ghs, n, c);
+      if (gxsum) {
+        for (int64_t j = 0; j < n; ++j) gsum[j] += gxt[j];
+      }
     }
     for (int64_t j = 0; j < n; ++j) {
       gv0[b0 + j] = gv[j];
       if (gbeta) gbeta[b0 + j] = gb[j];
       if (gth) gth[b0 + j] = gt[j];
+      if (gxsum) gxsum[b0 + j] = gsum[j];
     }
   }
   }
@@ -387,16 +391,26 @@ void backward_pool_impl(const T* __restrict__ gout, const T* __restrict__ gvlast
   }
 }
 
-// The backward of the spatial-only (SLTT) gradient: no route through time, g_h = g_s * sg(h - v_th).
+// The backward of the spatial-only (SLTT) gradient: no route through time, g_h = g_s * sg(h - v_th);
+// ghsum (optional, [M]): the sum over time of g_h, per neuron.
 template <typename T, int kind>
 void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, const T* __restrict__ th,
-                           T* __restrict__ gh, int64_t steps, int64_t m, T alpha) {
+                           T* __restrict__ gh, T* __restrict__ ghsum, int64_t steps, int64_t m, T alpha) {
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < steps; ++t) {
-    const T* __restrict__ ht = h + t * m;
-    const T* __restrict__ gst = gs + t * m;
-    T* __restrict__ ght = gh + t * m;
-    for (int64_t j = 0; j < m; ++j) ght[j] = gst[j] * surrogate<T, kind>(ht[j] - th[j], alpha);
+  for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
+    const int64_t n = std::min(m, b0 + BLOCK) - b0;
+    T sum[BLOCK];
+    for (int64_t j = 0; j < n; ++j) sum[j] = 0;
+    for (int64_t t = 0; t < steps; ++t) {
+      const T* __restrict__ ht = h + t * m + b0;
+      const T* __restrict__ gst = gs + t * m + b0;
+      T* __restrict__ ght = gh + t * m + b0;
+      for (int64_t j = 0; j < n; ++j) ght[j] = gst[j] * surrogate<T, kind>(ht[j] - th[b0 + j], alpha);
+      if (ghsum) {
+        for (int64_t j = 0; j < n; ++j) sum[j] += ght[j];
+      }
+    }
+    if (ghsum) std::copy(sum, sum + n, ghsum + b0);
   }
 }
 
@@ -462,17 +476,22 @@ template <typename T>
 const T* optional_ptr(const torch::Tensor& t) { return t.numel() ? t.data_ptr<T>() : nullptr; }
 
 // x: the forward's input [T, M] (the membranes are recomputed from it).
+// need_sum: a fifth output [M], the sum over time of gx (a bias's gradient before the sum over the batch).
 std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, torch::Tensor x,
                                         torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
                                         double v_reset, bool decay_input, bool detach, int64_t kind, double alpha,
-                                        bool need_beta, bool need_th) {
+                                        bool need_beta, bool need_th, bool need_sum) {
   const int64_t steps = x.size(0), m = x.size(1);
-  return backward_outputs(x, v0, need_beta, need_th, kind, [&](auto surr, auto* gx, auto* gv0, auto* gb, auto* gt) {
+  auto gxsum = need_sum ? torch::empty_like(v0) : torch::Tensor();
+  auto grads = backward_outputs(x, v0, need_beta, need_th, kind, [&](auto surr, auto* gx, auto* gv0, auto* gb, auto* gt) {
     using T = std::remove_pointer_t<decltype(gx)>;
     backward_impl<T, decltype(surr)::value>(gs.data_ptr<T>(), optional_ptr<T>(gvlast), x.data_ptr<T>(),
                                             v0.data_ptr<T>(), beta.data_ptr<T>(), th.data_ptr<T>(), gx, gv0, gb, gt,
-                                            steps, m, BackwardConsts<T>((int)reset, T(v_reset), decay_input, detach, T(alpha)));
+                                            need_sum ? gxsum.data_ptr<T>() : nullptr, steps, m,
+                                            BackwardConsts<T>((int)reset, T(v_reset), decay_input, detach, T(alpha)));
   });
+  grads.push_back(gxsum);
+  return grads;
 }
 
 // x: [T, M] with M = G * H * W * C (see PoolGeometry). Returns the pooled spikes [T, G * H/k * W/k * C]
@@ -510,19 +529,25 @@ std::vector<torch::Tensor> lif_avgpool_backward(torch::Tensor gout, torch::Tenso
   });
 }
 
-// gs, h: [T, M]; th: [M]. Returns g_h [T, M].
-torch::Tensor lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Tensor th, int64_t kind, double alpha) {
+// gs, h: [T, M]; th: [M]. Returns g_h [T, M] and, with need_sum, its sum over time [M] (else empty).
+std::vector<torch::Tensor> lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Tensor th, int64_t kind,
+                                                double alpha, bool need_sum) {
   const int64_t steps = h.size(0), m = h.size(1);
-  auto gh = empty_cached(h);
+  auto gh = empty_cached(h), ghsum = need_sum ? h.new_empty({m}) : h.new_empty({0});
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_spatial_backward", [&] {
     with_surrogate(kind, [&](auto surr) {
       spatial_backward_impl<scalar_t, decltype(surr)::value>(gs.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
                                                              th.data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(),
+                                                             need_sum ? ghsum.data_ptr<scalar_t>() : nullptr,
                                                              steps, m, (scalar_t)alpha);
     });
   });
-  return gh;
+  return {gh, ghsum};
 }
+
+// An uninitialised contiguous tensor of `sizes` with the options of `like`, from the buffer cache when large:
+// the output of a GEMM that feeds the engine (torch's out= argument), warm memory instead of fresh pages.
+torch::Tensor cached_empty(std::vector<int64_t> sizes, torch::Tensor like) { return empty_cached(sizes, like.options()); }
 
 }  // namespace
 
@@ -534,4 +559,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("release_buffer_cache", &release_buffer_cache, "free the cached output buffers; returns the bytes freed");
   mod.def("buffer_cache_bytes", &buffer_cache_bytes, "bytes held in the cache of output buffers");
   mod.def("lif_spatial_backward", &lif_spatial_backward, "LIF backward without the route through time (SLTT)");
+  mod.def("cached_empty", &cached_empty, "an uninitialised tensor from the buffer cache");
 }

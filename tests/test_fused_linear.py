@@ -1,0 +1,187 @@
+"""The fused Linear + LIF engine (snnkit.kernels.linear_lif) against the same two layers run apart
+(F.linear, then the reference LIF dynamics of snnkit.functional): identical spikes and last membranes,
+gradients (input, weight, bias, initial state, tau, threshold) equal to float64 tolerance; its spatial
+form (online training) against autograd through the reference step with the state detached between
+steps; and where Sequential and online training use it (not under hooks, autocast, subclasses)."""
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+import snnkit
+from snnkit.functional import LIFParameters, lif_multistep, lif_step
+from snnkit.kernels import lif_cpu
+from snnkit.neurons import LIF, Sequential
+from snnkit.synapses import TimeDistributed
+from snnkit.training import online
+
+from engine_oracles import reference_engine_run
+
+pytestmark = pytest.mark.skipif(lif_cpu.load() is None, reason="no C++ compiler: the C++ engine is not built")
+
+
+def _unfused(x, w, b, v0, p):
+    return lif_multistep(nn.functional.linear(x, w, b), v0, p)
+
+
+def _spatial_reference(x, w, b, v0, p):
+    """The SLTT definition: step by step, each step's state enters detached (no route through time)."""
+    cur, v, out = nn.functional.linear(x, w, b), v0, []
+    for c in cur.unbind(0):
+        s, v = lif_step(c, v.detach(), p)
+        out.append(s)
+    return torch.stack(out), v
+
+
+def _grads(fn, leaves, weight_out, *args):
+    s, v = fn(*args)
+    loss = (s * weight_out).sum() + 0.3 * v.sum()
+    wanted = [t for t in leaves if t is not None and t.requires_grad]
+    return (s, v) + torch.autograd.grad(loss, wanted)
+
+
+@settings(max_examples=60, deadline=None)
+@given(T=st.integers(1, 7), lead=st.lists(st.integers(1, 3), min_size=1, max_size=2), n_in=st.integers(1, 9),
+       n_out=st.integers(1, 9), bias=st.booleans(), reset=st.sampled_from(["hard", "subtract", "none"]),
+       surrogate=st.sampled_from(["atan", "sigmoid", "triangle"]), decay_input=st.booleans(),
+       per_neuron=st.booleans(), learn=st.booleans(), with_state=st.booleans(), input_grad=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_fused_linear_lif_equals_linear_then_lif(T, lead, n_in, n_out, bias, reset, surrogate, decay_input, per_neuron,
+                                                 learn, with_state, input_grad, seed):
+    g = torch.Generator().manual_seed(seed)
+    f64 = dict(generator=g, dtype=torch.float64)
+    x = (torch.rand(T, *lead, n_in, **f64) * 2).requires_grad_(input_grad)
+    w = (torch.randn(n_out, n_in, **f64) * 0.8).requires_grad_()
+    b = (torch.randn(n_out, **f64) * 0.3).requires_grad_() if bias else None
+    v0 = (torch.randn(*lead, n_out, **f64) * 0.3).requires_grad_() if with_state else None
+    pshape = (n_out,) if per_neuron else ()
+    tau = (torch.rand(pshape, **f64) * 6 + 2).requires_grad_(learn)
+    th = (torch.rand(pshape, **f64) * 0.5 + 0.6).requires_grad_(learn)
+    p = LIFParameters(tau_mem=tau, v_th=th, reset=reset, v_reset=-0.1, decay_input=decay_input, surrogate=surrogate)
+    weight_out = torch.randn(T, *lead, n_out, **f64)
+    leaves = [x, w, b, v0, tau, th]
+    ref = _grads(_unfused, leaves, weight_out, x, w, b, v0, p)
+    got = _grads(lambda *a: snnkit.kernels.linear_lif(*a), leaves, weight_out, x, w, b, v0, p)
+    assert torch.equal(got[0], ref[0]), "spikes differ"
+    assert torch.equal(got[1], ref[1]), "last membranes differ"
+    assert len(got) == len(ref)
+    for a, c in zip(ref[2:], got[2:]):
+        torch.testing.assert_close(c, a, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 7), B=st.integers(1, 3), n_in=st.integers(1, 9), n_out=st.integers(1, 9),
+       bias=st.booleans(), reset=st.sampled_from(["hard", "subtract", "none"]), decay_input=st.booleans(),
+       with_state=st.booleans(), seed=st.integers(0, 2**16))
+def test_spatial_form_equals_the_detached_reference(T, B, n_in, n_out, bias, reset, decay_input, with_state, seed):
+    g = torch.Generator().manual_seed(seed)
+    f64 = dict(generator=g, dtype=torch.float64)
+    x = (torch.rand(T, B, n_in, **f64) * 2).requires_grad_()
+    w = (torch.randn(n_out, n_in, **f64) * 0.8).requires_grad_()
+    b = (torch.randn(n_out, **f64) * 0.3).requires_grad_() if bias else None
+    v0 = torch.randn(B, n_out, **f64) * 0.3 if with_state else torch.zeros(B, n_out, dtype=torch.float64)
+    p = LIFParameters(tau_mem=torch.tensor(4.0, dtype=torch.float64), v_th=0.7, reset=reset, decay_input=decay_input)
+    weight_out = torch.randn(T, B, n_out, **f64)
+    s_ref, _ = _spatial_reference(x, w, b, v0, p)
+    ref = torch.autograd.grad((s_ref * weight_out).sum(), [t for t in (x, w, b) if t is not None])
+    s, v = snnkit.kernels.linear_lif(x, w, b, v0, p, spatial=True)
+    got = torch.autograd.grad((s * weight_out).sum(), [t for t in (x, w, b) if t is not None])
+    assert torch.equal(s, s_ref) and not v.requires_grad
+    for a, c in zip(ref, got):
+        torch.testing.assert_close(c, a, rtol=1e-9, atol=1e-9)
+
+
+def _net(linear=nn.Linear):
+    torch.manual_seed(0)
+    return Sequential(linear(12, 16), LIF(tau_mem=5.0, v_th=0.5), TimeDistributed(nn.Linear(16, 3)), LIF(tau_mem=5.0, v_th=0.5))
+
+
+@pytest.fixture
+def fused_calls(monkeypatch):
+    calls = []
+    original = lif_cpu.linear_lif_cpp
+    monkeypatch.setattr(lif_cpu, "linear_lif_cpp",
+                        lambda x, w, *a: calls.append((tuple(w.shape), a[-1])) or original(x, w, *a))
+    return calls
+
+
+def _input(T=6, B=3):
+    return (torch.rand(T, B, 12, generator=torch.Generator().manual_seed(1)) < 0.4).float() * 2
+
+
+def test_sequential_fuses_linear_and_lif_with_the_same_values(fused_calls):
+    """forward and run take the fused pass for both pairs (bare and time-distributed Linear); outputs,
+    states and weight gradients equal the same network on the reference engine (which fuses nothing)."""
+    net, x = _net(), _input()
+    out = net(x)
+    out.sum().backward()
+    grads = [q.grad.clone() for q in net.parameters()]
+    assert fused_calls == [((16, 12), False), ((3, 16), False)]
+    run_out, state = net.run(x)
+    assert len(fused_calls) == 4 and torch.equal(run_out, out) and state[0] is None and state[2] is None
+    ref, ref_state, ref_grads = reference_engine_run(net, x)
+    assert torch.equal(out, ref) and out.sum() > 0
+    for a, c in zip(state, ref_state):
+        assert (a is None and c is None) or torch.equal(a, c)
+    for a, c in zip(grads, ref_grads):
+        torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-5)
+
+
+def test_hooks_subclasses_and_autocast_turn_the_fusion_off(fused_calls):
+    net, x = _net(), _input()
+    seen = []
+    handle = net[0].register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    net(x)
+    handle.remove()
+    assert seen == [torch.Size([6, 3, 16])] and [c[0] for c in fused_calls] == [(3, 16)]
+
+    class Scaled(nn.Linear):  # computes something else than nn.Linear: never fused
+        def forward(self, inp):
+            return 2 * super().forward(inp)
+    fused_calls.clear()
+    net = _net(Scaled)
+    out = net(x)
+    assert [c[0] for c in fused_calls] == [(3, 16)]
+    assert torch.equal(out, net[3](net[2](net[1](net[0](x)))))
+
+    fused_calls.clear()
+    net = _net()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+    assert fused_calls == [] and out.dtype == torch.bfloat16
+
+
+def test_lif_subclasses_that_override_run_are_not_fused(fused_calls):
+    class Counting(LIF):
+        runs = 0
+
+        def run(self, x, state=None, record_membrane=False):
+            Counting.runs += 1
+            return super().run(x, state, record_membrane)
+    torch.manual_seed(0)
+    net = Sequential(nn.Linear(12, 16), Counting(tau_mem=5.0, v_th=0.5))
+    net(_input())
+    assert Counting.runs == 1 and fused_calls == []
+
+
+def test_online_training_takes_the_spatial_form_and_keeps_its_gradient(fused_calls):
+    """SLTT through the fused spatial pass equals SLTT with the pairs run apart (a hook on each LIF turns
+    the fusion off there and changes nothing else); both are checked against their definition in
+    tests/test_training_online.py."""
+    net, x, y = _net(), _input(T=9), torch.tensor([0, 1, 2])
+    loss_fn = snnkit.training.losses.get_loss("ce_count")
+
+    def grads():
+        net.zero_grad()
+        online.backward(net, x, y, loss_fn, method="sltt", chunk_steps=4)
+        return [q.grad.clone() for q in net.parameters()]
+    fused = grads()
+    assert fused_calls == [((16, 12), True), ((3, 16), True)] * 3  # chunks of 3, 3, 3
+    handles = [net[i].register_forward_hook(lambda *_: None) for i in (1, 3)]
+    fused_calls.clear()
+    apart = grads()
+    for h in handles:
+        h.remove()
+    assert fused_calls == [] and any(g.abs().sum() > 0 for g in apart)
+    for a, c in zip(apart, fused):
+        torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-6)
