@@ -327,11 +327,7 @@ class _CppLinearLIF(torch.autograd.Function):
         ext = load()
         steps, n_out = x.shape[0], weight.shape[0]
         x2 = x.reshape(-1, x.shape[-1])
-        cur = cached_empty((x2.shape[0], n_out), x2)
-        if bias is None:
-            torch.mm(x2, weight.t(), out=cur)
-        else:
-            torch.addmm(bias, x2, weight.t(), out=cur)   # nn.Linear's own call: the same values to the bit
+        cur = linear_into_cache(x2, weight, bias)
         neuron_shape = (*x.shape[1:-1], n_out)
         v0f, bf, tf = (t.expand(neuron_shape).contiguous().reshape(-1) for t in (v0, beta, th))
         cur = cur.view(steps, -1)
@@ -370,6 +366,18 @@ class _CppLinearLIF(torch.autograd.Function):
         g_w = g2.t().mm(x2) if need_w else None
         g_b = g_sum.view(-1, weight.shape[0]).sum(0) if need_sum else None
         return g_x, g_w, g_b, g_v0, g_beta, g_th, None, None
+
+
+def linear_into_cache(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear(x, weight, bias)`` (no autograd) written into a buffer from the engine's cache: the
+    same GEMM call as ``nn.Linear`` (the same values to the bit), on warm pages instead of fresh ones."""
+    out = cached_empty((*x.shape[:-1], weight.shape[0]), x)
+    x2, out2 = x.reshape(-1, x.shape[-1]), out.view(-1, weight.shape[0])
+    if bias is None:
+        torch.mm(x2, weight.t(), out=out2)
+    else:
+        torch.addmm(bias, x2, weight.t(), out=out2)
+    return out
 
 
 def cached_empty(shape: tuple[int, ...] | torch.Size, like: Tensor) -> Tensor:
