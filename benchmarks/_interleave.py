@@ -122,6 +122,25 @@ def summarise(rounds: Rounds, pairs: dict[str, tuple[str, str | Iterable[str]]],
     return summary
 
 
+def paired_ratios(steps: dict[str, Callable[[], object]], turns: int, baseline: str) -> dict[str, float | None]:
+    """Every callable of ``steps`` in ONE process, one call of each in turn, ``turns`` times (after one
+    warm-up call each): for every other name, the median of its per-turn wall-time ratio to
+    ``baseline``. Noise that lasts longer than a turn (a neighbour on the host, this process's luck
+    with memory placement) then hits both sides of a ratio, which separate processes cannot promise."""
+    import time
+
+    for fn in steps.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(turns):
+        for name, fn in steps.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: median_ratio([a / b for a, b in zip(times[name], times[baseline])])
+            for name in steps if name != baseline}
+
+
 def timed_median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
     """Median wall time of ``fn`` in milliseconds over ``repeats`` calls after ``warmup`` calls."""
     return timed(fn, repeats, warmup)[0]

@@ -186,8 +186,9 @@ def measure(bench: str, impl: str, layers: list, x, repeats: int, stream_steps: 
 
     from benchmarks import _interleave as il
 
+    if impl.startswith("paired:"):  # "paired:floor,snnkit": see measure_paired (repeats: the turns)
+        return measure_paired(bench, impl.removeprefix("paired:").split(","), layers, x, repeats)
     built = build(impl, layers)
-    params = [q for m in layers if m != LIF for q in m.parameters()]
     rec = {"bench": bench, "impl": impl, "T": int(x.shape[0]), "batch": int(x.shape[1])}
     if stream_steps:
         xs = x[:stream_steps, :1]
@@ -205,13 +206,7 @@ def measure(bench: str, impl: str, layers: list, x, repeats: int, stream_steps: 
                 "median_ms": round(ms / stream_steps, 4), "cpu_ms": round(cpu / stream_steps, 4),
                 "spikes": None if impl == "floor" else spikes}
 
-    def step(inp):
-        for q in params:
-            q.grad = None
-        out = built.forward(inp)
-        out.sum().backward()
-        return float(out.detach().sum())
-
+    step = training_step(built, layers)
     step(x[:2])                       # warm-up: imports, JIT build, allocator caches
     base = il.rss_mb()
     spikes = step(x)
@@ -219,6 +214,36 @@ def measure(bench: str, impl: str, layers: list, x, repeats: int, stream_steps: 
     ms, cpu = il.timed(lambda: step(x), repeats, warmup=0)
     return {**rec, "mode": "train", "median_ms": ms, "cpu_ms": cpu, "peak_mb": peak,
             "spikes": None if impl == "floor" else spikes}
+
+
+def training_step(built: Built, layers: list) -> Callable:
+    """One training step of ``built``: zero grads, forward over T, loss = output sum, backward; returns
+    the output's sum."""
+    params = [q for m in layers if m != LIF for q in m.parameters()]
+
+    def step(inp):
+        for q in params:
+            q.grad = None
+        out = built.forward(inp)
+        out.sum().backward()
+        return float(out.detach().sum())
+    return step
+
+
+def measure_paired(bench: str, impls: list[str], layers: list, x, turns: int) -> dict:
+    """``impls`` (a floor first) in ONE process, one training step of each in turn, ``turns`` times:
+    ``<impl>_vs_<floor>``, the median of the per-turn ratios (see ``_interleave.paired_ratios``)."""
+    from benchmarks import _interleave as il
+
+    steps = {}
+    for impl in impls:
+        step = training_step(build(impl, layers), layers)
+        step(x[:2])
+        steps[impl] = (lambda step=step: step(x))
+    ratios = il.paired_ratios(steps, turns, impls[0])
+    floor = impls[0].replace("-", "_")
+    return {"bench": bench, "impl": "paired", "T": int(x.shape[0]), "batch": int(x.shape[1]), "turns": turns,
+            **{f"{i.replace('-', '_')}_vs_{floor}": r for i, r in ratios.items()}}
 
 
 def bench_main(argv: list[str] | None, *, module: str, bench: str, description: str, worker, T: int,
@@ -240,6 +265,9 @@ def bench_main(argv: list[str] | None, *, module: str, bench: str, description: 
     ap.add_argument("--impls", default=",".join(default_impls),
                     help=f"comma-separated implementations (default: {','.join(default_impls)})")
     ap.add_argument("--stream-steps", type=int, default=stream_steps, help="streaming inference steps (0: skip)")
+    ap.add_argument("--paired-steps", type=int, default=0,
+                    help="also time snnkit and the floor in one process, one step of each in turn, this many "
+                         "times (keys paired_snnkit_vs_*; default 0: skip)")
     il.add_threads_option(ap)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="train", choices=["train", "stream"], help=argparse.SUPPRESS)
@@ -277,5 +305,11 @@ def bench_main(argv: list[str] | None, *, module: str, bench: str, description: 
              "identical_spike_counts": same_spikes(impls),
              "identical_stream_spike_counts": same_spikes([f"stream:{i}" for i in streamed]) if streamed else None,
              "failed": {n: rounds.records[n][0].get("error") for n in cases if not rounds.ok(n)}}
+    if args.paired_steps:
+        paired_args = [f"paired:{floors[0]},snnkit", *common]
+        paired_args[paired_args.index("--repeats") + 1] = str(args.paired_steps)
+        rec = il.run_worker(module, paired_args, {"error_in": "paired"})
+        extra[f"paired_snnkit_vs_{floors[0]}"] = rec.get(f"snnkit_vs_{floors[0]}")
+        extra["paired_turns"] = args.paired_steps
     il.emit(il.summarise(rounds, pairs, extra=extra))
     return 0

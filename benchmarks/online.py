@@ -90,24 +90,13 @@ def worker(method: str, T: int, B: int, repeats: int, chunk_steps: int | None = 
 
 def paired(T: int, B: int, steps: int) -> dict:
     """Every method in ONE process, one step of each in turn, ``steps`` times: the medians of the
-    per-turn ratios to BPTT. Noise that lasts longer than a turn (a neighbour on the host) then hits
-    both sides of a ratio, which separate processes cannot promise; reported beside the rounds."""
-    import time
-
+    per-turn ratios to BPTT (:func:`benchmarks._interleave.paired_ratios`), reported beside the rounds."""
     runs = {m: _training_step(m, T, B) for m in METHODS}
     for x, step in runs.values():
         step(x[:2])
-        step(x)
-    times: dict[str, list[float]] = {m: [] for m in METHODS}
-    for _ in range(steps):
-        for m, (x, step) in runs.items():
-            t0 = time.perf_counter()
-            step(x)
-            times[m].append(time.perf_counter() - t0)
-    out: dict = {"bench": "online-W1", "impl": "paired", "T": T, "batch": B, "steps": steps}
-    for m in ("online", "sltt_k"):
-        out[f"{m}_vs_bptt"] = il.median_ratio([a / b for a, b in zip(times[m], times["bptt"])])
-    return out
+    ratios = il.paired_ratios({m: (lambda x=x, step=step: step(x)) for m, (x, step) in runs.items()}, steps, "bptt")
+    return {"bench": "online-W1", "impl": "paired", "T": T, "batch": B, "steps": steps,
+            **{f"{m}_vs_bptt": ratios[m] for m in ("online", "sltt_k")}}
 
 
 def accuracy(epochs: int, seeds: int) -> dict:

@@ -39,14 +39,14 @@ def test_conv_bench_floors_and_channels_last_peer(capsys) -> None:
     from benchmarks import conv
 
     conv.main(["--T", "2", "--batch", "1", "--rounds", "1", "--repeats", "1", "--stream-steps", "0",
-               "--impls", "snnkit,snnkit-unfused,spikingjelly,spikingjelly-cl"])
+               "--impls", "snnkit,snnkit-unfused,spikingjelly,spikingjelly-cl", "--paired-steps", "2"])
     records = _records(capsys)
     summary = records[-1]
     assert summary["failed"] == {}
     assert [r["case"] for r in records[:-1]] == ["floor", "floor-nchw", "snnkit", "snnkit-unfused", "spikingjelly",
                                                  "spikingjelly-cl"]
     for key in ("snnkit_vs_floor", "snnkit_vs_floor_nchw", "snnkit_vs_spikingjelly-cl", "snnkit_vs_best_peer",
-                "snnkit_unfused_vs_floor", "snnkit_vs_snnkit_unfused"):
+                "snnkit_unfused_vs_floor", "snnkit_vs_snnkit_unfused", "paired_snnkit_vs_floor"):
         assert summary[key] > 0, key
     assert summary["best_peer"] == "spikingjelly"  # the hand-tuned layout is not a peer's default
     assert summary["identical_spike_counts"] and any(r.get("spikes") for r in records[:-1])
