@@ -84,11 +84,12 @@ def test_spatial_form_equals_the_detached_reference(T, B, n_in, n_out, bias, res
     weight_out = torch.randn(T, B, n_out, **f64)
     s_ref, _ = _spatial_reference(x, w, b, v0, p)
     ref = torch.autograd.grad((s_ref * weight_out).sum(), [t for t in (x, w, b) if t is not None])
-    s, v = snnkit.kernels.linear_lif(x, w, b, v0, p, spatial=True)
-    got = torch.autograd.grad((s * weight_out).sum(), [t for t in (x, w, b) if t is not None])
-    assert torch.equal(s, s_ref) and not v.requires_grad
-    for a, c in zip(ref, got):
-        torch.testing.assert_close(c, a, rtol=1e-9, atol=1e-9)
+    for current in (None, nn.functional.linear(x, w, b).detach()):  # computed here, or given (SLTT-K)
+        s, v = snnkit.kernels.linear_lif(x, w, b, v0, p, spatial=True, current=current)
+        got = torch.autograd.grad((s * weight_out).sum(), [t for t in (x, w, b) if t is not None])
+        assert torch.equal(s, s_ref) and not v.requires_grad
+        for a, c in zip(ref, got):
+            torch.testing.assert_close(c, a, rtol=1e-9, atol=1e-9)
 
 
 def _net(linear=nn.Linear):
@@ -101,7 +102,7 @@ def fused_calls(monkeypatch):
     calls = []
     original = lif_cpu.linear_lif_cpp
     monkeypatch.setattr(lif_cpu, "linear_lif_cpp",
-                        lambda x, w, *a: calls.append((tuple(w.shape), a[-1])) or original(x, w, *a))
+                        lambda x, w, *a: calls.append((tuple(w.shape), a[3])) or original(x, w, *a))
     return calls
 
 
@@ -185,3 +186,16 @@ def test_online_training_takes_the_spatial_form_and_keeps_its_gradient(fused_cal
     assert fused_calls == [] and any(g.abs().sum() > 0 for g in apart)
     for a, c in zip(apart, fused):
         torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-6)
+
+
+def test_sltt_k_takes_the_fused_pass_with_the_kept_linear_outputs(monkeypatch):
+    """SLTT-K's chosen steps run each Linear + LIF pair as one call on the Linear outputs its forward pass
+    kept (their gradients against the reference: tests/test_training_online.py)."""
+    given = []
+    original = lif_cpu.linear_lif_cpp
+    monkeypatch.setattr(lif_cpu, "linear_lif_cpp",
+                        lambda *a: given.append(a[-1] is not None) or original(*a))
+    net, x = _net(), _input(T=20)
+    online.backward(net, x, torch.tensor([0, 1, 2]), snnkit.training.losses.get_loss("ce_count"), method="sltt_k",
+                    k=3, generator=torch.Generator().manual_seed(5))
+    assert given and all(given)

@@ -323,11 +323,11 @@ class _CppLinearLIF(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor, beta: Tensor, th: Tensor,  # type: ignore[override]
-                p: LIFParameters, spatial: bool):
+                p: LIFParameters, spatial: bool, current: Tensor | None):
         ext = load()
         steps, n_out = x.shape[0], weight.shape[0]
         x2 = x.reshape(-1, x.shape[-1])
-        cur = linear_into_cache(x2, weight, bias)
+        cur = linear_into_cache(x2, weight, bias) if current is None else current.detach().reshape(-1, n_out).contiguous()
         neuron_shape = (*x.shape[1:-1], n_out)
         v0f, bf, tf = (t.expand(neuron_shape).contiguous().reshape(-1) for t in (v0, beta, th))
         cur = cur.view(steps, -1)
@@ -365,7 +365,7 @@ class _CppLinearLIF(torch.autograd.Function):
         g_x = torch.mm(g2, weight, out=cached_empty(x2.shape, g2)).view(x_shape) if need_x else None
         g_w = g2.t().mm(x2) if need_w else None
         g_b = g_sum.view(-1, weight.shape[0]).sum(0) if need_sum else None
-        return g_x, g_w, g_b, g_v0, g_beta, g_th, None, None
+        return g_x, g_w, g_b, g_v0, g_beta, g_th, None, None, None
 
 
 def linear_into_cache(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -387,9 +387,9 @@ def cached_empty(shape: tuple[int, ...] | torch.Size, like: Tensor) -> Tensor:
 
 
 def linear_lif_cpp(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None, p: LIFParameters,
-                   spatial: bool = False) -> tuple[Tensor, Tensor]:
+                   spatial: bool = False, current: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(spikes, last membrane)`` of a LIF layer on ``F.linear(x, weight, bias)`` (see
-    :func:`snnkit.kernels.linear_lif` for when it applies; ``spatial``: :class:`_CppLinearLIF`)."""
+    :func:`snnkit.kernels.linear_lif` for when it applies and what ``spatial`` and ``current`` do)."""
     shape = (*x.shape[1:-1], weight.shape[0])
     v0 = x.new_zeros(shape) if v0 is None else v0
-    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial)
+    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, current)

@@ -119,9 +119,11 @@ def _lif_chunk(layer: LIF, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tenso
     return _SpatialLIF.apply(xs, v0, p.beta(xs), p.threshold(xs), p)
 
 
-def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor] | None:
+def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | None,
+                      current: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
     """Layers ``i`` (an ``nn.Linear``) and ``i + 1`` (a LIF with fixed ``tau`` and threshold) as one engine
-    call with the spatial gradient (:func:`snnkit.kernels.linear_lif`), or None: the layers then run apart."""
+    call with the spatial gradient (:func:`snnkit.kernels.linear_lif`; ``current``: the Linear's output,
+    already computed), or None: the layers then run apart."""
     if i + 1 >= len(layers):
         return None
     linear, lif = linear_of(layers[i]), layers[i + 1]
@@ -129,7 +131,7 @@ def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | 
             or hooked(layers[i]) or hooked(lif):
         return None
     return kernels.linear_lif(xs, linear.weight, linear.bias, None if v0 is None else v0.detach(), lif.params(),
-                              spatial=True)
+                              spatial=True, current=current)
 
 
 def _li_chunk(layer: LI, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -360,8 +362,16 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         steps = torch.tensor([chosen[i] for i in group], device=x.device)
         xs = x.index_select(0, steps).reshape(1, len(group) * B, *x.shape[2:])
         from_rest = chosen[group[0]] == 0
-        for i, layer in enumerate(body):
-            kept = _cat_states([before[n][i] for n in group])
+        i = -1
+        while i + 1 < len(body):
+            i += 1
+            layer, kept = body[i], _cat_states([before[n][i] for n in group])
+            if kept is not None and type(layer) is nn.Linear:  # with its LIF: one engine call, backward only
+                fused = _linear_lif_chunk(body, i, xs, None if from_rest else _cat_states([before[n][i + 1] for n in group]),
+                                          current=kept.reshape(*xs.shape[:-1], -1))
+                if fused is not None:
+                    xs, i = fused[0], i + 1
+                    continue
             if isinstance(layer, LIF):  # spikes with the spatial gradient (the new state is not needed)
                 xs, _ = _lif_chunk(layer, xs, None if from_rest else kept)
             elif _stateful(layer):
