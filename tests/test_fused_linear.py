@@ -11,7 +11,7 @@ from torch import nn
 import snnkit
 from snnkit.functional import LIFParameters, lif_multistep, lif_step
 from snnkit.kernels import lif_cpu
-from snnkit.neurons import LIF, Sequential
+from snnkit.neurons import IF, LIF, Sequential
 from snnkit.synapses import TimeDistributed
 from snnkit.training import online
 
@@ -199,3 +199,16 @@ def test_sltt_k_takes_the_fused_pass_with_the_kept_linear_outputs(monkeypatch):
     online.backward(net, x, torch.tensor([0, 1, 2]), snnkit.training.losses.get_loss("ce_count"), method="sltt_k",
                     k=3, generator=torch.Generator().manual_seed(5))
     assert given and all(given)
+
+
+def test_if_layers_fuse_and_mismatched_dtypes_get_nn_linears_error(fused_calls):
+    torch.manual_seed(0)
+    net = Sequential(nn.Linear(12, 16).double(), IF(v_th=0.5))
+    x = _input().double()
+    out = net(x)
+    with snnkit.use_engine("reference"):
+        ref = net(x)
+    assert torch.equal(out, ref) and out.sum() > 0 and fused_calls == [((16, 12), False)]
+    with pytest.raises(RuntimeError, match="dtype"):  # float32 input, float64 weight: not fused, nn.Linear says why
+        net(_input())
+    assert len(fused_calls) == 1
