@@ -62,3 +62,72 @@ def test_no_graph_spike_equals_the_autograd_spike(name):
     assert torch.equal(sg(x), surrogate.spike(x, sg))           # no graph: the shortcut
     y = x.clone().requires_grad_(True)
     assert torch.equal(sg(y).detach(), surrogate.spike(x, sg))  # graph: the Function
+
+
+def _fresh_step(lif: N.LIF, x: torch.Tensor, v: torch.Tensor):
+    """The oracle: one step with the parameters rebuilt from the layer as it is now."""
+    from snnkit.functional import lif_step
+    return lif_step(x, v, lif.params())
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_kept_step_parameters_follow_every_change_of_the_layer(learn):
+    """LIF.step keeps its decay and threshold between calls; every way of changing what they come from
+    (in-place updates as an optimiser makes them, load_state_dict, new tensors, attributes, dtype) gives
+    the values of the parameters rebuilt afresh."""
+    torch.manual_seed(0)
+    lif = N.LIF(tau_mem=4.0, v_th=0.6, learn_tau=learn, learn_threshold=learn, shape=8)
+    x, v = torch.rand(3, 8) * 0.8, torch.rand(3, 8) * 0.5
+
+    def check(xx=x, vv=v):
+        with torch.no_grad():
+            got, ref = lif.step(xx, vv), _fresh_step(lif, xx, vv)
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+        return got
+
+    first = check()
+    with torch.no_grad():
+        lif._log_tau_mem.add_(0.7)       # an optimiser's in-place step
+        lif.v_th.sub_(0.2)
+    assert not torch.equal(check()[1], first[1])
+    state = {k: t * 1.1 for k, t in lif.state_dict().items()}
+    lif.load_state_dict(state)
+    check()
+    new_th = torch.full((8,), 0.3)
+    lif.v_th = nn.Parameter(new_th) if learn else new_th   # a new tensor: a new parameter, or the buffer replaced
+    check()
+    lif.dt, lif.reset = 0.5, "subtract"
+    check()
+    check(x.double(), v.double())
+
+
+def test_step_trains_tau_and_threshold_through_fresh_parameters():
+    """With a graph to build, the learnable tau and threshold get their gradient from every step."""
+    torch.manual_seed(0)
+    lif = N.LIF(tau_mem=4.0, v_th=0.5, learn_tau=True, learn_threshold=True)
+    xs = torch.rand(5, 3, 6)
+    v, total = None, 0.0
+    for x_t in xs.unbind(0):
+        s, v = lif.step(x_t, v)
+        total = total + s.sum() + v.sum()
+    got = torch.autograd.grad(total, [lif._log_tau_mem, lif.v_th])
+    out, v_seq = lif.run(xs, None, record_membrane=True)
+    ref = torch.autograd.grad(out.sum() + v_seq.sum(), [lif._log_tau_mem, lif.v_th])
+    assert all(g.abs().sum() > 0 for g in got)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_subclasses_with_their_own_params_are_not_kept():
+    class Scaled(N.LIF):
+        scale = 1.0
+
+        def params(self):
+            p = super().params()
+            from dataclasses import replace
+            return replace(p, v_th=p.v_th * self.scale)
+    lif, x = Scaled(tau_mem=4.0, v_th=0.5), torch.full((2, 3), 0.7)
+    with torch.no_grad():
+        assert lif.step(x)[0].sum() == 6
+        lif.scale = 2.0
+        assert lif.step(x)[0].sum() == 0

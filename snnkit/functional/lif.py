@@ -97,9 +97,11 @@ def reset_membrane(h: Tensor, s: Tensor, v_th: Tensor, p: LIFParameters) -> Tens
     return h - v_th * sr
 
 
-def lif_step(x: Tensor, v: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor]:
-    """One step: input current ``x`` and membrane ``v`` (both ``[B, ...]``) -> (spikes, new membrane)."""
-    beta, th = p.beta(x), p.threshold(x)
+def lif_step(x: Tensor, v: Tensor, p: LIFParameters, constants: tuple[Tensor, Tensor] | None = None
+             ) -> tuple[Tensor, Tensor]:
+    """One step: input current ``x`` and membrane ``v`` (both ``[B, ...]``) -> (spikes, new membrane).
+    ``constants``: ``(p.beta(x), p.threshold(x))`` when the caller already has them (streaming)."""
+    beta, th = (p.beta(x), p.threshold(x)) if constants is None else constants
     h = integrate(x, v, beta, p.decay_input)
     s = p.surrogate(h - th)
     return s, reset_membrane(h, s, th, p)
