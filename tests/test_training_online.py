@@ -158,6 +158,21 @@ def test_sltt_k_reuses_linear_outputs_with_exact_gradients(engine) -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_sltt_k_on_a_model_ending_in_a_linear_layer() -> None:
+    """No neuron after the last Linear: its kept outputs go through _KeptLinear, the pair before it
+    through the fused pass, and the gradients are the reference's."""
+    torch.manual_seed(2)
+    model = Sequential(nn.Linear(10, 16), LIF(tau_mem=6.0, v_th=0.5), nn.Linear(16, 4))
+    x, y = _input(T=12)
+    loss_fn = get_loss("ce_count")
+    chosen = torch.randperm(12, generator=torch.Generator().manual_seed(4))[:3].tolist()
+    ref = _reference(model, x, y, loss_fn, set(chosen), 3)
+    got = _online(model, x, y, loss_fn, method="sltt_k", k=3, generator=torch.Generator().manual_seed(4))
+    assert all(g.abs().sum() > 0 for g in ref)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_ottt_equals_bptt_for_one_layer_without_reset() -> None:
     """u[t] = sum_tau beta^(t-tau) W x[tau] without reset: the trace gives the exact gradient (a bias
     would need a trace of ones; OTTT reads the plain input for it, so the synapse has none here)."""

@@ -226,7 +226,8 @@ def _run_chunk(layers: list[nn.Module], xs: Tensor, states: list[Any], traces: d
     while i + 1 < len(layers):
         i += 1
         layer = layers[i]
-        fused = None if i in decays else _linear_lif_chunk(layers, i, xs, states[i + 1] if i + 1 < len(layers) else None)
+        v0 = states[i + 1] if i + 1 < len(layers) else None
+        fused = None if i in decays else _linear_lif_chunk(layers, i, xs, v0)
         if fused is not None:
             xs, states[i + 1] = fused
             i += 1
@@ -366,9 +367,10 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         while i + 1 < len(body):
             i += 1
             layer, kept = body[i], _cat_states([before[n][i] for n in group])
-            if kept is not None and type(layer) is nn.Linear:  # with its LIF: one engine call, backward only
-                fused = _linear_lif_chunk(body, i, xs, None if from_rest else _cat_states([before[n][i + 1] for n in group]),
-                                          current=kept.reshape(*xs.shape[:-1], -1))
+            if kept is not None and type(layer) is nn.Linear and i + 1 < len(body):
+                # with its LIF: one engine call on the outputs the forward kept (backward only)
+                v0 = None if from_rest else _cat_states([before[n][i + 1] for n in group])
+                fused = _linear_lif_chunk(body, i, xs, v0, current=kept.reshape(*xs.shape[:-1], -1))
                 if fused is not None:
                     xs, i = fused[0], i + 1
                     continue
