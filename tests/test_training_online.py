@@ -138,6 +138,24 @@ def test_sltt_k_equals_reference_on_the_chosen_steps() -> None:
 
 
 @pytest.mark.parametrize("engine", ["auto", "reference"])
+def test_sltt_k_keeps_states_across_graph_free_chunks(engine, monkeypatch) -> None:
+    """The graph-free pass in chunks of 4 steps: chosen steps at a chunk's start (the state carried from the
+    chunk before), inside it, and step 0 (from rest) still get the reference gradient."""
+    monkeypatch.setattr(online, "NO_GRAD_CHUNK_STEPS", 4)
+    model, (x, y) = _mlp(readout="li"), _input(T=20)
+    loss_fn = get_loss("ce_mean_membrane")
+    gen = torch.Generator().manual_seed(1)
+    seed = next(s for s in range(200) if {0, 4} <= set(torch.randperm(20, generator=gen.manual_seed(s))[:8].tolist()))
+    chosen = torch.randperm(20, generator=gen.manual_seed(seed))[:8].tolist()
+    ref = _reference(model, x, y, loss_fn, set(chosen), 8)
+    with kernels.use_engine(engine):
+        got = _online(model, x, y, loss_fn, method="sltt_k", k=8, generator=gen.manual_seed(seed))
+    assert all(g.abs().sum() > 0 for g in ref)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["auto", "reference"])
 def test_sltt_k_reuses_linear_outputs_with_exact_gradients(engine) -> None:
     """The chosen steps' nn.Linear layers take their outputs from the forward pass (no recompute): a
     bias-free layer, a frozen one and a hidden one still get the reference's gradients, and the input

@@ -357,19 +357,19 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
     before = _states_before(layers, x, chosen, NO_GRAD_CHUNK_STEPS, sink, mean)
     # readout="mean": the loss reads the contributions of the readout's input, not its membrane
     body = layers[:-1] if mean else layers
-    # the chosen steps as one batch of k * B single steps; the step 0 group starts from rest
-    groups = [[i for i, t in enumerate(chosen) if t == 0], [i for i, t in enumerate(chosen) if t > 0]]
-    for group in (g for g in groups if g):
-        steps = torch.tensor([chosen[i] for i in group], device=x.device)
-        xs = x.index_select(0, steps).reshape(1, len(group) * B, *x.shape[2:])
-        from_rest = chosen[group[0]] == 0
+    # the chosen steps as one batch of k * B single steps; step 0 (first if chosen) starts from rest
+    groups = [(0, 1), (1, k)] if chosen[0] == 0 else [(0, k)]
+    for lo, hi in (g for g in groups if g[1] > g[0]):
+        xs = x.index_select(0, torch.tensor(chosen[lo:hi], device=x.device))
+        xs = xs.reshape(1, (hi - lo) * B, *x.shape[2:])
+        from_rest = chosen[lo] == 0
         i = -1
         while i + 1 < len(body):
             i += 1
-            layer, kept = body[i], _cat_states([before[n][i] for n in group])
+            layer, kept = body[i], _kept_rows(before[i], lo, hi)
             if kept is not None and type(layer) is nn.Linear and i + 1 < len(body):
                 # with its LIF: one engine call on the outputs the forward kept (backward only)
-                v0 = None if from_rest else _cat_states([before[n][i + 1] for n in group])
+                v0 = None if from_rest else _kept_rows(before[i + 1], lo, hi)
                 fused = _linear_lif_chunk(body, i, xs, v0, current=kept.reshape(*xs.shape[:-1], -1))
                 if fused is not None:
                     xs, i = fused[0], i + 1
@@ -382,9 +382,9 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
                 xs = _KeptLinear.apply(xs, kept.reshape(*xs.shape[:-1], -1), layer.weight, layer.bias)
             else:
                 xs = layer(xs)
-        out = xs.reshape(len(group), B, *xs.shape[2:])
+        out = xs.reshape(hi - lo, B, *xs.shape[2:])
         if mean:
-            out = _contributions(layers[-1], out, [chosen[i] for i in group], T)  # type: ignore[arg-type]
+            out = _contributions(layers[-1], out, chosen[lo:hi], T)  # type: ignore[arg-type]
         (step_loss_sum(loss_fn, out, y) / k).backward()
 
 
@@ -410,12 +410,14 @@ class _KeptLinear(torch.autograd.Function):
 
 @torch.no_grad()
 def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_steps: int, sink: _OutputSink,
-                   mean: bool) -> list[list[Any]]:
+                   mean: bool) -> list[Any]:
     """Run ``x`` without a graph, chunk by chunk and layer by layer, giving each output chunk (and what
-    the loss reads) to ``sink``; return, for each chosen step, every layer's state just before it (LIF
-    states recorded by the engine as it passes those steps) and, for an ``nn.Linear``, its output there."""
+    the loss reads) to ``sink``; return, for each layer, its state just before each chosen step (LIF
+    states recorded by the engine as it passes those steps) or, for an ``nn.Linear``, its output
+    there: ``[k, B, ...]`` tensors (a list of ``k`` states for other stateful layers; None for the rest)."""
+    k = len(chosen)
     states: list[Any] = [None] * len(layers)
-    before: list[list[Any]] = [[None] * len(layers) for _ in chosen]
+    before: list[Any] = [None] * len(layers)
     size = balanced_chunk(x.shape[0], chunk_steps)
     for c0 in range(0, x.shape[0], size):
         xs = x[c0:c0 + size]
@@ -426,32 +428,46 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                 loss_in = _contributions(layer, xs, range(c0, c0 + xs.shape[0]), x.shape[0])  # type: ignore[arg-type]
             if isinstance(layer, (LIF, LI)):
                 v0 = torch.zeros_like(xs[0]) if states[i] is None else states[i]
+                inner = [j - 1 for _, j in here if j > 0]  # recorded after the step before
                 if isinstance(layer, LIF):
-                    spikes, v_last, v_prev = _lif_states_after(xs, v0, layer.params(), [j - 1 for _, j in here if j > 0])
-                    v_prev = v_prev.unbind(0)
+                    spikes, v_last, v_prev = _lif_states_after(xs, v0, layer.params(), inner)
                 else:
                     spikes, v_last = li_multistep(xs, v0, layer.params())
-                    v_prev = spikes[[j - 1 for _, j in here if j > 0]].unbind(0)
-                rest = iter(v_prev)
-                for n, j in here:
-                    before[n][i] = v0 if j == 0 else next(rest)
+                    v_prev = spikes[inner]
+                if here:  # chosen is ascending: the steps here are rows n0:n1, the one at j = 0 first
+                    rows = before[i] = v0.new_empty((k, *v0.shape)) if before[i] is None else before[i]
+                    n0, n1 = here[0][0], here[-1][0] + 1
+                    rows[n1 - len(inner):n1] = v_prev
+                    if here[0][1] == 0:
+                        rows[n0] = v0
                 xs, states[i] = spikes, v_last
             elif _stateful(layer):
                 steps = []
                 for j, x_t in enumerate(xs.unbind(0)):
                     for n, jj in here:
                         if jj == j:
-                            before[n][i] = states[i]
+                            before[i] = before[i] or [None] * k
+                            before[i][n] = states[i]
                     out, states[i] = layer.run(x_t.unsqueeze(0), states[i])  # type: ignore[operator]
                     steps.append(out)
                 xs = torch.cat(steps)
             else:
-                xs = layer(xs)
+                plain = type(layer) is nn.Linear and not hooked(layer)
+                out = kernels.linear_no_grad(xs, layer.weight, layer.bias) if plain else None
+                xs = layer(xs) if out is None else out
                 if type(layer) is nn.Linear and here:  # its outputs at the chosen steps, for _KeptLinear
-                    for (n, _), out in zip(here, xs[[j for _, j in here]].unbind(0)):
-                        before[n][i] = out
+                    rows = before[i] = xs.new_empty((k, *xs.shape[1:])) if before[i] is None else before[i]
+                    steps = torch.tensor([j for _, j in here], device=xs.device)
+                    torch.index_select(xs, 0, steps, out=rows[here[0][0]:here[-1][0] + 1])
         sink.add(xs, xs if loss_in is None else loss_in)
     return before
+
+
+def _kept_rows(kept: Any, lo: int, hi: int) -> Any:
+    """One layer's states (or kept outputs) at chosen steps ``lo:hi``, stacked along the batch."""
+    if kept is None or isinstance(kept, Tensor):
+        return None if kept is None else kept[lo:hi].flatten(0, 1)
+    return _cat_states(kept[lo:hi])
 
 
 def _cat_states(entries: list[Any]) -> Any:
