@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 from torch import nn
 
 import snnkit.neurons as N
-from snnkit import surrogate
+from snnkit import kernels, surrogate
+from snnkit.functional import LIFParameters, lif_step
+from snnkit.kernels import lif_cpu
 from snnkit.synapses import RecurrentCell, TimeDistributed
 
 
@@ -131,3 +134,51 @@ def test_subclasses_with_their_own_params_are_not_kept():
         assert lif.step(x)[0].sum() == 6
         lif.scale = 2.0
         assert lif.step(x)[0].sum() == 0
+
+
+needs_cpp = pytest.mark.skipif(lif_cpu.load() is None, reason="no C++ compiler: the C++ engine is not built")
+
+
+@needs_cpp
+@settings(max_examples=80, deadline=None)
+@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=3), reset=st.sampled_from(["hard", "subtract", "none"]),
+       decay_input=st.booleans(), per_neuron=st.booleans(), double=st.booleans(), seed=st.integers(0, 2**16))
+def test_the_engines_no_graph_step_equals_the_reference_step(shape, reset, decay_input, per_neuron, double, seed):
+    """kernels.lif_step (the C++ forward for one step, constants broadcast inside it when scalar) against
+    snnkit.functional.lif_step: the same spikes and membranes to the bit."""
+    g = torch.Generator().manual_seed(seed)
+    dtype = torch.float64 if double else torch.float32
+    x = torch.randn(*shape, generator=g, dtype=dtype) * 1.5
+    v = torch.randn(*shape, generator=g, dtype=dtype) * 0.5
+    pshape = tuple(shape[-1:]) if per_neuron else ()
+    p = LIFParameters(tau_mem=torch.rand(pshape, generator=g, dtype=dtype) * 6 + 1.5,
+                      v_th=torch.rand(pshape, generator=g, dtype=dtype) * 0.5 + 0.5, reset=reset, v_reset=-0.2,
+                      decay_input=decay_input)
+    with torch.no_grad():
+        got = kernels.lif_step(x, v, p)
+    ref = lif_step(x, v, p)
+    assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+
+
+@needs_cpp
+def test_streaming_takes_the_engines_step_only_without_a_graph(monkeypatch):
+    calls = []
+    original = lif_cpu.lif_step_cpp
+    monkeypatch.setattr(lif_cpu, "lif_step_cpp", lambda *a: calls.append(1) or original(*a))
+    net = _net()
+    x = (torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(2)) < 0.3).float()
+    with torch.no_grad():
+        got = _stream(net, x)
+        with kernels.use_engine("reference"):
+            ref = _stream(net, x)
+    assert len(calls) == 6 and torch.equal(got, ref)  # one LIF layer, six steps; "reference" takes none
+    calls.clear()
+    _stream(net, x).sum().backward()  # a graph is wanted: the reference step builds it
+    assert calls == [] and net[0].module.weight.grad.abs().sum() > 0
+
+
+@needs_cpp
+def test_the_engine_names_wrong_sized_constants():
+    with pytest.raises(RuntimeError, match="beta and th 1 or 6"):
+        lif_cpu.load().lif_forward(torch.zeros(1, 6), torch.zeros(6), torch.ones(2), torch.ones(6), 0, 0.0, False,
+                                   False, torch.empty(0, dtype=torch.int64))

@@ -27,6 +27,7 @@ from .. import _checks
 from ..functional import (ALIFParameters, ALIFState, CubaLIFParameters, CubaLIFState, IzhikevichParameters,
                           IzhikevichState, LIFParameters, LIParameters, alif_multistep, cuba_lif_multistep,
                           izhikevich_multistep, li_multistep, lif_multistep)
+from ..functional import lif_step as reference_lif_step
 from . import alif_fused, izhikevich_fused, lif_cpu, triton_engine
 from .cuba_fused import cuba_lif_multistep_fused
 from .li_fused import li_multistep_fused
@@ -113,6 +114,20 @@ def lif(xs: Tensor, v0: Tensor | None, p: LIFParameters, record_membrane: bool =
     if engine == "fused":
         return lif_multistep_fused(xs, v0, p)
     return lif_multistep(xs, v0, p)
+
+
+def lif_step(x: Tensor, v: Tensor, p: LIFParameters, constants: tuple[Tensor, Tensor] | None = None
+             ) -> tuple[Tensor, Tensor]:
+    """One LIF step, ``(spikes, new membrane)`` (see :func:`snnkit.functional.lif_step`): where no graph is
+    wanted (inference, streaming) on a CPU float tensor, the C++ engine's forward for one step, one call
+    in place of the reference's five elementwise ops (same values); else the reference step."""
+    beta, th = (p.beta(x), p.threshold(x)) if constants is None else constants
+    if _engine in ("auto", "cpp") and lif_cpu.supports(x, p) and v.shape == x.shape \
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, v, beta, th))) \
+            and all(t.dtype == x.dtype and t.device == x.device for t in (v, beta, th)) \
+            and not torch.compiler.is_compiling() and lif_cpu.load() is not None:
+        return lif_cpu.lif_step_cpp(x, v, beta, th, p)
+    return reference_lif_step(x, v, p, (beta, th))
 
 
 def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tuple[Tensor, Tensor] | None:
@@ -209,7 +224,7 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
                          izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_avgpool", "linear_lif", "linear_no_grad", "cuba_lif",
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "lif_avgpool", "linear_lif", "linear_no_grad", "cuba_lif",
            "alif", "li", "izhikevich",
            "ENGINES", "release_buffers", "cached_buffer_bytes",
            "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

@@ -296,6 +296,16 @@ def lif_forward_recording(xs: Tensor, v0: Tensor, p: LIFParameters, after: list[
     return s, v_last, v_rec.reshape(len(after), *xs.shape[1:])
 
 
+def lif_step_cpp(x: Tensor, v: Tensor, beta: Tensor, th: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor]:
+    """One step of the C++ forward for a caller that wants no graph: ``(spikes, new membrane)``, shaped like
+    ``x`` (``v`` too). As few tensor calls as can be: a streaming step is short, and each costs microseconds."""
+    m = x.numel()
+    b, t = (c if c.numel() == 1 else c.expand(x.shape).reshape(m).contiguous() for c in (beta, th))
+    s, v_new, _, _ = load().lif_forward(x.reshape(1, m).contiguous(), v.reshape(m).contiguous(), b, t,  # type: ignore[union-attr]
+                                        _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, False, _NO_STEPS)
+    return s.view(x.shape), v_new.view(x.shape)
+
+
 def _forward_no_grad(xs: Tensor, v0: Tensor, p: LIFParameters, need_h: bool, record: Tensor
                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     shape, neuron_shape = xs.shape, xs.shape[1:]

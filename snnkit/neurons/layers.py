@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .. import _checks, kernels
 from ..functional import (ALIFParameters, CubaLIFParameters, IzhikevichParameters, LIFParameters,
-                          LIParameters, alif_step, cuba_lif_step, izhikevich_step, li_step, lif_step)
+                          LIParameters, alif_step, cuba_lif_step, izhikevich_step, li_step)
 from ..functional.discretize import Method, check_tau
 from ..functional.lif import ResetMode
 from ..surrogate import get as get_surrogate
@@ -186,7 +186,7 @@ class LIF(SpikingLayer, _LeakyMixin):
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check_step(x)
         v = torch.zeros_like(x) if state is None else state
-        return lif_step(x, v, *self._step_params(x))
+        return kernels.lif_step(x, v, *self._step_params(x))
 
     def _step_params(self, x: Tensor) -> tuple[LIFParameters, tuple[Tensor, Tensor]]:
         """``(params, (beta, threshold))`` for single steps on ``x``. Streaming calls ``step`` once per time

@@ -158,15 +158,20 @@ template <typename T>
 void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta,
                   const T* __restrict__ th, T* __restrict__ h, T* __restrict__ s, T* __restrict__ v_last,
                   const int64_t* __restrict__ rec, int64_t n_rec, T* __restrict__ v_rec,
-                  int64_t steps, int64_t m, int reset, T v_reset, bool decay_input) {
+                  int64_t steps, int64_t m, int reset, T v_reset, bool decay_input, bool beta_one, bool th_one) {
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
-    T v[BLOCK], scratch[BLOCK];
+    T v[BLOCK], scratch[BLOCK], beta_block[BLOCK], th_block[BLOCK];
     for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
+    // one value for every neuron (a scalar tau or threshold): broadcast here, not copied to [M] by the caller
+    const T* bb = beta + b0;
+    const T* tb = th + b0;
+    if (beta_one) { std::fill_n(beta_block, n, beta[0]); bb = beta_block; }
+    if (th_one) { std::fill_n(th_block, n, th[0]); tb = th_block; }
     int64_t r = 0;
     for (int64_t t = 0; t < steps; ++t) {
-      step_block(x + t * m + b0, beta + b0, th + b0, v, h ? h + t * m + b0 : scratch, s + t * m + b0, n, reset,
+      step_block(x + t * m + b0, bb, tb, v, h ? h + t * m + b0 : scratch, s + t * m + b0, n, reset,
                  v_reset, decay_input);
       for (; r < n_rec && rec[r] == t; ++r) {
         for (int64_t j = 0; j < n; ++j) v_rec[r * m + b0 + j] = v[j];
@@ -420,6 +425,11 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch:
                                        int64_t reset, double v_reset, bool decay_input, bool need_h,
                                        torch::Tensor record) {
   const int64_t steps = x.size(0), m = x.size(1), n_rec = record.numel();
+  TORCH_CHECK(v0.numel() == m && (beta.numel() == 1 || beta.numel() == m) && (th.numel() == 1 || th.numel() == m),
+              "v0 needs ", m, " values and beta and th 1 or ", m, "; got ", v0.numel(), ", ", beta.numel(), ", ",
+              th.numel());
+  TORCH_CHECK(x.is_contiguous() && v0.is_contiguous() && beta.is_contiguous() && th.is_contiguous(),
+              "x, v0, beta and th must be contiguous");
   TORCH_CHECK(record.scalar_type() == torch::kInt64 && record.is_contiguous(), "record must be contiguous int64");
   const int64_t* rec = record.data_ptr<int64_t>();
   for (int64_t r = 0; r < n_rec; ++r) {
@@ -432,7 +442,7 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch:
     forward_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
                            th.data_ptr<scalar_t>(), need_h ? h.data_ptr<scalar_t>() : nullptr, s.data_ptr<scalar_t>(),
                            v_last.data_ptr<scalar_t>(), rec, n_rec, v_rec.data_ptr<scalar_t>(), steps, m, (int)reset,
-                           (scalar_t)v_reset, decay_input);
+                           (scalar_t)v_reset, decay_input, beta.numel() == 1, th.numel() == 1);
   });
   return {s, v_last, h, v_rec};
 }
