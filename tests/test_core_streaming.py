@@ -142,8 +142,10 @@ needs_cpp = pytest.mark.skipif(lif_cpu.load() is None, reason="no C++ compiler: 
 @needs_cpp
 @settings(max_examples=80, deadline=None)
 @given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=3), reset=st.sampled_from(["hard", "subtract", "none"]),
-       decay_input=st.booleans(), per_neuron=st.booleans(), double=st.booleans(), seed=st.integers(0, 2**16))
-def test_the_engines_no_graph_step_equals_the_reference_step(shape, reset, decay_input, per_neuron, double, seed):
+       decay_input=st.booleans(), per_neuron=st.booleans(), double=st.booleans(), leak=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_the_engines_no_graph_step_equals_the_reference_step(shape, reset, decay_input, per_neuron, double, leak,
+                                                             seed):
     """kernels.lif_step (the C++ forward for one step, constants broadcast inside it when scalar) against
     snnkit.functional.lif_step: the same spikes and membranes to the bit."""
     g = torch.Generator().manual_seed(seed)
@@ -151,7 +153,8 @@ def test_the_engines_no_graph_step_equals_the_reference_step(shape, reset, decay
     x = torch.randn(*shape, generator=g, dtype=dtype) * 1.5
     v = torch.randn(*shape, generator=g, dtype=dtype) * 0.5
     pshape = tuple(shape[-1:]) if per_neuron else ()
-    p = LIFParameters(tau_mem=torch.rand(pshape, generator=g, dtype=dtype) * 6 + 1.5,
+    tau = torch.rand(pshape, generator=g, dtype=dtype) * 6 + 1.5
+    p = LIFParameters(tau_mem=tau if leak else None,  # None: IF, beta = 1
                       v_th=torch.rand(pshape, generator=g, dtype=dtype) * 0.5 + 0.5, reset=reset, v_reset=-0.2,
                       decay_input=decay_input)
     with torch.no_grad():
