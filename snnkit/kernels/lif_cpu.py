@@ -138,6 +138,7 @@ def cached_buffer_bytes() -> int:
 
 
 _NO_STEPS = torch.empty(0, dtype=torch.int64)
+_EMPTY = torch.empty(0)
 
 
 def supports(xs: Tensor, p: LIFParameters) -> bool:
@@ -319,8 +320,10 @@ def lif_spatial_backward(g_s: Tensor, h: Tensor, th: Tensor, p: LIFParameters) -
     """``g_s * sg(h - v_th)`` in one pass: the backward of the spatial-only (SLTT) gradient."""
     steps = h.shape[0]
     tf = th.detach().expand(h.shape[1:]).contiguous().reshape(-1)
-    g_h, _ = load().lif_spatial_backward(g_s.reshape(steps, -1).contiguous(), h.reshape(steps, -1), tf,  # type: ignore[union-attr]
-                                         _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha), False)
+    g_h, _ = load().lif_spatial_backward(g_s.reshape(steps, -1).contiguous(), h.reshape(steps, -1).contiguous(),  # type: ignore[union-attr]
+                                         False, _EMPTY, _EMPTY, tf, _RESET_IDS[p.reset], float(p.v_reset),
+                                         p.decay_input, _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha),
+                                         False)
     return g_h.reshape(h.shape)
 
 
@@ -328,8 +331,9 @@ class _CppLinearLIF(torch.autograd.Function):
     """``F.linear`` then a LIF layer: the GEMM writes its output into the engine's buffer cache (warm pages,
     no bias copy into fresh ones), the LIF runs on it in place of a separate autograd node, and its
     backward pass also sums the bias gradient (one pass over ``[T * B, out]`` fewer). With ``spatial``
-    the LIF's backward has no route through time (SLTT: ``g_h = g_s sg(h - v_th)``, the membranes kept
-    from the forward); the state, ``beta`` and the threshold then get no gradient (callers check)."""
+    the LIF's backward has no route through time (SLTT: ``g_h = g_s sg(h - v_th)``); both backwards
+    recompute the membranes from the current, so the forward writes none. With ``spatial`` the state,
+    ``beta`` and the threshold get no gradient (callers check)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor, beta: Tensor, th: Tensor,  # type: ignore[override]
@@ -341,9 +345,9 @@ class _CppLinearLIF(torch.autograd.Function):
         neuron_shape = (*x.shape[1:-1], n_out)
         v0f, bf, tf = (t.expand(neuron_shape).contiguous().reshape(-1) for t in (v0, beta, th))
         cur = cur.view(steps, -1)
-        s, v_last, h, _ = ext.lif_forward(cur, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
-                                          p.decay_input, spatial, _NO_STEPS)
-        ctx.save_for_backward(x2, weight, h if spatial else cur, v0f, bf, tf)
+        s, v_last, _, _ = ext.lif_forward(cur, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
+                                          p.decay_input, False, _NO_STEPS)
+        ctx.save_for_backward(x2, weight, cur, v0f, bf, tf)  # both backwards recompute the membranes from cur
         ctx.p, ctx.spatial, ctx.has_bias = p, spatial, bias is not None
         ctx.shapes = x.shape, neuron_shape, v0.shape, beta.shape, th.shape
         v_last = v_last.view(neuron_shape)
@@ -361,8 +365,10 @@ class _CppLinearLIF(torch.autograd.Function):
         gs = torch.zeros_like(kept) if g_spikes is None else g_spikes.reshape(kept.shape).contiguous()
         g_v0 = g_beta = g_th = None
         if ctx.spatial:
-            g_cur, g_sum = load().lif_spatial_backward(gs, kept, tf, _SURROGATE_IDS[p.surrogate.name],  # type: ignore[union-attr]
-                                                       float(p.surrogate.alpha), need_sum)
+            g_cur, g_sum = load().lif_spatial_backward(gs, kept, True, v0f, bf, tf, _RESET_IDS[p.reset],  # type: ignore[union-attr]
+                                                       float(p.v_reset), p.decay_input,
+                                                       _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha),
+                                                       need_sum)
             if p.decay_input:  # h = beta v + (1 - beta) x
                 g_cur, g_sum = g_cur * (1 - bf), (g_sum * (1 - bf) if need_sum else g_sum)
         else:

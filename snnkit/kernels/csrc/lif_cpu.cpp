@@ -397,17 +397,23 @@ void backward_pool_impl(const T* __restrict__ gout, const T* __restrict__ gvlast
 }
 
 // The backward of the spatial-only (SLTT) gradient: no route through time, g_h = g_s * sg(h - v_th);
-// ghsum (optional, [M]): the sum over time of g_h, per neuron.
+// ghsum (optional, [M]): the sum over time of g_h, per neuron. The pre-reset membranes h come either
+// kept from the forward, or (h null) recomputed step by step from its input x and v0, as the temporal
+// backward does: the forward then writes no [T, M] membranes.
 template <typename T, int kind>
-void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, const T* __restrict__ th,
-                           T* __restrict__ gh, T* __restrict__ ghsum, int64_t steps, int64_t m, T alpha) {
+void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, const T* __restrict__ x,
+                           const T* __restrict__ v0, const T* __restrict__ beta, const T* __restrict__ th,
+                           int reset, T v_reset, bool decay_input, T* __restrict__ gh, T* __restrict__ ghsum,
+                           int64_t steps, int64_t m, T alpha) {
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
-    T sum[BLOCK];
+    T sum[BLOCK], v[BLOCK], h_block[BLOCK], s_block[BLOCK];
     for (int64_t j = 0; j < n; ++j) sum[j] = 0;
+    if (!h) std::copy(v0 + b0, v0 + b0 + n, v);
     for (int64_t t = 0; t < steps; ++t) {
-      const T* __restrict__ ht = h + t * m + b0;
+      const T* __restrict__ ht = h ? h + t * m + b0 : h_block;
+      if (!h) step_block(x + t * m + b0, beta + b0, th + b0, v, h_block, s_block, n, reset, v_reset, decay_input);
       const T* __restrict__ gst = gs + t * m + b0;
       T* __restrict__ ght = gh + t * m + b0;
       for (int64_t j = 0; j < n; ++j) ght[j] = gst[j] * surrogate<T, kind>(ht[j] - th[b0 + j], alpha);
@@ -539,17 +545,27 @@ std::vector<torch::Tensor> lif_avgpool_backward(torch::Tensor gout, torch::Tenso
   });
 }
 
-// gs, h: [T, M]; th: [M]. Returns g_h [T, M] and, with need_sum, its sum over time [M] (else empty).
-std::vector<torch::Tensor> lif_spatial_backward(torch::Tensor gs, torch::Tensor h, torch::Tensor th, int64_t kind,
-                                                double alpha, bool need_sum) {
-  const int64_t steps = h.size(0), m = h.size(1);
-  auto gh = empty_cached(h), ghsum = need_sum ? h.new_empty({m}) : h.new_empty({0});
-  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_spatial_backward", [&] {
+// gs, kept: [T, M]; th: [M]. kept is the pre-reset membranes h, or with from_input the forward's input x
+// (v0 and beta [M], reset, v_reset and decay_input then recompute h). Returns g_h [T, M] and, with
+// need_sum, its sum over time [M] (else empty).
+std::vector<torch::Tensor> lif_spatial_backward(torch::Tensor gs, torch::Tensor kept, bool from_input,
+                                                torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
+                                                double v_reset, bool decay_input, int64_t kind, double alpha,
+                                                bool need_sum) {
+  const int64_t steps = kept.size(0), m = kept.size(1);
+  TORCH_CHECK(gs.sizes() == kept.sizes() && th.numel() == m && (!from_input || (v0.numel() == m && beta.numel() == m)),
+              "gs must be shaped like kept [T, M] and th (with from_input v0 and beta too) have M values");
+  TORCH_CHECK(gs.is_contiguous() && kept.is_contiguous() && th.is_contiguous() &&
+              (!from_input || (v0.is_contiguous() && beta.is_contiguous())), "the inputs must be contiguous");
+  auto gh = empty_cached(kept), ghsum = need_sum ? kept.new_empty({m}) : kept.new_empty({0});
+  AT_DISPATCH_FLOATING_TYPES(kept.scalar_type(), "lif_spatial_backward", [&] {
     with_surrogate(kind, [&](auto surr) {
-      spatial_backward_impl<scalar_t, decltype(surr)::value>(gs.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
-                                                             th.data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(),
-                                                             need_sum ? ghsum.data_ptr<scalar_t>() : nullptr,
-                                                             steps, m, (scalar_t)alpha);
+      const scalar_t* k = kept.data_ptr<scalar_t>();
+      spatial_backward_impl<scalar_t, decltype(surr)::value>(
+          gs.data_ptr<scalar_t>(), from_input ? nullptr : k, from_input ? k : nullptr,
+          from_input ? v0.data_ptr<scalar_t>() : nullptr, from_input ? beta.data_ptr<scalar_t>() : nullptr,
+          th.data_ptr<scalar_t>(), (int)reset, (scalar_t)v_reset, decay_input, gh.data_ptr<scalar_t>(),
+          need_sum ? ghsum.data_ptr<scalar_t>() : nullptr, steps, m, (scalar_t)alpha);
     });
   });
   return {gh, ghsum};
