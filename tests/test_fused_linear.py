@@ -213,23 +213,3 @@ def test_if_layers_fuse_and_mismatched_dtypes_get_nn_linears_error(fused_calls):
         net(_input())
     assert len(fused_calls) == 1
 
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("bias", [True, False])
-def test_linear_no_grad_is_f_linear_to_the_bit(dtype, bias):
-    """The graph-free Linear (SLTT-K's forward pass) is nn.Linear's GEMM into a cached buffer: equal to
-    F.linear bit for bit, and None wherever the engine must not take it."""
-    torch.manual_seed(2)
-    layer = nn.Linear(40, 24, bias=bias).to(dtype)
-    x = torch.randn(9, 3, 5, 40, dtype=dtype)
-    with torch.no_grad():
-        out = snnkit.kernels.linear_no_grad(x, layer.weight, layer.bias)
-        assert out is not None and torch.equal(out, nn.functional.linear(x, layer.weight, layer.bias))
-        with snnkit.use_engine("reference"):
-            assert snnkit.kernels.linear_no_grad(x, layer.weight, layer.bias) is None
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert snnkit.kernels.linear_no_grad(x, layer.weight, layer.bias) is None
-        other = torch.float64 if dtype == torch.float32 else torch.float32
-        assert snnkit.kernels.linear_no_grad(x.to(other), layer.weight, layer.bias) is None
-        assert snnkit.kernels.linear_no_grad(x[0, 0], layer.weight, layer.bias) is None  # [B, in]: not [T, B, ..., in]
-    assert snnkit.kernels.linear_no_grad(x, layer.weight, layer.bias) is None  # a graph is wanted: autograd's

@@ -159,35 +159,17 @@ def linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None
     them: engine not "auto"/"cpp", not a CPU float32/float64 input with parameters of its dtype, an
     autocast region or a torch.compile trace (both must see ``F.linear``), debug mode (which checks
     the LIF's input), or a shape ``F.linear`` would reject (it then says why)."""
-    if not lif_cpu.supports(x, p) or not _engine_takes_linear(x, weight, bias, v0, current):
+    if _engine not in ("auto", "cpp") or not lif_cpu.supports(x, p) or x.dim() < 3 or weight.dim() != 2 \
+            or x.shape[-1] != weight.shape[1] or torch.compiler.is_compiling() or _checks.debug_enabled() \
+            or torch.is_autocast_enabled("cpu"):
+        return None
+    if any(t is not None and (t.dtype != x.dtype or t.device != x.device) for t in (weight, bias, v0, current)):
         return None
     if current is not None and current.shape != (*x.shape[:-1], weight.shape[0]):
         return None
+    if lif_cpu.load() is None:
+        return None
     return lif_cpu.linear_lif_cpp(x, weight, bias, v0, p, spatial, current)
-
-
-def linear_no_grad(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | None:
-    """``F.linear(x, weight, bias)`` without autograd, written into the C++ engine's buffer cache: the
-    same GEMM call, so the same values to the bit, on warm pages instead of fresh ones (a large output
-    the next layer reads once: SLTT-K's graph-free forward). ``None`` where :func:`linear_lif` would be."""
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
-        return None
-    if not _engine_takes_linear(x, weight, bias):
-        return None
-    return lif_cpu.linear_into_cache(x, weight, bias)
-
-
-def _engine_takes_linear(x: Tensor, *others: Tensor | None) -> bool:
-    """Whether the C++ engine runs ``F.linear(x, weight, bias)`` (``others``: weight, bias and any tensor
-    used with them): see :func:`linear_lif`."""
-    weight = others[0]
-    if _engine not in ("auto", "cpp") or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
-            or x.dim() < 3 or weight is None or weight.dim() != 2 or x.shape[-1] != weight.shape[1] \
-            or torch.compiler.is_compiling() or _checks.debug_enabled() or torch.is_autocast_enabled("cpu"):
-        return False
-    if any(t is not None and (t.dtype != x.dtype or t.device != x.device) for t in others):
-        return False
-    return lif_cpu.load() is not None
 
 
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
@@ -224,7 +206,7 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
                          izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "lif_avgpool", "linear_lif", "linear_no_grad", "cuba_lif",
-           "alif", "li", "izhikevich",
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "lif_avgpool", "linear_lif",
+           "cuba_lif", "alif", "li", "izhikevich",
            "ENGINES", "release_buffers", "cached_buffer_bytes",
            "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

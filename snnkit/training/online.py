@@ -452,9 +452,7 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                     steps.append(out)
                 xs = torch.cat(steps)
             else:
-                plain = type(layer) is nn.Linear and not hooked(layer)
-                out = kernels.linear_no_grad(xs, layer.weight, layer.bias) if plain else None
-                xs = layer(xs) if out is None else out
+                xs = layer(xs)
                 if type(layer) is nn.Linear and here:  # its outputs at the chosen steps, for _KeptLinear
                     rows = before[i] = xs.new_empty((k, *xs.shape[1:])) if before[i] is None else before[i]
                     steps = torch.tensor([j for _, j in here], device=xs.device)
