@@ -4,7 +4,10 @@ A benchmark names its cases (implementation, size, ...). Each round runs every c
 in a fresh process (A B C A B C ...), so a change in machine load hits all cases of a round alike; the
 benchmark then reports per-round ratios and takes their median as the summary. The 1-minute load
 average is recorded at the start and the end; above :data:`BUSY_LOAD_PER_CORE` per core the summary
-says the machine was too busy to trust.
+says the machine was too busy to trust. A quiet load average does not make a process's timing steady
+(a virtual machine's neighbours, a process's luck with memory placement): a ratio whose rounds span
+more than :data:`DISAGREE_SPREAD` of its median is listed under ``rounds_disagree``, its median a weak
+summary (read the paired figure, or run more rounds).
 """
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ from typing import Callable, Iterable
 from benchmarks._worker import run_worker, threads
 
 BUSY_LOAD_PER_CORE = 1.5  # a 2-thread worker alone adds about 2 to the load of a 2-core machine
+# (max - min) / median of a ratio's rounds: quiet runs of the same code span about 0.1-0.3 here, while
+# rounds that met a burst of outside work span 0.6 and more (docs/benchmarks.md, 2026-12-01 15:12)
+DISAGREE_SPREAD = 0.4
 
 
 def add_threads_option(ap) -> None:
@@ -105,7 +111,7 @@ def summarise(rounds: Rounds, pairs: dict[str, tuple[str, str | Iterable[str]]],
               extra: dict | None = None) -> dict:
     """The summary record: for each ``label: (num, den)`` the per-round ratios and their median; where
     the records carry ``cpu_ms``, the same ratios of CPU time as ``label + "_cpu"``."""
-    summary: dict = {"bench": rounds.bench, "summary": True, **rounds.load()}
+    summary: dict = {"bench": rounds.bench, "summary": True, **rounds.load(), "rounds_disagree": []}
     for label, (num, den) in pairs.items():
         dens = [den] if isinstance(den, str) else list(den)
         dens = [d for d in dens if rounds.ok(d)]
@@ -118,8 +124,17 @@ def summarise(rounds: Rounds, pairs: dict[str, tuple[str, str | Iterable[str]]],
                 continue
             summary[label + suffix] = median_ratio(per_round)
             summary[label + suffix + "_per_round"] = [round(r, 3) for r in per_round]
+            if not suffix and disagree(per_round):
+                summary["rounds_disagree"].append(label)
     summary.update(extra or {})
     return summary
+
+
+def disagree(per_round: list[float]) -> bool:
+    """Whether a ratio's rounds span more than :data:`DISAGREE_SPREAD` of their median (three rounds or more)."""
+    if len(per_round) < 3:
+        return False
+    return (max(per_round) - min(per_round)) / statistics.median(per_round) > DISAGREE_SPREAD
 
 
 def paired_ratios(steps: dict[str, Callable[[], object]], turns: int, baseline: str) -> dict[str, float | None]:

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"bench": "loihi", "summary": True, "snnkit_vs_lava": il.median_ratio(ratios) if ratios else None,
                "snnkit_vs_lava_per_round": [round(v, 5) for v in ratios], "bit_exact": exact,
                "load_avg_start": load_start, "load_avg_end": load_end,
-               "too_busy_to_trust": max(load_start, load_end) > il.BUSY_LOAD_PER_CORE * cores}
+               "too_busy_to_trust": max(load_start, load_end) > il.BUSY_LOAD_PER_CORE * cores,
+               "rounds_disagree": ["snnkit_vs_lava"] if il.disagree(ratios) else []}
     if not have_lava:
         summary["skipped"] = "Lava environment missing: run .ci/install_lava.sh"
     il.emit(summary)

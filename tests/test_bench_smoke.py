@@ -74,8 +74,11 @@ def test_rounds_interleave_and_take_median_ratios() -> None:
                  "b": [{"median_ms": 1.0}, {"median_ms": 3.0}, {"median_ms": 1.0}],
                  "c": [{"median_ms": 4.0}, {"median_ms": 1.5}, {"median_ms": 6.0}]}
     assert r.ratios("a", ["b", "c"]) == [2.0, 6.0, 3.0]  # against the faster of b and c in each round
-    s = il.summarise(r, {"a_vs_best": ("a", ["b", "c"])})
+    s = il.summarise(r, {"a_vs_best": ("a", ["b", "c"]), "b_vs_a": ("b", "a")})
     assert s["a_vs_best"] == 3.0 and s["too_busy_to_trust"] is False
+    # rounds at 2, 6 and 3 span (6 - 2) / 3 of their median: listed; b / a at 0.5, 0.33, 0.33 span 0.5
+    assert s["rounds_disagree"] == ["a_vs_best", "b_vs_a"]
+    assert not il.disagree([1.0, 1.1, 1.2]) and il.disagree([1.0, 1.3, 1.6]) and not il.disagree([1.0, 9.0])
 
 
 BENCHES = ["core", "conv", "online", "scaling", "delays", "plasticity", "loihi", "crossbar", "conversion", "gpu"]
