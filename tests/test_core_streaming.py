@@ -185,3 +185,13 @@ def test_the_engine_names_wrong_sized_constants():
     with pytest.raises(RuntimeError, match="beta and th 1 or 6"):
         lif_cpu.load().lif_forward(torch.zeros(1, 6), torch.zeros(6), torch.ones(2), torch.ones(6), 0, 0.0, False,
                                    False, torch.empty(0, dtype=torch.int64))
+
+
+def test_a_vmapped_step_runs_the_reference_ops():
+    """torch.func.vmap over LIF.step (an ensemble of inputs): its tensors have no storage for the engine,
+    so the step takes the reference ops, and each slice equals the step run alone."""
+    lif = N.LIF(tau_mem=5.0, v_th=0.5)
+    x = torch.randn(4, 3, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        got = torch.func.vmap(lambda a: lif.step(a)[0])(x)
+        assert torch.equal(got, torch.stack([lif.step(a)[0] for a in x])) and got.sum() > 0

@@ -125,9 +125,16 @@ def lif_step(x: Tensor, v: Tensor, p: LIFParameters, constants: tuple[Tensor, Te
     if _engine in ("auto", "cpp") and lif_cpu.supports(x, p) and v.shape == x.shape \
             and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, v, beta, th))) \
             and all(t.dtype == x.dtype and t.device == x.device for t in (v, beta, th)) \
-            and not torch.compiler.is_compiling() and lif_cpu.load() is not None:
+            and not torch.compiler.is_compiling() and not _functorch_wrapped(x, v) and lif_cpu.load() is not None:
         return lif_cpu.lif_step_cpp(x, v, beta, th, p)
     return reference_lif_step(x, v, p, (beta, th))
+
+
+def _functorch_wrapped(*tensors: Tensor) -> bool:
+    """Whether any tensor is seen through a torch.func transform (vmap, grad, ...): those have no storage
+    for the C++ engine to read, so the reference ops run (they have the transforms' rules)."""
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return wrapped is not None and any(wrapped(t) for t in tensors)
 
 
 def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tuple[Tensor, Tensor] | None:
