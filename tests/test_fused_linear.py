@@ -72,15 +72,19 @@ def test_fused_linear_lif_equals_linear_then_lif(T, lead, n_in, n_out, bias, res
 @settings(max_examples=40, deadline=None)
 @given(T=st.integers(1, 7), B=st.integers(1, 3), n_in=st.integers(1, 9), n_out=st.integers(1, 9),
        bias=st.booleans(), reset=st.sampled_from(["hard", "subtract", "none"]), decay_input=st.booleans(),
-       with_state=st.booleans(), seed=st.integers(0, 2**16))
-def test_spatial_form_equals_the_detached_reference(T, B, n_in, n_out, bias, reset, decay_input, with_state, seed):
+       with_state=st.booleans(), per_neuron=st.booleans(), seed=st.integers(0, 2**16))
+def test_spatial_form_equals_the_detached_reference(T, B, n_in, n_out, bias, reset, decay_input, with_state,
+                                                    per_neuron, seed):
     g = torch.Generator().manual_seed(seed)
     f64 = dict(generator=g, dtype=torch.float64)
     x = (torch.rand(T, B, n_in, **f64) * 2).requires_grad_()
     w = (torch.randn(n_out, n_in, **f64) * 0.8).requires_grad_()
     b = (torch.randn(n_out, **f64) * 0.3).requires_grad_() if bias else None
     v0 = torch.randn(B, n_out, **f64) * 0.3 if with_state else torch.zeros(B, n_out, dtype=torch.float64)
-    p = LIFParameters(tau_mem=torch.tensor(4.0, dtype=torch.float64), v_th=0.7, reset=reset, decay_input=decay_input)
+    # one tau and threshold for all (the engine broadcasts them) or one per neuron
+    tau = 3 + torch.rand(n_out, **f64) * 3 if per_neuron else torch.tensor(4.0, dtype=torch.float64)
+    th = 0.5 + torch.rand(n_out, **f64) * 0.4 if per_neuron else 0.7
+    p = LIFParameters(tau_mem=tau, v_th=th, reset=reset, decay_input=decay_input)
     weight_out = torch.randn(T, B, n_out, **f64)
     s_ref, _ = _spatial_reference(x, w, b, v0, p)
     ref = torch.autograd.grad((s_ref * weight_out).sum(), [t for t in (x, w, b) if t is not None])

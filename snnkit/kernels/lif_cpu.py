@@ -319,7 +319,7 @@ def _forward_no_grad(xs: Tensor, v0: Tensor, p: LIFParameters, need_h: bool, rec
 def lif_spatial_backward(g_s: Tensor, h: Tensor, th: Tensor, p: LIFParameters) -> Tensor:
     """``g_s * sg(h - v_th)`` in one pass: the backward of the spatial-only (SLTT) gradient."""
     steps = h.shape[0]
-    tf = th.detach().expand(h.shape[1:]).contiguous().reshape(-1)
+    tf = th.detach().reshape(1) if th.numel() == 1 else th.detach().expand(h.shape[1:]).contiguous().reshape(-1)
     g_h, _ = load().lif_spatial_backward(g_s.reshape(steps, -1).contiguous(), h.reshape(steps, -1).contiguous(),  # type: ignore[union-attr]
                                          False, _EMPTY, _EMPTY, tf, _RESET_IDS[p.reset], float(p.v_reset),
                                          p.decay_input, _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha),
@@ -343,7 +343,10 @@ class _CppLinearLIF(torch.autograd.Function):
         x2 = x.reshape(-1, x.shape[-1])
         cur = linear_into_cache(x2, weight, bias) if current is None else current.detach().reshape(-1, n_out).contiguous()
         neuron_shape = (*x.shape[1:-1], n_out)
-        v0f, bf, tf = (t.expand(neuron_shape).contiguous().reshape(-1) for t in (v0, beta, th))
+        v0f = v0.expand(neuron_shape).contiguous().reshape(-1)
+        # a scalar tau or threshold stays one value (the forward and the spatial backward broadcast it): SLTT-K's
+        # chosen steps stack k * B rows, where copies to every neuron cost more than the engine call
+        bf, tf = (t.reshape(1) if t.numel() == 1 else t.expand(neuron_shape).contiguous().reshape(-1) for t in (beta, th))
         cur = cur.view(steps, -1)
         s, v_last, _, _ = ext.lif_forward(cur, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
                                           p.decay_input, False, _NO_STEPS)
@@ -371,8 +374,9 @@ class _CppLinearLIF(torch.autograd.Function):
                                                        need_sum)
             if p.decay_input:  # h = beta v + (1 - beta) x
                 g_cur, g_sum = g_cur * (1 - bf), (g_sum * (1 - bf) if need_sum else g_sum)
-        else:
+        else:  # the temporal backward reads a value per neuron
             gvl = kept.new_empty(0) if g_vlast is None else g_vlast.expand(neuron_shape).contiguous().reshape(-1)
+            bf, tf = (t.expand(v0f.shape).contiguous() for t in (bf, tf))
             g_cur, gv0, gbeta, gth, g_sum = _backward(gs, gvl, kept, v0f, bf, tf, p, need_beta, need_th, need_sum)
             g_v0 = reduce_to(gv0.view(neuron_shape), v0_shape) if need_v0 else None
             g_beta = reduce_to(gbeta.view(neuron_shape), beta_shape) if need_beta else None

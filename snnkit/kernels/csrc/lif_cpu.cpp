@@ -404,19 +404,24 @@ template <typename T, int kind>
 void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, const T* __restrict__ x,
                            const T* __restrict__ v0, const T* __restrict__ beta, const T* __restrict__ th,
                            int reset, T v_reset, bool decay_input, T* __restrict__ gh, T* __restrict__ ghsum,
-                           int64_t steps, int64_t m, T alpha) {
+                           int64_t steps, int64_t m, T alpha, bool beta_one, bool th_one) {
 #pragma omp parallel for schedule(static)
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
-    T sum[BLOCK], v[BLOCK], h_block[BLOCK], s_block[BLOCK];
+    T sum[BLOCK], v[BLOCK], h_block[BLOCK], s_block[BLOCK], beta_block[BLOCK], th_block[BLOCK];
+    // one value for every neuron: broadcast here, as in forward_impl
+    const T* bb = beta ? beta + b0 : nullptr;
+    const T* tb = th + b0;
+    if (beta && beta_one) { std::fill_n(beta_block, n, beta[0]); bb = beta_block; }
+    if (th_one) { std::fill_n(th_block, n, th[0]); tb = th_block; }
     for (int64_t j = 0; j < n; ++j) sum[j] = 0;
     if (!h) std::copy(v0 + b0, v0 + b0 + n, v);
     for (int64_t t = 0; t < steps; ++t) {
       const T* __restrict__ ht = h ? h + t * m + b0 : h_block;
-      if (!h) step_block(x + t * m + b0, beta + b0, th + b0, v, h_block, s_block, n, reset, v_reset, decay_input);
+      if (!h) step_block(x + t * m + b0, bb, tb, v, h_block, s_block, n, reset, v_reset, decay_input);
       const T* __restrict__ gst = gs + t * m + b0;
       T* __restrict__ ght = gh + t * m + b0;
-      for (int64_t j = 0; j < n; ++j) ght[j] = gst[j] * surrogate<T, kind>(ht[j] - th[b0 + j], alpha);
+      for (int64_t j = 0; j < n; ++j) ght[j] = gst[j] * surrogate<T, kind>(ht[j] - tb[j], alpha);
       if (ghsum) {
         for (int64_t j = 0; j < n; ++j) sum[j] += ght[j];
       }
@@ -498,6 +503,11 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gs, torch::Tensor gvlast, 
                                         double v_reset, bool decay_input, bool detach, int64_t kind, double alpha,
                                         bool need_beta, bool need_th, bool need_sum) {
   const int64_t steps = x.size(0), m = x.size(1);
+  TORCH_CHECK(gs.sizes() == x.sizes() && v0.numel() == m && beta.numel() == m && th.numel() == m &&
+              (gvlast.numel() == 0 || gvlast.numel() == m),
+              "gs must be shaped like x [T, M], v0, beta and th have M values and gvlast M or none; got gs ",
+              gs.sizes(), ", x ", x.sizes(), ", v0 ", v0.numel(), ", beta ", beta.numel(), ", th ", th.numel(),
+              ", gvlast ", gvlast.numel());
   auto gxsum = need_sum ? torch::empty_like(v0) : torch::Tensor();
   auto grads = backward_outputs(x, v0, need_beta, need_th, kind, [&](auto surr, auto* gx, auto* gv0, auto* gb, auto* gt) {
     using T = std::remove_pointer_t<decltype(gx)>;
@@ -545,16 +555,18 @@ std::vector<torch::Tensor> lif_avgpool_backward(torch::Tensor gout, torch::Tenso
   });
 }
 
-// gs, kept: [T, M]; th: [M]. kept is the pre-reset membranes h, or with from_input the forward's input x
-// (v0 and beta [M], reset, v_reset and decay_input then recompute h). Returns g_h [T, M] and, with
-// need_sum, its sum over time [M] (else empty).
+// gs, kept: [T, M]; th: [M] or one value for all. kept is the pre-reset membranes h, or with from_input
+// the forward's input x (v0 [M] and beta [M] or one value; reset, v_reset and decay_input then recompute
+// h). Returns g_h [T, M] and, with need_sum, its sum over time [M] (else empty).
 std::vector<torch::Tensor> lif_spatial_backward(torch::Tensor gs, torch::Tensor kept, bool from_input,
                                                 torch::Tensor v0, torch::Tensor beta, torch::Tensor th, int64_t reset,
                                                 double v_reset, bool decay_input, int64_t kind, double alpha,
                                                 bool need_sum) {
   const int64_t steps = kept.size(0), m = kept.size(1);
-  TORCH_CHECK(gs.sizes() == kept.sizes() && th.numel() == m && (!from_input || (v0.numel() == m && beta.numel() == m)),
-              "gs must be shaped like kept [T, M] and th (with from_input v0 and beta too) have M values");
+  TORCH_CHECK(gs.sizes() == kept.sizes() && (th.numel() == 1 || th.numel() == m) &&
+              (!from_input || (v0.numel() == m && (beta.numel() == 1 || beta.numel() == m))),
+              "gs must be shaped like kept [T, M], th (with from_input beta too) have 1 or M values and v0 M; got ",
+              "gs ", gs.sizes(), ", kept ", kept.sizes(), ", th ", th.numel(), ", v0 ", v0.numel(), ", beta ", beta.numel());
   TORCH_CHECK(gs.is_contiguous() && kept.is_contiguous() && th.is_contiguous() &&
               (!from_input || (v0.is_contiguous() && beta.is_contiguous())), "the inputs must be contiguous");
   auto gh = empty_cached(kept), ghsum = need_sum ? kept.new_empty({m}) : kept.new_empty({0});
@@ -565,7 +577,8 @@ std::vector<torch::Tensor> lif_spatial_backward(torch::Tensor gs, torch::Tensor 
           gs.data_ptr<scalar_t>(), from_input ? nullptr : k, from_input ? k : nullptr,
           from_input ? v0.data_ptr<scalar_t>() : nullptr, from_input ? beta.data_ptr<scalar_t>() : nullptr,
           th.data_ptr<scalar_t>(), (int)reset, (scalar_t)v_reset, decay_input, gh.data_ptr<scalar_t>(),
-          need_sum ? ghsum.data_ptr<scalar_t>() : nullptr, steps, m, (scalar_t)alpha);
+          need_sum ? ghsum.data_ptr<scalar_t>() : nullptr, steps, m, (scalar_t)alpha, beta.numel() == 1,
+          th.numel() == 1);
     });
   });
   return {gh, ghsum};
