@@ -3,7 +3,7 @@
 W1 (see ``benchmarks/core.py``): Bernoulli input [T, 32, 700], Linear 700->512, LIF, Linear 512->20, LIF.
 One training step = zero grads, forward, loss (per-step spike sum, batch mean), backward: ``bptt`` through
 the whole sequence, ``online`` = :func:`snnkit.training.online.backward` with ``method="sltt"``,
-``sltt_k`` with ``k = T // 10``. Each runs at ``--T`` and ``--long-T``; ``peak_mb`` is the peak
+``sltt_k`` with ``k = T // 10``, ``ottt`` (the weight gradients reading presynaptic traces). Each runs at ``--T`` and ``--long-T``; ``peak_mb`` is the peak
 resident memory of the step above the process's memory before it (inputs and weights made); the
 memory summary uses ``live_peak_mb``, the same measure in one more process per case run with
 ``MALLOC_MMAP_THRESHOLD_=1048576`` (freed buffers go back to the system, see benchmarks/delays.py).
@@ -21,7 +21,7 @@ model, LI readout, ``ce_mean_membrane``) with BPTT and with online SLTT through
 uses ``readout="mean"``) for ``--accuracy-seeds`` seeds and reports both test accuracies (mean and per
 seed).
 
-Summary keys: ``online_vs_bptt`` (the worse of the two T), ``sltt_k_vs_bptt`` (likewise),
+Summary keys: ``online_vs_bptt`` (the worse of the two T), ``sltt_k_vs_bptt``, ``ottt_vs_bptt`` (likewise),
 ``online_peak_T1000_vs_T100`` (named after the default T values), per-round ratios, load average.
 With ``--paired-steps N`` one more process per T times every method in turn, N times, and reports
 the medians of those per-turn ratios (``paired_online_vs_bptt_T100``, ``paired_sltt_k_vs_bptt_T100``,
@@ -36,7 +36,9 @@ import sys
 from benchmarks import _interleave as il
 from benchmarks._worker import threads
 
-METHODS = ("bptt", "online", "sltt_k")
+METHODS = ("bptt", "online", "sltt_k", "ottt")
+# each online method's online.backward method ("online_keep_output": memory only, keeps the output)
+_ONLINE = {"online": "sltt", "online_keep_output": "sltt", "sltt_k": "sltt_k", "ottt": "ottt"}
 
 
 def _spike_mean(out, y):  # per-sample spike count, averaged over the batch
@@ -69,7 +71,7 @@ def _training_step(method: str, T: int, B: int, chunk_steps: int | None = None):
         # "online_keep_output" (memory only) keeps the [T, B, 20] output as the Trainer does
         keep = method == "online_keep_output"
         spikes: list[float] = []
-        out, _ = online.backward(net, xs, y, _spike_mean, method="sltt_k" if method == "sltt_k" else "sltt",
+        out, _ = online.backward(net, xs, y, _spike_mean, method=_ONLINE[method],
                                  k=max(1, xs.shape[0] // 10), generator=gen,
                                  chunk_steps=chunk_steps or online.DEFAULT_CHUNK_STEPS,
                                  on_output=None if keep else lambda o: spikes.append(float(o.sum())))
@@ -96,7 +98,7 @@ def paired(T: int, B: int, steps: int) -> dict:
         step(x[:2])
     ratios = il.paired_ratios({m: (lambda x=x, step=step: step(x)) for m, (x, step) in runs.items()}, steps, "bptt")
     return {"bench": "online-W1", "impl": "paired", "T": T, "batch": B, "steps": steps,
-            **{f"{m}_vs_bptt": ratios[m] for m in ("online", "sltt_k")}}
+            **{f"{m}_vs_bptt": ratios[m] for m in METHODS[1:]}}
 
 
 def accuracy(epochs: int, seeds: int) -> dict:
@@ -163,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     for T in Ts:
         pairs[f"online_vs_bptt_T{T}"] = (f"online@T{T}", f"bptt@T{T}")
         pairs[f"sltt_k_vs_bptt_T{T}"] = (f"sltt_k@T{T}", f"bptt@T{T}")
+        pairs[f"ottt_vs_bptt_T{T}"] = (f"ottt@T{T}", f"bptt@T{T}")
     summary = il.summarise(rounds, pairs)
-    for name in ("online", "sltt_k"):
+    for name in METHODS[1:]:
         for suffix in ("", "_cpu"):
             vals = [summary.get(f"{name}_vs_bptt_T{T}{suffix}") for T in Ts]
             summary[f"{name}_vs_bptt{suffix}"] = max(vals) if None not in vals else None
@@ -190,14 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     if None not in kept:
         summary[f"online_keep_output_peak_T{Ts[1]}_vs_T{Ts[0]}"] = round(kept[1] / max(kept[0], 1.0), 3)
     summary["live_peak_mb"] = live
-    spikes = {r["spikes"] for T in Ts for m in ("bptt", "online") for r in rounds.records[f"{m}@T{T}"] if "spikes" in r
-              and r["T"] == Ts[0]}
-    summary["identical_spike_counts_bptt_online"] = len(spikes) == 1
+    spikes = {r["spikes"] for m in ("bptt", "online", "ottt") for r in rounds.records[f"{m}@T{Ts[0]}"] if "spikes" in r}
+    summary["identical_spike_counts_bptt_online"] = len(spikes) == 1  # OTTT's forward is SLTT's
     if args.paired_steps:
         for T in Ts:
             rec = il.run_worker("benchmarks.online", ["paired", "--T", str(T), "--batch", str(args.batch),
                                                       "--paired-steps", str(args.paired_steps)], {"error_in": "paired"})
-            for m in ("online", "sltt_k"):
+            for m in METHODS[1:]:
                 summary[f"paired_{m}_vs_bptt_T{T}"] = rec.get(f"{m}_vs_bptt")
     if args.accuracy_epochs:
         acc = il.run_worker("benchmarks.online", ["accuracy", "--accuracy-epochs", str(args.accuracy_epochs),

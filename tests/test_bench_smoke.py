@@ -59,8 +59,8 @@ def test_online_bench_round_and_keys(capsys) -> None:
     online.main(["--T", "4", "--long-T", "8", "--batch", "2", "--rounds", "1", "--repeats", "1",
                  "--accuracy-epochs", "0", "--paired-steps", "2"])
     summary = _records(capsys)[-1]
-    for key in ("online_vs_bptt", "sltt_k_vs_bptt", "online_peak_T8_vs_T4", "load_avg_start", "too_busy_to_trust",
-                "paired_online_vs_bptt_T4", "paired_sltt_k_vs_bptt_T8"):
+    for key in ("online_vs_bptt", "sltt_k_vs_bptt", "ottt_vs_bptt", "online_peak_T8_vs_T4", "load_avg_start",
+                "too_busy_to_trust", "paired_online_vs_bptt_T4", "paired_sltt_k_vs_bptt_T8", "paired_ottt_vs_bptt_T8"):
         assert summary.get(key) is not None, key
     assert summary["identical_spike_counts_bptt_online"]
 

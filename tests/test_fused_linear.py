@@ -24,9 +24,13 @@ def _unfused(x, w, b, v0, p):
     return lif_multistep(nn.functional.linear(x, w, b), v0, p)
 
 
-def _spatial_reference(x, w, b, v0, p):
-    """The SLTT definition: step by step, each step's state enters detached (no route through time)."""
+def _spatial_reference(x, w, b, v0, p, trace=None):
+    """The SLTT definition: step by step, each step's state enters detached (no route through time).
+    With ``trace`` (OTTT) the current keeps its value but the weight gradient reads the trace."""
     cur, v, out = nn.functional.linear(x, w, b), v0, []
+    if trace is not None:
+        mixed = nn.functional.linear(x + (trace - x).detach(), w, b)  # d/dw reads the trace, d/dx is W^T g
+        cur = mixed + (cur - mixed).detach()
     for c in cur.unbind(0):
         s, v = lif_step(c, v.detach(), p)
         out.append(s)
@@ -72,9 +76,9 @@ def test_fused_linear_lif_equals_linear_then_lif(T, lead, n_in, n_out, bias, res
 @settings(max_examples=40, deadline=None)
 @given(T=st.integers(1, 7), B=st.integers(1, 3), n_in=st.integers(1, 9), n_out=st.integers(1, 9),
        bias=st.booleans(), reset=st.sampled_from(["hard", "subtract", "none"]), decay_input=st.booleans(),
-       with_state=st.booleans(), per_neuron=st.booleans(), seed=st.integers(0, 2**16))
+       with_state=st.booleans(), per_neuron=st.booleans(), traced=st.booleans(), seed=st.integers(0, 2**16))
 def test_spatial_form_equals_the_detached_reference(T, B, n_in, n_out, bias, reset, decay_input, with_state,
-                                                    per_neuron, seed):
+                                                    per_neuron, traced, seed):
     g = torch.Generator().manual_seed(seed)
     f64 = dict(generator=g, dtype=torch.float64)
     x = (torch.rand(T, B, n_in, **f64) * 2).requires_grad_()
@@ -86,10 +90,11 @@ def test_spatial_form_equals_the_detached_reference(T, B, n_in, n_out, bias, res
     th = 0.5 + torch.rand(n_out, **f64) * 0.4 if per_neuron else 0.7
     p = LIFParameters(tau_mem=tau, v_th=th, reset=reset, decay_input=decay_input)
     weight_out = torch.randn(T, B, n_out, **f64)
-    s_ref, _ = _spatial_reference(x, w, b, v0, p)
+    trace = torch.rand(T, B, n_in, **f64) * 3 if traced else None  # OTTT: the weight gradient reads it
+    s_ref, _ = _spatial_reference(x, w, b, v0, p, trace)
     ref = torch.autograd.grad((s_ref * weight_out).sum(), [t for t in (x, w, b) if t is not None])
     for current in (None, nn.functional.linear(x, w, b).detach()):  # computed here, or given (SLTT-K)
-        s, v = snnkit.kernels.linear_lif(x, w, b, v0, p, spatial=True, current=current)
+        s, v = snnkit.kernels.linear_lif(x, w, b, v0, p, spatial=True, current=current, weight_grad_input=trace)
         got = torch.autograd.grad((s * weight_out).sum(), [t for t in (x, w, b) if t is not None])
         assert torch.equal(s, s_ref) and not v.requires_grad
         for a, c in zip(ref, got):
@@ -169,27 +174,39 @@ def test_lif_subclasses_that_override_run_are_not_fused(fused_calls):
     assert Counting.runs == 1 and fused_calls == []
 
 
-def test_online_training_takes_the_spatial_form_and_keeps_its_gradient(fused_calls):
-    """SLTT through the fused spatial pass equals SLTT with the pairs run apart (a hook on each LIF turns
-    the fusion off there and changes nothing else); both are checked against their definition in
-    tests/test_training_online.py."""
+@pytest.mark.parametrize("method", ["sltt", "ottt"])
+def test_online_training_takes_the_spatial_form_and_keeps_its_gradient(fused_calls, method):
+    """SLTT and OTTT (the weight gradient reading the trace) through the fused spatial pass equal the same
+    method with the pairs run apart (a hook on each LIF turns the fusion off there and changes nothing
+    else); both are checked against their definition in tests/test_training_online.py."""
     net, x, y = _net(), _input(T=9), torch.tensor([0, 1, 2])
     loss_fn = snnkit.training.losses.get_loss("ce_count")
 
-    def grads():
+    def grads(method):
         net.zero_grad()
-        online.backward(net, x, y, loss_fn, method="sltt", chunk_steps=4)
+        online.backward(net, x, y, loss_fn, method=method, chunk_steps=4)
         return [q.grad.clone() for q in net.parameters()]
-    fused = grads()
+    fused = grads(method)
     assert fused_calls == [((16, 12), True), ((3, 16), True)] * 3  # chunks of 3, 3, 3
     handles = [net[i].register_forward_hook(lambda *_: None) for i in (1, 3)]
     fused_calls.clear()
-    apart = grads()
+    apart = grads(method)
     for h in handles:
         h.remove()
-    assert fused_calls == [] and any(g.abs().sum() > 0 for g in apart)
+    assert fused_calls == [] and all(g.abs().sum() > 0 for g in apart)
     for a, c in zip(apart, fused):
         torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-6)
+    if method == "ottt":  # the trace matters: SLTT's weight gradient (reading the input) differs
+        assert not torch.allclose(grads("sltt")[0], fused[0], atol=1e-6)
+
+
+def test_weight_grad_input_is_for_the_spatial_form_and_shaped_like_x():
+    x, w = torch.rand(3, 2, 4), torch.randn(5, 4)
+    p = LIFParameters(tau_mem=4.0)
+    with pytest.raises(ValueError, match="spatial=True"):
+        snnkit.kernels.linear_lif(x, w, None, None, p, weight_grad_input=torch.rand(3, 2, 4))
+    with pytest.raises(ValueError, match=r"shaped like x \(3, 2, 4\); got spatial=True and shape \(3, 2, 5\)"):
+        snnkit.kernels.linear_lif(x, w, None, None, p, spatial=True, weight_grad_input=torch.rand(3, 2, 5))
 
 
 def test_sltt_k_takes_the_fused_pass_with_the_kept_linear_outputs(monkeypatch):
@@ -198,7 +215,7 @@ def test_sltt_k_takes_the_fused_pass_with_the_kept_linear_outputs(monkeypatch):
     given = []
     original = lif_cpu.linear_lif_cpp
     monkeypatch.setattr(lif_cpu, "linear_lif_cpp",
-                        lambda *a: given.append(a[-1] is not None) or original(*a))
+                        lambda *a: given.append(a[6] is not None) or original(*a))  # a[6]: current
     net, x = _net(), _input(T=20)
     online.backward(net, x, torch.tensor([0, 1, 2]), snnkit.training.losses.get_loss("ce_count"), method="sltt_k",
                     k=3, generator=torch.Generator().manual_seed(5))

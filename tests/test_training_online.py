@@ -191,14 +191,16 @@ def test_sltt_k_on_a_model_ending_in_a_linear_layer() -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_ottt_equals_bptt_for_one_layer_without_reset() -> None:
+@pytest.mark.parametrize("engine", ["auto", "reference"])  # the fused Linear + LIF pass, and the layers apart
+def test_ottt_equals_bptt_for_one_layer_without_reset(engine) -> None:
     """u[t] = sum_tau beta^(t-tau) W x[tau] without reset: the trace gives the exact gradient (a bias
     would need a trace of ones; OTTT reads the plain input for it, so the synapse has none here)."""
     torch.manual_seed(6)
     model = Sequential(nn.Linear(10, 4, bias=False), LIF(tau_mem=5.0, reset="none", v_th=0.8))
     x, y = _input()
     loss_fn = get_loss("ce_count")
-    got = _online(model, x, y, loss_fn, method="ottt", chunk_steps=4)
+    with kernels.use_engine(engine):
+        got = _online(model, x, y, loss_fn, method="ottt", chunk_steps=4)
     for q in model.parameters():
         q.grad = None
     out, _ = lif_multistep(model[0](x), None, model[1].params())  # BPTT through the reference dynamics
@@ -207,11 +209,15 @@ def test_ottt_equals_bptt_for_one_layer_without_reset() -> None:
         torch.testing.assert_close(a, q.grad, rtol=1e-5, atol=1e-6)
 
 
-def test_ottt_equals_traced_reference_for_two_layers() -> None:
-    model, (x, y) = _mlp(readout="li"), _input()
-    loss_fn = get_loss("ce_mean_membrane")
+@pytest.mark.parametrize("engine", ["auto", "reference"])
+@pytest.mark.parametrize("readout", ["li", "lif"])
+def test_ottt_equals_traced_reference_for_two_layers(engine, readout) -> None:
+    model, (x, y) = _mlp(readout=readout), _input()
+    loss_fn = get_loss("ce_mean_membrane" if readout == "li" else "ce_count")
     ref = _reference(model, x, y, loss_fn, range(13), 13, traces=True)
-    got = _online(model, x, y, loss_fn, method="ottt", chunk_steps=6)
+    with kernels.use_engine(engine):
+        got = _online(model, x, y, loss_fn, method="ottt", chunk_steps=6)
+    assert all(g.abs().sum() > 0 for g in ref)
     for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 

@@ -156,13 +156,16 @@ def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tupl
 
 
 def linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None, p: LIFParameters,
-               spatial: bool = False, current: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+               spatial: bool = False, current: Tensor | None = None, weight_grad_input: Tensor | None = None
+               ) -> tuple[Tensor, Tensor] | None:
     """``nn.Linear`` (``weight``, ``bias``) on ``x [T, B, ..., in]`` then a LIF layer, as one engine call
     each way: ``(spikes [T, B, ..., out], last membrane)``, equal to ``F.linear`` then :func:`lif` (the
     same GEMM, so the same spikes). ``spatial``: the LIF's backward without the route through time
     (online training; no gradient to ``v0``, ``beta`` or the threshold). ``current``: the Linear's
     output ``[T, B, ..., out]`` where it was already computed (SLTT-K's chosen steps): only the
-    Linear's backward runs. ``None`` where no engine fuses
+    Linear's backward runs. ``weight_grad_input`` (with ``spatial``; shaped like ``x``): what the weight
+    gradient reads in place of ``x`` (OTTT's presynaptic trace); the input and bias gradients are
+    unchanged. ``None`` where no engine fuses
     them: engine not "auto"/"cpp", not a CPU float32/float64 input with parameters of its dtype, an
     autocast region or a torch.compile trace (both must see ``F.linear``), debug mode (which checks
     the LIF's input), or a shape ``F.linear`` would reject (it then says why)."""
@@ -170,13 +173,17 @@ def linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None
             or x.shape[-1] != weight.shape[1] or torch.compiler.is_compiling() or _checks.debug_enabled() \
             or torch.is_autocast_enabled("cpu"):
         return None
-    if any(t is not None and (t.dtype != x.dtype or t.device != x.device) for t in (weight, bias, v0, current)):
+    if weight_grad_input is not None and (not spatial or weight_grad_input.shape != x.shape):
+        raise ValueError(f"weight_grad_input is for the spatial form (spatial=True) and must be shaped like x "
+                         f"{tuple(x.shape)}; got spatial={spatial} and shape {tuple(weight_grad_input.shape)}")
+    if any(t is not None and (t.dtype != x.dtype or t.device != x.device)
+           for t in (weight, bias, v0, current, weight_grad_input)):
         return None
     if current is not None and current.shape != (*x.shape[:-1], weight.shape[0]):
         return None
     if lif_cpu.load() is None:
         return None
-    return lif_cpu.linear_lif_cpp(x, weight, bias, v0, p, spatial, current)
+    return lif_cpu.linear_lif_cpp(x, weight, bias, v0, p, spatial, current, weight_grad_input)
 
 
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters

@@ -333,11 +333,12 @@ class _CppLinearLIF(torch.autograd.Function):
     backward pass also sums the bias gradient (one pass over ``[T * B, out]`` fewer). With ``spatial``
     the LIF's backward has no route through time (SLTT: ``g_h = g_s sg(h - v_th)``); both backwards
     recompute the membranes from the current, so the forward writes none. With ``spatial`` the state,
-    ``beta`` and the threshold get no gradient (callers check)."""
+    ``beta`` and the threshold get no gradient (callers check). ``weight_grad_input``: what the weight
+    gradient reads instead of ``x`` (OTTT's trace; kept in place of ``x``, which the backward does not need)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor, beta: Tensor, th: Tensor,  # type: ignore[override]
-                p: LIFParameters, spatial: bool, current: Tensor | None):
+                p: LIFParameters, spatial: bool, current: Tensor | None, weight_grad_input: Tensor | None):
         ext = load()
         steps, n_out = x.shape[0], weight.shape[0]
         x2 = x.reshape(-1, x.shape[-1])
@@ -350,7 +351,8 @@ class _CppLinearLIF(torch.autograd.Function):
         cur = cur.view(steps, -1)
         s, v_last, _, _ = ext.lif_forward(cur, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
                                           p.decay_input, False, _NO_STEPS)
-        ctx.save_for_backward(x2, weight, cur, v0f, bf, tf)  # both backwards recompute the membranes from cur
+        w_in = x2 if weight_grad_input is None else weight_grad_input.detach().reshape(x2.shape)
+        ctx.save_for_backward(w_in, weight, cur, v0f, bf, tf)  # both backwards recompute the membranes from cur
         ctx.p, ctx.spatial, ctx.has_bias = p, spatial, bias is not None
         ctx.shapes = x.shape, neuron_shape, v0.shape, beta.shape, th.shape
         v_last = v_last.view(neuron_shape)
@@ -360,7 +362,7 @@ class _CppLinearLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_vlast: Tensor):  # type: ignore[override]
-        x2, weight, kept, v0f, bf, tf = ctx.saved_tensors
+        w_in, weight, kept, v0f, bf, tf = ctx.saved_tensors
         p: LIFParameters = ctx.p
         x_shape, neuron_shape, v0_shape, beta_shape, th_shape = ctx.shapes
         need_x, need_w, need_b, need_v0, need_beta, need_th = ctx.needs_input_grad[:6]
@@ -382,10 +384,10 @@ class _CppLinearLIF(torch.autograd.Function):
             g_beta = reduce_to(gbeta.view(neuron_shape), beta_shape) if need_beta else None
             g_th = reduce_to(gth.view(neuron_shape), th_shape) if need_th else None
         g2 = g_cur.view(-1, weight.shape[0])
-        g_x = torch.mm(g2, weight, out=cached_empty(x2.shape, g2)).view(x_shape) if need_x else None
-        g_w = g2.t().mm(x2) if need_w else None
+        g_x = torch.mm(g2, weight, out=cached_empty(w_in.shape, g2)).view(x_shape) if need_x else None
+        g_w = g2.t().mm(w_in) if need_w else None
         g_b = g_sum.view(-1, weight.shape[0]).sum(0) if need_sum else None
-        return g_x, g_w, g_b, g_v0, g_beta, g_th, None, None, None
+        return g_x, g_w, g_b, g_v0, g_beta, g_th, None, None, None, None
 
 
 def linear_into_cache(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -407,9 +409,11 @@ def cached_empty(shape: tuple[int, ...] | torch.Size, like: Tensor) -> Tensor:
 
 
 def linear_lif_cpp(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None, p: LIFParameters,
-                   spatial: bool = False, current: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                   spatial: bool = False, current: Tensor | None = None, weight_grad_input: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor]:
     """``(spikes, last membrane)`` of a LIF layer on ``F.linear(x, weight, bias)`` (see
-    :func:`snnkit.kernels.linear_lif` for when it applies and what ``spatial`` and ``current`` do)."""
+    :func:`snnkit.kernels.linear_lif` for when it applies and what ``spatial``, ``current`` and
+    ``weight_grad_input`` do)."""
     shape = (*x.shape[1:-1], weight.shape[0])
     v0 = x.new_zeros(shape) if v0 is None else v0
-    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, current)
+    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, current, weight_grad_input)

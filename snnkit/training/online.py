@@ -40,6 +40,7 @@ from .. import _checks, kernels
 from ..functional.lif import LIFParameters, integrate, lif_multistep, reset_membrane
 from ..functional.li import li_multistep
 from ..kernels import lif_cpu
+from ..kernels.li_fused import leaky_scan
 from ..kernels.lif_fused import reduce_to
 from ..neurons import LI, LIF, detach_state
 from ..neurons.sequential import hooked, linear_of
@@ -120,10 +121,11 @@ def _lif_chunk(layer: LIF, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tenso
 
 
 def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | None,
-                      current: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+                      current: Tensor | None = None, trace: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
     """Layers ``i`` (an ``nn.Linear``) and ``i + 1`` (a LIF with fixed ``tau`` and threshold) as one engine
     call with the spatial gradient (:func:`snnkit.kernels.linear_lif`; ``current``: the Linear's output,
-    already computed), or None: the layers then run apart."""
+    already computed; ``trace``: OTTT's presynaptic trace, which the weight gradient reads), or None: the
+    layers then run apart."""
     if i + 1 >= len(layers):
         return None
     linear, lif = linear_of(layers[i]), layers[i + 1]
@@ -131,7 +133,7 @@ def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | 
             or hooked(layers[i]) or hooked(lif):
         return None
     return kernels.linear_lif(xs, linear.weight, linear.bias, None if v0 is None else v0.detach(), lif.params(),
-                              spatial=True, current=current)
+                              spatial=True, current=current, weight_grad_input=trace)
 
 
 def _li_chunk(layer: LI, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -176,18 +178,19 @@ def _stepwise(layer: nn.Module, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
     return torch.cat(outs), detach_state(state)
 
 
-def _traced_synapse(layer: nn.Module, xs: Tensor, trace: Tensor | None, beta: Tensor) -> tuple[Tensor, Tensor]:
+@torch.no_grad()
+def _presynaptic_trace(xs: Tensor, last: Tensor | None, beta: Tensor) -> Tensor:
+    """OTTT's trace of a synapse's input, ``a[t] = beta a[t-1] + in[t]``, over a chunk (``last``: the
+    trace after the chunk before, None at the start)."""
+    return leaky_scan(xs.detach(), torch.zeros_like(xs[0]) if last is None else last, beta, False)
+
+
+def _traced_synapse(layer: nn.Module, xs: Tensor, tr: Tensor) -> Tensor:
     """OTTT: output ``layer(in)``, weight gradient from ``layer(trace)``, input gradient to ``in``."""
     with torch.no_grad():
-        a = torch.zeros_like(xs[0]) if trace is None else trace
-        traces = []
-        for x in xs.detach().unbind(0):
-            a = beta * a + x
-            traces.append(a)
-        tr = torch.stack(traces)
         value = layer(xs)
     z = layer(xs + (tr - xs).detach())
-    return z + (value - z).detach(), a
+    return z + (value - z).detach()
 
 
 def _stateful(layer: nn.Module) -> bool:
@@ -227,7 +230,11 @@ def _run_chunk(layers: list[nn.Module], xs: Tensor, states: list[Any], traces: d
         i += 1
         layer = layers[i]
         v0 = states[i + 1] if i + 1 < len(layers) else None
-        fused = None if i in decays else _linear_lif_chunk(layers, i, xs, v0)
+        tr = None
+        if i in decays:
+            tr = _presynaptic_trace(xs, traces.get(i), decays[i])
+            traces[i] = tr[-1]
+        fused = _linear_lif_chunk(layers, i, xs, v0, trace=tr)
         if fused is not None:
             xs, states[i + 1] = fused
             i += 1
@@ -242,8 +249,8 @@ def _run_chunk(layers: list[nn.Module], xs: Tensor, states: list[Any], traces: d
             xs, states[i] = _li_chunk(layer, xs, states[i])
         elif _stateful(layer):
             xs, states[i] = _stepwise(layer, xs, states[i])
-        elif i in decays:
-            xs, traces[i] = _traced_synapse(layer, xs, traces.get(i), decays[i])
+        elif tr is not None:
+            xs = _traced_synapse(layer, xs, tr)
         else:
             xs = layer(xs)
         if observe is not None and _stateful(layer):
