@@ -297,6 +297,17 @@ def lif_forward_recording(xs: Tensor, v0: Tensor, p: LIFParameters, after: list[
     return s, v_last, v_rec.reshape(len(after), *xs.shape[1:])
 
 
+def leaky_integrate_cpp(xs: Tensor, v0: Tensor, beta: Tensor, decay_input: bool) -> Tensor:
+    """No autograd: every step's ``v[t] = beta v[t-1] + x[t]`` (``+ (1 - beta) x[t]`` with ``decay_input``)
+    over ``xs [T, ...]`` in one engine call, equal to :func:`snnkit.functional.li_multistep`'s membranes to
+    the bit (OTTT's presynaptic traces; ``beta``: one value or one per neuron)."""
+    neuron_shape = xs.shape[1:]
+    b = beta.detach().reshape(1) if beta.numel() == 1 else beta.detach().expand(neuron_shape).contiguous().reshape(-1)
+    out = load().leaky_integrate(xs.detach().reshape(xs.shape[0], -1).contiguous(),  # type: ignore[union-attr]
+                                 v0.detach().expand(neuron_shape).contiguous().reshape(-1), b, decay_input)
+    return out.view(xs.shape)
+
+
 def lif_step_cpp(x: Tensor, v: Tensor, beta: Tensor, th: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor]:
     """One step of the C++ forward for a caller that wants no graph: ``(spikes, new membrane)``, shaped like
     ``x`` (``v`` too). As few tensor calls as can be: a streaming step is short, and each costs microseconds."""

@@ -181,8 +181,12 @@ def _stepwise(layer: nn.Module, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
 @torch.no_grad()
 def _presynaptic_trace(xs: Tensor, last: Tensor | None, beta: Tensor) -> Tensor:
     """OTTT's trace of a synapse's input, ``a[t] = beta a[t-1] + in[t]``, over a chunk (``last``: the
-    trace after the chunk before, None at the start)."""
-    return leaky_scan(xs.detach(), torch.zeros_like(xs[0]) if last is None else last, beta, False)
+    trace after the chunk before, None at the start): one engine call where the C++ engine runs."""
+    a0 = torch.zeros_like(xs[0]) if last is None else last
+    if kernels.get_engine() in ("auto", "cpp") and xs.device.type == "cpu" and xs.dtype == beta.dtype \
+            and xs.dtype in (torch.float32, torch.float64) and lif_cpu.load() is not None:
+        return lif_cpu.leaky_integrate_cpp(xs, a0, beta, False)
+    return leaky_scan(xs.detach(), a0, beta, False)
 
 
 def _traced_synapse(layer: nn.Module, xs: Tensor, tr: Tensor) -> Tensor:

@@ -430,6 +430,46 @@ void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, co
   }
 }
 
+// The leaky integration alone, v[t] = beta v[t-1] + x[t] (or + (1 - beta) x[t] with decay_input), every
+// step's v written: an LI layer's membranes, or OTTT's presynaptic trace of a synapse's input. The same
+// arithmetic as step_block's first loop, so the same values to the bit as the reference.
+template <typename T>
+void integrate_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __restrict__ beta, T* __restrict__ out,
+                    int64_t steps, int64_t m, bool decay_input, bool beta_one) {
+#pragma omp parallel for schedule(static)
+  for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
+    const int64_t n = std::min(m, b0 + BLOCK) - b0;
+    T beta_block[BLOCK];
+    const T* bb = beta + b0;
+    if (beta_one) { std::fill_n(beta_block, n, beta[0]); bb = beta_block; }
+    const T* prev = v0 + b0;
+    for (int64_t t = 0; t < steps; ++t) {
+      const T* __restrict__ xt = x + t * m + b0;
+      T* __restrict__ ot = out + t * m + b0;
+      if (decay_input) {
+        for (int64_t j = 0; j < n; ++j) ot[j] = bb[j] * prev[j] + (1 - bb[j]) * xt[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j) ot[j] = bb[j] * prev[j] + xt[j];
+      }
+      prev = ot;
+    }
+  }
+}
+
+// x [T, M], v0 [M], beta [M] or one value for all. Returns the membranes [T, M].
+torch::Tensor leaky_integrate(torch::Tensor x, torch::Tensor v0, torch::Tensor beta, bool decay_input) {
+  const int64_t steps = x.size(0), m = x.size(1);
+  TORCH_CHECK(v0.numel() == m && (beta.numel() == 1 || beta.numel() == m),
+              "v0 needs ", m, " values and beta 1 or ", m, "; got ", v0.numel(), " and ", beta.numel());
+  TORCH_CHECK(x.is_contiguous() && v0.is_contiguous() && beta.is_contiguous(), "x, v0 and beta must be contiguous");
+  auto out = empty_cached(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_integrate", [&] {
+    integrate_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), beta.data_ptr<scalar_t>(),
+                             out.data_ptr<scalar_t>(), steps, m, decay_input, beta.numel() == 1);
+  });
+  return out;
+}
+
 // Returns spikes, last membrane, with need_h the pre-reset membranes (else an empty tensor), and the
 // membranes after the steps in `record` (int64, ascending, in [0, T); [len(record), M], empty if none).
 std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor beta, torch::Tensor th,
@@ -599,4 +639,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("buffer_cache_bytes", &buffer_cache_bytes, "bytes held in the cache of output buffers");
   mod.def("lif_spatial_backward", &lif_spatial_backward, "LIF backward without the route through time (SLTT)");
   mod.def("cached_empty", &cached_empty, "an uninitialised tensor from the buffer cache");
+  mod.def("leaky_integrate", &leaky_integrate, "the leaky integration alone (LI membranes, OTTT traces)");
 }
