@@ -111,14 +111,16 @@ def test_sltt_differs_from_bptt() -> None:
     assert any(not torch.allclose(a, q.grad, atol=1e-6) for a, q in zip(got, model.parameters()))
 
 
-def test_sltt_on_a_conv_network() -> None:
+@pytest.mark.parametrize("method", ["sltt", "ottt"])  # OTTT: traces of the event frames and of the pooled spikes
+def test_online_on_a_conv_network(method) -> None:
     torch.manual_seed(5)
     model = Sequential(SeqConv2d(2, 4, 3, padding=1), LIF(tau_mem=4.0, v_th=0.3), TimeDistributed(nn.AvgPool2d(2)),
                        TimeDistributed(nn.Flatten()), nn.Linear(4 * 4 * 4, 3), LIF(tau_mem=4.0, v_th=0.3))
     x, y = (torch.rand(6, 3, 2, 8, 8) < 0.3).float(), torch.randint(0, 3, (3,))
     loss_fn = get_loss("ce_count")
-    ref = _reference(model, x, y, loss_fn, range(6), 6)
-    got = _online(model, x, y, loss_fn, method="sltt", chunk_steps=4)
+    ref = _reference(model, x, y, loss_fn, range(6), 6, traces=method == "ottt")
+    got = _online(model, x, y, loss_fn, method=method, chunk_steps=4)
+    assert all(g.abs().sum() > 0 for g in ref)
     for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
