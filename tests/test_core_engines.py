@@ -160,5 +160,8 @@ def test_cpp_leaky_integration_equals_the_reference_li(T, feat, decay_input, per
     p = LIParameters(tau_mem=tau, decay_input=decay_input)
     ref, _ = li_multistep(xs, v0, p)
     assert torch.equal(lif_cpu.leaky_integrate_cpp(xs, v0, p.beta(xs), decay_input), ref)
+    assert torch.equal(snnkit.kernels.leaky_integrate(xs, v0, p.beta(xs), decay_input), ref)  # "auto" takes it
+    with snnkit.use_engine("reference"):  # the fused scan
+        torch.testing.assert_close(snnkit.kernels.leaky_integrate(xs, v0, p.beta(xs), decay_input), ref)
     with pytest.raises(RuntimeError, match="beta 1 or"):
         lif_cpu.load().leaky_integrate(xs.reshape(T, -1), v0.reshape(-1), torch.ones(3, dtype=dtype), False)

@@ -30,7 +30,7 @@ from ..functional import (ALIFParameters, ALIFState, CubaLIFParameters, CubaLIFS
 from ..functional import lif_step as reference_lif_step
 from . import alif_fused, izhikevich_fused, lif_cpu, triton_engine
 from .cuba_fused import cuba_lif_multistep_fused
-from .li_fused import li_multistep_fused
+from .li_fused import leaky_scan, li_multistep_fused
 from .lif_cpu import cached_buffer_bytes, release_buffers
 from .lif_fused import lif_multistep_fused
 
@@ -137,6 +137,17 @@ def _functorch_wrapped(*tensors: Tensor) -> bool:
     return wrapped is not None and any(wrapped(t) for t in tensors)
 
 
+def leaky_integrate(xs: Tensor, v0: Tensor, beta: Tensor, decay_input: bool = False) -> Tensor:
+    """Without a graph: every step's ``v[t] = beta v[t-1] + x[t]`` (``+ (1 - beta) x[t]`` with
+    ``decay_input``) over ``xs [T, ...]``, the membranes of :func:`snnkit.functional.li_multistep` (OTTT's
+    presynaptic traces): one C++ engine call on CPU float tensors (equal to the bit), else the fused scan."""
+    with torch.no_grad():
+        if _engine in ("auto", "cpp") and xs.device.type == "cpu" and xs.dtype in (torch.float32, torch.float64) \
+                and beta.dtype == xs.dtype and lif_cpu.load() is not None:
+            return lif_cpu.leaky_integrate_cpp(xs, v0, beta, decay_input)
+        return leaky_scan(xs.detach(), v0.detach(), beta.detach(), decay_input)
+
+
 def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tuple[Tensor, Tensor] | None:
     """A LIF layer followed by ``nn.AvgPool2d(k)`` (stride k, no padding) on ``xs [T, B, C, H, W]`` as one
     engine pass each way, the spikes never stored: ``(pooled spikes, last membrane)``, equal to
@@ -220,7 +231,7 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
                          izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "lif_avgpool", "linear_lif",
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "leaky_integrate", "lif_avgpool", "linear_lif",
            "cuba_lif", "alif", "li", "izhikevich",
            "ENGINES", "release_buffers", "cached_buffer_bytes",
            "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

@@ -141,6 +141,12 @@ _NO_STEPS = torch.empty(0, dtype=torch.int64)
 _EMPTY = torch.empty(0)
 
 
+def _one_or_per_neuron(c: Tensor, neuron_shape: tuple[int, ...] | torch.Size) -> Tensor:
+    """A tau (decay) or threshold as the engine reads it: one value where there is one (the engine
+    broadcasts it; no copy to every neuron), else one contiguous value per neuron."""
+    return c.reshape(1) if c.numel() == 1 else c.expand(neuron_shape).contiguous().reshape(-1)
+
+
 def supports(xs: Tensor, p: LIFParameters) -> bool:
     return xs.device.type == "cpu" and xs.dtype in (torch.float32, torch.float64) \
         and p.surrogate.name in _SURROGATE_IDS
@@ -302,7 +308,7 @@ def leaky_integrate_cpp(xs: Tensor, v0: Tensor, beta: Tensor, decay_input: bool)
     over ``xs [T, ...]`` in one engine call, equal to :func:`snnkit.functional.li_multistep`'s membranes to
     the bit (OTTT's presynaptic traces; ``beta``: one value or one per neuron)."""
     neuron_shape = xs.shape[1:]
-    b = beta.detach().reshape(1) if beta.numel() == 1 else beta.detach().expand(neuron_shape).contiguous().reshape(-1)
+    b = _one_or_per_neuron(beta.detach(), neuron_shape)
     out = load().leaky_integrate(xs.detach().reshape(xs.shape[0], -1).contiguous(),  # type: ignore[union-attr]
                                  v0.detach().expand(neuron_shape).contiguous().reshape(-1), b, decay_input)
     return out.view(xs.shape)
@@ -312,7 +318,7 @@ def lif_step_cpp(x: Tensor, v: Tensor, beta: Tensor, th: Tensor, p: LIFParameter
     """One step of the C++ forward for a caller that wants no graph: ``(spikes, new membrane)``, shaped like
     ``x`` (``v`` too). As few tensor calls as can be: a streaming step is short, and each costs microseconds."""
     m = x.numel()
-    b, t = (c if c.numel() == 1 else c.expand(x.shape).reshape(m).contiguous() for c in (beta, th))
+    b, t = (_one_or_per_neuron(c, x.shape) for c in (beta, th))
     s, v_new, _, _ = load().lif_forward(x.reshape(1, m).contiguous(), v.reshape(m).contiguous(), b, t,  # type: ignore[union-attr]
                                         _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, False, _NO_STEPS)
     return s.view(x.shape), v_new.view(x.shape)
@@ -330,7 +336,7 @@ def _forward_no_grad(xs: Tensor, v0: Tensor, p: LIFParameters, need_h: bool, rec
 def lif_spatial_backward(g_s: Tensor, h: Tensor, th: Tensor, p: LIFParameters) -> Tensor:
     """``g_s * sg(h - v_th)`` in one pass: the backward of the spatial-only (SLTT) gradient."""
     steps = h.shape[0]
-    tf = th.detach().reshape(1) if th.numel() == 1 else th.detach().expand(h.shape[1:]).contiguous().reshape(-1)
+    tf = _one_or_per_neuron(th.detach(), h.shape[1:])
     g_h, _ = load().lif_spatial_backward(g_s.reshape(steps, -1).contiguous(), h.reshape(steps, -1).contiguous(),  # type: ignore[union-attr]
                                          False, _EMPTY, _EMPTY, tf, _RESET_IDS[p.reset], float(p.v_reset),
                                          p.decay_input, _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha),
@@ -356,9 +362,9 @@ class _CppLinearLIF(torch.autograd.Function):
         cur = linear_into_cache(x2, weight, bias) if current is None else current.detach().reshape(-1, n_out).contiguous()
         neuron_shape = (*x.shape[1:-1], n_out)
         v0f = v0.expand(neuron_shape).contiguous().reshape(-1)
-        # a scalar tau or threshold stays one value (the forward and the spatial backward broadcast it): SLTT-K's
+        # one tau or threshold stays one value (the forward and the spatial backward broadcast it): SLTT-K's
         # chosen steps stack k * B rows, where copies to every neuron cost more than the engine call
-        bf, tf = (t.reshape(1) if t.numel() == 1 else t.expand(neuron_shape).contiguous().reshape(-1) for t in (beta, th))
+        bf, tf = (_one_or_per_neuron(t, neuron_shape) for t in (beta, th))
         cur = cur.view(steps, -1)
         s, v_last, _, _ = ext.lif_forward(cur, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
                                           p.decay_input, False, _NO_STEPS)

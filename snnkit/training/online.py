@@ -40,7 +40,6 @@ from .. import _checks, kernels
 from ..functional.lif import LIFParameters, integrate, lif_multistep, reset_membrane
 from ..functional.li import li_multistep
 from ..kernels import lif_cpu
-from ..kernels.li_fused import leaky_scan
 from ..kernels.lif_fused import reduce_to
 from ..neurons import LI, LIF, detach_state
 from ..neurons.sequential import hooked, linear_of
@@ -178,17 +177,6 @@ def _stepwise(layer: nn.Module, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
     return torch.cat(outs), detach_state(state)
 
 
-@torch.no_grad()
-def _presynaptic_trace(xs: Tensor, last: Tensor | None, beta: Tensor) -> Tensor:
-    """OTTT's trace of a synapse's input, ``a[t] = beta a[t-1] + in[t]``, over a chunk (``last``: the
-    trace after the chunk before, None at the start): one engine call where the C++ engine runs."""
-    a0 = torch.zeros_like(xs[0]) if last is None else last
-    if kernels.get_engine() in ("auto", "cpp") and xs.device.type == "cpu" and xs.dtype == beta.dtype \
-            and xs.dtype in (torch.float32, torch.float64) and lif_cpu.load() is not None:
-        return lif_cpu.leaky_integrate_cpp(xs, a0, beta, False)
-    return leaky_scan(xs.detach(), a0, beta, False)
-
-
 def _traced_synapse(layer: nn.Module, xs: Tensor, tr: Tensor) -> Tensor:
     """OTTT: output ``layer(in)``, weight gradient from ``layer(trace)``, input gradient to ``in``."""
     with torch.no_grad():
@@ -235,9 +223,10 @@ def _run_chunk(layers: list[nn.Module], xs: Tensor, states: list[Any], traces: d
         layer = layers[i]
         v0 = states[i + 1] if i + 1 < len(layers) else None
         tr = None
-        if i in decays:
-            tr = _presynaptic_trace(xs, traces.get(i), decays[i])
-            traces[i] = tr[-1]
+        if i in decays:  # OTTT's trace of this synapse's input, a[t] = beta a[t-1] + in[t]
+            last = traces.get(i)
+            tr = kernels.leaky_integrate(xs, torch.zeros_like(xs[0]) if last is None else last, decays[i])
+            traces[i] = tr[-1].clone()  # not a view: the chunk's trace is freed before the next chunk
         fused = _linear_lif_chunk(layers, i, xs, v0, trace=tr)
         if fused is not None:
             xs, states[i + 1] = fused
