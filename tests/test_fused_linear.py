@@ -93,12 +93,11 @@ def test_spatial_form_equals_the_detached_reference(T, B, n_in, n_out, bias, res
     trace = torch.rand(T, B, n_in, **f64) * 3 if traced else None  # OTTT: the weight gradient reads it
     s_ref, _ = _spatial_reference(x, w, b, v0, p, trace)
     ref = torch.autograd.grad((s_ref * weight_out).sum(), [t for t in (x, w, b) if t is not None])
-    for current in (None, nn.functional.linear(x, w, b).detach()):  # computed here, or given (SLTT-K)
-        s, v = snnkit.kernels.linear_lif(x, w, b, v0, p, spatial=True, current=current, weight_grad_input=trace)
-        got = torch.autograd.grad((s * weight_out).sum(), [t for t in (x, w, b) if t is not None])
-        assert torch.equal(s, s_ref) and not v.requires_grad
-        for a, c in zip(ref, got):
-            torch.testing.assert_close(c, a, rtol=1e-9, atol=1e-9)
+    s, v = snnkit.kernels.linear_lif(x, w, b, v0, p, spatial=True, weight_grad_input=trace)
+    got = torch.autograd.grad((s * weight_out).sum(), [t for t in (x, w, b) if t is not None])
+    assert torch.equal(s, s_ref) and not v.requires_grad
+    for a, c in zip(ref, got):
+        torch.testing.assert_close(c, a, rtol=1e-9, atol=1e-9)
 
 
 def _net(linear=nn.Linear):
@@ -209,17 +208,54 @@ def test_weight_grad_input_is_for_the_spatial_form_and_shaped_like_x():
         snnkit.kernels.linear_lif(x, w, None, None, p, spatial=True, weight_grad_input=torch.rand(3, 2, 5))
 
 
-def test_sltt_k_takes_the_fused_pass_with_the_kept_linear_outputs(monkeypatch):
-    """SLTT-K's chosen steps run each Linear + LIF pair as one call on the Linear outputs its forward pass
-    kept (their gradients against the reference: tests/test_training_online.py)."""
-    given = []
-    original = lif_cpu.linear_lif_cpp
-    monkeypatch.setattr(lif_cpu, "linear_lif_cpp",
-                        lambda *a: given.append(a[6] is not None) or original(*a))  # a[6]: current
+@settings(max_examples=40, deadline=None)
+@given(pairs=st.integers(1, 3), steps=st.integers(1, 3), rows=st.integers(1, 4), bias=st.lists(st.booleans(), min_size=3, max_size=3),
+       reset=st.sampled_from(["hard", "subtract", "none"]), decay_input=st.booleans(), with_state=st.booleans(),
+       per_neuron=st.booleans(), x_grad=st.booleans(), seed=st.integers(0, 2**16))
+def test_spatial_chain_equals_its_pairs_one_by_one(pairs, steps, rows, bias, reset, decay_input, with_state, per_neuron,
+                                                   x_grad, seed):
+    """The chain of Linear + LIF pairs with given currents (SLTT-K's chosen steps, one autograd node) has
+    the spikes and the input, weight and bias gradients of the SLTT definition applied pair after pair."""
+    g = torch.Generator().manual_seed(seed)
+    f64 = dict(generator=g, dtype=torch.float64)
+    widths = [int(n) for n in torch.randint(1, 7, (pairs + 1,), generator=g)]
+    x = (torch.rand(steps, rows, widths[0], **f64) * 2).requires_grad_(x_grad)
+    ws = [(torch.randn(widths[j + 1], widths[j], **f64) * 0.9).requires_grad_() for j in range(pairs)]
+    bs = [(torch.randn(widths[j + 1], **f64) * 0.3).requires_grad_() if bias[j] else None for j in range(pairs)]
+    ps = [LIFParameters(tau_mem=3 + torch.rand(widths[j + 1], **f64) * 3 if per_neuron else 4.0 + j,
+                        v_th=0.5 + 0.1 * j, reset=reset, decay_input=decay_input) for j in range(pairs)]
+    v0s = [torch.randn(rows, widths[j + 1], **f64) * 0.3 if with_state else None for j in range(pairs)]
+    weight_out = torch.randn(steps, rows, widths[-1], **f64)
+    leaves = [t for t in (x, *ws, *bs) if t is not None and t.requires_grad]
+    # the oracle, pair after pair; each pair's current is its Linear's output on the previous spikes
+    h, currents = x, []
+    for w, b, p, v0 in zip(ws, bs, ps, v0s):
+        currents.append(nn.functional.linear(h, w, b).detach())
+        h, _ = _spatial_reference(h, w, b, torch.zeros(rows, w.shape[0], dtype=torch.float64) if v0 is None else v0, p)
+    ref = torch.autograd.grad((h * weight_out).sum(), leaves)
+    out = snnkit.kernels.spatial_linear_lif_chain(x, list(zip(ws, bs, ps, currents, v0s)))
+    assert torch.equal(out, h)
+    got = torch.autograd.grad((out * weight_out).sum(), leaves)
+    for a, c in zip(ref, got):
+        torch.testing.assert_close(c, a, rtol=1e-9, atol=1e-9)
+
+
+def test_sltt_k_takes_the_chain_with_the_kept_linear_outputs(monkeypatch):
+    """SLTT-K's chosen steps run the bare Linear + LIF pairs in a row as one chain on the Linear outputs
+    its forward pass kept (their gradients against the reference: tests/test_training_online.py); a
+    time-distributed Linear keeps no outputs and runs apart."""
+    chains = []
+    original = lif_cpu.spatial_chain_cpp
+    monkeypatch.setattr(lif_cpu, "spatial_chain_cpp",
+                        lambda x, layers, wb: chains.append([tuple(w.shape) for w in wb[::2]]) or original(x, layers, wb))
+    loss = snnkit.training.losses.get_loss("ce_count")
     net, x = _net(), _input(T=20)
-    online.backward(net, x, torch.tensor([0, 1, 2]), snnkit.training.losses.get_loss("ce_count"), method="sltt_k",
-                    k=3, generator=torch.Generator().manual_seed(5))
-    assert given and all(given)
+    online.backward(net, x, torch.tensor([0, 1, 2]), loss, method="sltt_k", k=3, generator=torch.Generator().manual_seed(5))
+    assert chains and all(c == [(16, 12)] for c in chains)
+    chains.clear()
+    bare = Sequential(nn.Linear(12, 16), LIF(tau_mem=5.0, v_th=0.5), nn.Linear(16, 3), LIF(tau_mem=5.0, v_th=0.5))
+    online.backward(bare, x, torch.tensor([0, 1, 2]), loss, method="sltt_k", k=3, generator=torch.Generator().manual_seed(5))
+    assert chains and all(c == [(16, 12), (3, 16)] for c in chains)
 
 
 def test_if_layers_fuse_and_mismatched_dtypes_get_nn_linears_error(fused_calls):

@@ -167,34 +167,53 @@ def lif_avgpool(xs: Tensor, v0: Tensor | None, p: LIFParameters, k: int) -> tupl
 
 
 def linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None, p: LIFParameters,
-               spatial: bool = False, current: Tensor | None = None, weight_grad_input: Tensor | None = None
-               ) -> tuple[Tensor, Tensor] | None:
+               spatial: bool = False, weight_grad_input: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
     """``nn.Linear`` (``weight``, ``bias``) on ``x [T, B, ..., in]`` then a LIF layer, as one engine call
     each way: ``(spikes [T, B, ..., out], last membrane)``, equal to ``F.linear`` then :func:`lif` (the
     same GEMM, so the same spikes). ``spatial``: the LIF's backward without the route through time
-    (online training; no gradient to ``v0``, ``beta`` or the threshold). ``current``: the Linear's
-    output ``[T, B, ..., out]`` where it was already computed (SLTT-K's chosen steps): only the
-    Linear's backward runs. ``weight_grad_input`` (with ``spatial``; shaped like ``x``): what the weight
+    (online training; no gradient to ``v0``, ``beta`` or the threshold; with the Linear's output already
+    computed, see :func:`spatial_linear_lif_chain`). ``weight_grad_input`` (with ``spatial``; shaped like ``x``): what the weight
     gradient reads in place of ``x`` (OTTT's presynaptic trace); the input and bias gradients are
     unchanged. ``None`` where no engine fuses
     them: engine not "auto"/"cpp", not a CPU float32/float64 input with parameters of its dtype, an
     autocast region or a torch.compile trace (both must see ``F.linear``), debug mode (which checks
     the LIF's input), or a shape ``F.linear`` would reject (it then says why)."""
-    if _engine not in ("auto", "cpp") or not lif_cpu.supports(x, p) or x.dim() < 3 or weight.dim() != 2 \
-            or x.shape[-1] != weight.shape[1] or torch.compiler.is_compiling() or _checks.debug_enabled() \
-            or torch.is_autocast_enabled("cpu"):
-        return None
     if weight_grad_input is not None and (not spatial or weight_grad_input.shape != x.shape):
         raise ValueError(f"weight_grad_input is for the spatial form (spatial=True) and must be shaped like x "
                          f"{tuple(x.shape)}; got spatial={spatial} and shape {tuple(weight_grad_input.shape)}")
-    if any(t is not None and (t.dtype != x.dtype or t.device != x.device)
-           for t in (weight, bias, v0, current, weight_grad_input)):
+    if not _fuses_linear_lif(x, weight, bias, p, None, v0, weight_grad_input):
         return None
+    return lif_cpu.linear_lif_cpp(x, weight, bias, v0, p, spatial, weight_grad_input)
+
+
+def spatial_linear_lif_chain(x: Tensor, pairs: list[tuple[Tensor, Tensor | None, LIFParameters, Tensor, Tensor | None]]
+                             ) -> Tensor | None:
+    """Linear + LIF pairs in a row, each Linear's output already computed, with the spatial gradient (as
+    :func:`linear_lif` with ``spatial=True``, pair after pair, minus the forward GEMMs): the last pair's spikes.
+    ``pairs``: per pair ``(weight, bias, LIF parameters, current [T, B, ..., out], v0 or None)``; pair ``j``'s
+    weight gradient reads pair ``j - 1``'s spikes (``x`` for the first). SLTT-K's chosen steps: the whole
+    chain is one autograd node. ``None`` where :func:`linear_lif` would not fuse one of the pairs."""
+    inputs = x
+    for weight, bias, p, current, v0 in pairs:
+        if not _fuses_linear_lif(inputs, weight, bias, p, current, v0):
+            return None
+        inputs = current
+    flat = [t for weight, bias, *_ in pairs for t in (weight, bias)]
+    return lif_cpu.spatial_chain_cpp(x, [(p, current, v0) for _, _, p, current, v0 in pairs], flat)
+
+
+def _fuses_linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, p: LIFParameters, current: Tensor | None,
+                      *others: Tensor | None) -> bool:
+    """Whether the C++ engine runs ``nn.Linear`` then a LIF on ``x`` (see :func:`linear_lif`)."""
+    if _engine not in ("auto", "cpp") or not lif_cpu.supports(x, p) or x.dim() < 3 or weight.dim() != 2 \
+            or x.shape[-1] != weight.shape[1] or torch.compiler.is_compiling() or _checks.debug_enabled() \
+            or torch.is_autocast_enabled("cpu"):
+        return False
+    if any(t is not None and (t.dtype != x.dtype or t.device != x.device) for t in (weight, bias, current, *others)):
+        return False
     if current is not None and current.shape != (*x.shape[:-1], weight.shape[0]):
-        return None
-    if lif_cpu.load() is None:
-        return None
-    return lif_cpu.linear_lif_cpp(x, weight, bias, v0, p, spatial, current, weight_grad_input)
+        return False
+    return lif_cpu.load() is not None
 
 
 def cuba_lif(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: CubaLIFParameters
@@ -231,7 +250,7 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
                          izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "leaky_integrate", "lif_avgpool", "linear_lif",
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "leaky_integrate", "lif_avgpool", "linear_lif", "spatial_linear_lif_chain",
            "cuba_lif", "alif", "li", "izhikevich",
            "ENGINES", "release_buffers", "cached_buffer_bytes",
            "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

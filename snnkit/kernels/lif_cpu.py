@@ -355,19 +355,13 @@ class _CppLinearLIF(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor, beta: Tensor, th: Tensor,  # type: ignore[override]
-                p: LIFParameters, spatial: bool, current: Tensor | None, weight_grad_input: Tensor | None):
-        ext = load()
+                p: LIFParameters, spatial: bool, weight_grad_input: Tensor | None):
         steps, n_out = x.shape[0], weight.shape[0]
         x2 = x.reshape(-1, x.shape[-1])
-        cur = linear_into_cache(x2, weight, bias) if current is None else current.detach().reshape(-1, n_out).contiguous()
+        cur = linear_into_cache(x2, weight, bias)
         neuron_shape = (*x.shape[1:-1], n_out)
-        v0f = v0.expand(neuron_shape).contiguous().reshape(-1)
-        # one tau or threshold stays one value (the forward and the spatial backward broadcast it): SLTT-K's
-        # chosen steps stack k * B rows, where copies to every neuron cost more than the engine call
-        bf, tf = (_one_or_per_neuron(t, neuron_shape) for t in (beta, th))
         cur = cur.view(steps, -1)
-        s, v_last, _, _ = ext.lif_forward(cur, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
-                                          p.decay_input, False, _NO_STEPS)
+        s, v_last, v0f, bf, tf = _lif_on_current(cur, v0, beta, th, p, neuron_shape)
         w_in = x2 if weight_grad_input is None else weight_grad_input.detach().reshape(x2.shape)
         ctx.save_for_backward(w_in, weight, cur, v0f, bf, tf)  # both backwards recompute the membranes from cur
         ctx.p, ctx.spatial, ctx.has_bias = p, spatial, bias is not None
@@ -387,12 +381,7 @@ class _CppLinearLIF(torch.autograd.Function):
         gs = torch.zeros_like(kept) if g_spikes is None else g_spikes.reshape(kept.shape).contiguous()
         g_v0 = g_beta = g_th = None
         if ctx.spatial:
-            g_cur, g_sum = load().lif_spatial_backward(gs, kept, True, v0f, bf, tf, _RESET_IDS[p.reset],  # type: ignore[union-attr]
-                                                       float(p.v_reset), p.decay_input,
-                                                       _SURROGATE_IDS[p.surrogate.name], float(p.surrogate.alpha),
-                                                       need_sum)
-            if p.decay_input:  # h = beta v + (1 - beta) x
-                g_cur, g_sum = g_cur * (1 - bf), (g_sum * (1 - bf) if need_sum else g_sum)
+            g_cur, g_sum = _spatial_current_grad(gs, kept, v0f, bf, tf, p, need_sum)
         else:  # the temporal backward reads a value per neuron
             gvl = kept.new_empty(0) if g_vlast is None else g_vlast.expand(neuron_shape).contiguous().reshape(-1)
             bf, tf = (t.expand(v0f.shape).contiguous() for t in (bf, tf))
@@ -400,11 +389,85 @@ class _CppLinearLIF(torch.autograd.Function):
             g_v0 = reduce_to(gv0.view(neuron_shape), v0_shape) if need_v0 else None
             g_beta = reduce_to(gbeta.view(neuron_shape), beta_shape) if need_beta else None
             g_th = reduce_to(gth.view(neuron_shape), th_shape) if need_th else None
-        g2 = g_cur.view(-1, weight.shape[0])
-        g_x = torch.mm(g2, weight, out=cached_empty(w_in.shape, g2)).view(x_shape) if need_x else None
-        g_w = g2.t().mm(w_in) if need_w else None
-        g_b = g_sum.view(-1, weight.shape[0]).sum(0) if need_sum else None
-        return g_x, g_w, g_b, g_v0, g_beta, g_th, None, None, None, None
+        g_x, g_w, g_b = _linear_grads(g_cur, g_sum, w_in, weight, need_x, need_w, need_sum)
+        return None if g_x is None else g_x.view(x_shape), g_w, g_b, g_v0, g_beta, g_th, None, None, None
+
+
+def _lif_on_current(cur: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters,
+                    neuron_shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The engine's LIF forward on a Linear's output ``cur [steps, M]`` (no autograd): ``(spikes, last
+    membrane, and v0, beta and the threshold as the engine and both backwards read them)``."""
+    v0f = v0.detach().expand(neuron_shape).contiguous().reshape(-1)
+    # one tau or threshold stays one value (the forward and the spatial backward broadcast it): SLTT-K's
+    # chosen steps stack k * B rows, where copies to every neuron cost more than the engine call
+    bf, tf = (_one_or_per_neuron(t.detach(), neuron_shape) for t in (beta, th))
+    s, v_last, _, _ = load().lif_forward(cur, v0f, bf, tf, _RESET_IDS[p.reset], float(p.v_reset),  # type: ignore[union-attr]
+                                         p.decay_input, False, _NO_STEPS)
+    return s, v_last, v0f, bf, tf
+
+
+def _spatial_current_grad(gs: Tensor, cur: Tensor, v0f: Tensor, bf: Tensor, tf: Tensor, p: LIFParameters,
+                          need_sum: bool) -> tuple[Tensor, Tensor]:
+    """The spatial (SLTT) gradient with respect to the current, ``dL/ds sg(h - v_th)`` (``h`` recomputed
+    from ``cur``), and its sum over steps (for the bias; empty unless ``need_sum``)."""
+    g_cur, g_sum = load().lif_spatial_backward(gs, cur, True, v0f, bf, tf, _RESET_IDS[p.reset],  # type: ignore[union-attr]
+                                               float(p.v_reset), p.decay_input, _SURROGATE_IDS[p.surrogate.name],
+                                               float(p.surrogate.alpha), need_sum)
+    if p.decay_input:  # h = beta v + (1 - beta) x
+        g_cur, g_sum = g_cur * (1 - bf), (g_sum * (1 - bf) if need_sum else g_sum)
+    return g_cur, g_sum
+
+
+def _linear_grads(g_cur: Tensor, g_sum: Tensor, w_in: Tensor, weight: Tensor, need_x: bool, need_w: bool,
+                  need_sum: bool) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """A Linear's input, weight and bias gradients from its output's ``g_cur`` (``g_sum``: summed over steps)."""
+    g2 = g_cur.view(-1, weight.shape[0])
+    g_x = torch.mm(g2, weight, out=cached_empty((g2.shape[0], weight.shape[1]), g2)) if need_x else None
+    g_w = g2.t().mm(w_in.reshape(g2.shape[0], -1)) if need_w else None
+    g_b = g_sum.view(-1, weight.shape[0]).sum(0) if need_sum else None
+    return g_x, g_w, g_b
+
+
+class _CppSpatialChain(torch.autograd.Function):
+    """Linear + LIF pairs in a row, each Linear's output (``currents``) already computed, with the spatial
+    gradient: SLTT-K's chosen steps (``k * B`` single steps stacked along the batch). The chain is ONE
+    autograd node: per pair, the forward is one engine call and the backward a spatial pass and the
+    Linear's GEMMs (on ``k * B`` rows a node's Python costs as much as that work). ``layers``: per pair
+    ``(parameters, current [steps, ..., out], v0 or None)``; ``weights_and_biases``: the pairs' weights and
+    biases (None where a Linear has none), as the tensors autograd gives gradients to."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor | None]],  # type: ignore[override]
+                *weights_and_biases: Tensor | None):
+        saved: list[Tensor] = []
+        ctx.meta = []
+        w_in = x.reshape(-1, x.shape[-1])
+        for j, (p, current, v0) in enumerate(layers):
+            weight = weights_and_biases[2 * j]
+            steps, neuron_shape = current.shape[0], tuple(current.shape[1:])
+            cur = current.detach().reshape(steps, -1).contiguous()
+            v0 = current.new_zeros(()) if v0 is None else v0
+            s, _, v0f, bf, tf = _lif_on_current(cur, v0, p.beta(current), p.threshold(current), p, neuron_shape)
+            saved += [w_in, weight, cur, v0f, bf, tf]
+            ctx.meta.append(p)
+            w_in = s.view(-1, neuron_shape[-1])
+        ctx.save_for_backward(*saved)
+        ctx.x_shape = x.shape
+        return w_in.view(layers[-1][1].shape)
+
+    @staticmethod
+    def backward(ctx, g_out: Tensor):  # type: ignore[override]
+        saved = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        grads: list[Tensor | None] = [None] * (len(need) - 2)
+        g = g_out.contiguous()
+        for j in reversed(range(len(ctx.meta))):
+            w_in, weight, cur, v0f, bf, tf = saved[6 * j:6 * j + 6]
+            need_w, need_b = need[2 + 2 * j], need[3 + 2 * j]
+            need_x = j > 0 or need[0]
+            g_cur, g_sum = _spatial_current_grad(g.reshape(cur.shape), cur, v0f, bf, tf, ctx.meta[j], need_b)
+            g, grads[2 * j], grads[2 * j + 1] = _linear_grads(g_cur, g_sum, w_in, weight, need_x, need_w, need_b)
+        return None if g is None else g.view(ctx.x_shape), None, *grads
 
 
 def linear_into_cache(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -426,11 +489,17 @@ def cached_empty(shape: tuple[int, ...] | torch.Size, like: Tensor) -> Tensor:
 
 
 def linear_lif_cpp(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None, p: LIFParameters,
-                   spatial: bool = False, current: Tensor | None = None, weight_grad_input: Tensor | None = None
-                   ) -> tuple[Tensor, Tensor]:
+                   spatial: bool = False, weight_grad_input: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(spikes, last membrane)`` of a LIF layer on ``F.linear(x, weight, bias)`` (see
-    :func:`snnkit.kernels.linear_lif` for when it applies and what ``spatial``, ``current`` and
-    ``weight_grad_input`` do)."""
+    :func:`snnkit.kernels.linear_lif` for when it applies and what ``spatial`` and ``weight_grad_input`` do)."""
     shape = (*x.shape[1:-1], weight.shape[0])
     v0 = x.new_zeros(shape) if v0 is None else v0
-    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, current, weight_grad_input)
+    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, weight_grad_input)
+
+
+def spatial_chain_cpp(x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor | None]],
+                      weights_and_biases: list[Tensor | None]) -> Tensor:
+    """The last pair's spikes of Linear + LIF pairs whose currents are given (see
+    :func:`snnkit.kernels.spatial_linear_lif_chain`)."""
+    return _CppSpatialChain.apply(x, layers, *weights_and_biases)
+

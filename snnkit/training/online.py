@@ -119,20 +119,29 @@ def _lif_chunk(layer: LIF, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tenso
     return _SpatialLIF.apply(xs, v0, p.beta(xs), p.threshold(xs), p)
 
 
-def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | None,
-                      current: Tensor | None = None, trace: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
-    """Layers ``i`` (an ``nn.Linear``) and ``i + 1`` (a LIF with fixed ``tau`` and threshold) as one engine
-    call with the spatial gradient (:func:`snnkit.kernels.linear_lif`; ``current``: the Linear's output,
-    already computed; ``trace``: OTTT's presynaptic trace, which the weight gradient reads), or None: the
-    layers then run apart."""
+def _pair(layers: list[nn.Module], i: int) -> tuple[nn.Linear, LIF] | None:
+    """Layers ``i`` (an ``nn.Linear``) and ``i + 1`` (a LIF with fixed ``tau`` and threshold), neither
+    hooked: a pair the engine may run as one call with the spatial gradient; else None."""
     if i + 1 >= len(layers):
         return None
     linear, lif = linear_of(layers[i]), layers[i + 1]
     if linear is None or not isinstance(lif, LIF) or any(q.requires_grad for q in lif.parameters()) \
             or hooked(layers[i]) or hooked(lif):
         return None
+    return linear, lif
+
+
+def _linear_lif_chunk(layers: list[nn.Module], i: int, xs: Tensor, v0: Tensor | None,
+                      trace: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+    """Layers ``i`` and ``i + 1`` (see :func:`_pair`) as one engine call with the spatial gradient
+    (:func:`snnkit.kernels.linear_lif`; ``trace``: OTTT's presynaptic trace, which the weight gradient
+    reads), or None: the layers then run apart."""
+    pair = _pair(layers, i)
+    if pair is None:
+        return None
+    linear, lif = pair
     return kernels.linear_lif(xs, linear.weight, linear.bias, None if v0 is None else v0.detach(), lif.params(),
-                              spatial=True, current=current, weight_grad_input=trace)
+                              spatial=True, weight_grad_input=trace)
 
 
 def _li_chunk(layer: LI, xs: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -367,12 +376,11 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         while i + 1 < len(body):
             i += 1
             layer, kept = body[i], _kept_rows(before[i], lo, hi)
-            if kept is not None and type(layer) is nn.Linear and i + 1 < len(body):
-                # with its LIF: one engine call on the outputs the forward kept (backward only)
-                v0 = None if from_rest else _kept_rows(before[i + 1], lo, hi)
-                fused = _linear_lif_chunk(body, i, xs, v0, current=kept.reshape(*xs.shape[:-1], -1))
-                if fused is not None:
-                    xs, i = fused[0], i + 1
+            chain = _kept_pairs(body, i, before, lo, hi, from_rest, xs.shape[:-1])
+            if chain:  # Linear + LIF pairs in a row on the outputs the forward kept: one engine node
+                out = kernels.spatial_linear_lif_chain(xs, chain)
+                if out is not None:
+                    xs, i = out, i + 2 * len(chain) - 1
                     continue
             if isinstance(layer, LIF):  # spikes with the spatial gradient (the new state is not needed)
                 xs, _ = _lif_chunk(layer, xs, None if from_rest else kept)
@@ -386,6 +394,22 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         if mean:
             out = _contributions(layers[-1], out, chosen[lo:hi], T)  # type: ignore[arg-type]
         (step_loss_sum(loss_fn, out, y) / k).backward()
+
+
+def _kept_pairs(body: list[nn.Module], i: int, before: list[Any], lo: int, hi: int, from_rest: bool,
+                lead: torch.Size) -> list[tuple[Tensor, Tensor | None, Any, Tensor, Tensor | None]]:
+    """From layer ``i`` on, the Linear + LIF pairs in a row (see :func:`_pair`) whose Linear outputs the
+    forward pass kept, as :func:`snnkit.kernels.spatial_linear_lif_chain` takes them (``lead``: the
+    chosen steps' leading shape, ``[1, rows]``)."""
+    chain = []
+    while type(body[i]) is nn.Linear and before[i] is not None and (pair := _pair(body, i)) is not None:
+        linear, lif = pair
+        v0 = None if from_rest else _kept_rows(before[i + 1], lo, hi)
+        chain.append((linear.weight, linear.bias, lif.params(), _kept_rows(before[i], lo, hi).reshape(*lead, -1), v0))
+        i += 2
+        if i >= len(body):
+            break
+    return chain
 
 
 class _KeptLinear(torch.autograd.Function):
