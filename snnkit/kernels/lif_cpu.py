@@ -327,7 +327,8 @@ def lif_step_cpp(x: Tensor, v: Tensor, beta: Tensor, th: Tensor, p: LIFParameter
 def _forward_no_grad(xs: Tensor, v0: Tensor, p: LIFParameters, need_h: bool, record: Tensor
                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     shape, neuron_shape = xs.shape, xs.shape[1:]
-    flat = [t.detach().expand(neuron_shape).contiguous().reshape(-1) for t in (v0, p.beta(xs), p.threshold(xs))]
+    v0f = v0.detach().expand(neuron_shape).contiguous().reshape(-1)
+    flat = [v0f, *(_one_or_per_neuron(t.detach(), neuron_shape) for t in (p.beta(xs), p.threshold(xs)))]
     s, v_last, h, v_rec = load().lif_forward(xs.detach().reshape(shape[0], -1).contiguous(), *flat,  # type: ignore[union-attr]
                                              _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, need_h, record)
     return s.reshape(shape), v_last.reshape(neuron_shape), h, v_rec
