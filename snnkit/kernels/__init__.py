@@ -186,20 +186,25 @@ def linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None
     return lif_cpu.linear_lif_cpp(x, weight, bias, v0, p, spatial, weight_grad_input)
 
 
-def spatial_linear_lif_chain(x: Tensor, pairs: list[tuple[Tensor, Tensor | None, LIFParameters, Tensor, Tensor | None]]
-                             ) -> Tensor | None:
+def spatial_linear_lif_chain(x: Tensor, pairs: list[tuple[Tensor, Tensor | None, LIFParameters, Tensor, Tensor | None]],
+                             constants: list[tuple[Tensor, Tensor]] | None = None) -> Tensor | None:
     """Linear + LIF pairs in a row, each Linear's output already computed, with the spatial gradient (as
     :func:`linear_lif` with ``spatial=True``, pair after pair, minus the forward GEMMs): the last pair's spikes.
     ``pairs``: per pair ``(weight, bias, LIF parameters, current [T, B, ..., out], v0 or None)``; pair ``j``'s
-    weight gradient reads pair ``j - 1``'s spikes (``x`` for the first). SLTT-K's chosen steps: the whole
-    chain is one autograd node. ``None`` where :func:`linear_lif` would not fuse one of the pairs."""
+    weight gradient reads pair ``j - 1``'s spikes (``x`` for the first). ``constants``: each pair's
+    ``(beta, threshold)`` already computed, as :func:`lif_step` takes them (no gradient reaches them).
+    SLTT-K's chosen steps: the whole chain is one autograd node. ``None`` where :func:`linear_lif` would
+    not fuse one of the pairs."""
     inputs = x
     for weight, bias, p, current, v0 in pairs:
         if not _fuses_linear_lif(inputs, weight, bias, p, current, v0):
             return None
         inputs = current
+    if constants is None:
+        constants = [(p.beta(current), p.threshold(current)) for _, _, p, current, _ in pairs]
     flat = [t for weight, bias, *_ in pairs for t in (weight, bias)]
-    return lif_cpu.spatial_chain_cpp(x, [(p, current, v0) for _, _, p, current, v0 in pairs], flat)
+    return lif_cpu.spatial_chain_cpp(x, [(p, *c, current, v0) for (_, _, p, current, v0), c in zip(pairs, constants)],
+                                     flat)
 
 
 def _fuses_linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, p: LIFParameters, current: Tensor | None,

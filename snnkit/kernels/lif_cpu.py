@@ -434,27 +434,27 @@ class _CppSpatialChain(torch.autograd.Function):
     gradient: SLTT-K's chosen steps (``k * B`` single steps stacked along the batch). The chain is ONE
     autograd node: per pair, the forward is one engine call and the backward a spatial pass and the
     Linear's GEMMs (on ``k * B`` rows a node's Python costs as much as that work). ``layers``: per pair
-    ``(parameters, current [steps, ..., out], v0 or None)``; ``weights_and_biases``: the pairs' weights and
+    ``(parameters, beta, threshold, current [steps, ..., out], v0 or None)``; ``weights_and_biases``: the pairs' weights and
     biases (None where a Linear has none), as the tensors autograd gives gradients to."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor | None]],  # type: ignore[override]
+    def forward(ctx, x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor, Tensor, Tensor | None]],  # type: ignore[override]
                 *weights_and_biases: Tensor | None):
         saved: list[Tensor] = []
         ctx.meta = []
         w_in = x.reshape(-1, x.shape[-1])
-        for j, (p, current, v0) in enumerate(layers):
+        for j, (p, beta, th, current, v0) in enumerate(layers):
             weight = weights_and_biases[2 * j]
             steps, neuron_shape = current.shape[0], tuple(current.shape[1:])
             cur = current.detach().reshape(steps, -1).contiguous()
             v0 = current.new_zeros(()) if v0 is None else v0
-            s, _, v0f, bf, tf = _lif_on_current(cur, v0, p.beta(current), p.threshold(current), p, neuron_shape)
+            s, _, v0f, bf, tf = _lif_on_current(cur, v0, beta, th, p, neuron_shape)
             saved += [w_in, weight, cur, v0f, bf, tf]
             ctx.meta.append(p)
             w_in = s.view(-1, neuron_shape[-1])
         ctx.save_for_backward(*saved)
         ctx.x_shape = x.shape
-        return w_in.view(layers[-1][1].shape)
+        return w_in.view(layers[-1][3].shape)
 
     @staticmethod
     def backward(ctx, g_out: Tensor):  # type: ignore[override]
@@ -498,7 +498,7 @@ def linear_lif_cpp(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | 
     return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, weight_grad_input)
 
 
-def spatial_chain_cpp(x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor | None]],
+def spatial_chain_cpp(x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor, Tensor, Tensor | None]],
                       weights_and_biases: list[Tensor | None]) -> Tensor:
     """The last pair's spikes of Linear + LIF pairs whose currents are given (see
     :func:`snnkit.kernels.spatial_linear_lif_chain`)."""

@@ -189,11 +189,12 @@ class LIF(SpikingLayer, _LeakyMixin):
         return kernels.lif_step(x, v, *self._step_params(x))
 
     def _step_params(self, x: Tensor) -> tuple[LIFParameters, tuple[Tensor, Tensor]]:
-        """``(params, (beta, threshold))`` for single steps on ``x``. Streaming calls ``step`` once per time
-        step, and rebuilding these took most of it (about 75 of 110 us per layer): they are kept while
-        nothing they come from changes (the attributes, the tau and threshold tensors and their in-place
-        versions, x's dtype and device) and they carry no graph (not while tau or the threshold are
-        being trained; nor for a subclass with its own ``params``, whose inputs are not known here)."""
+        """``(params, (beta, threshold))`` for single steps on ``x`` (streaming, SLTT-K's chosen steps).
+        Streaming calls ``step`` once per time step, and rebuilding these took most of it (about 75 of
+        110 us per layer): they are kept while nothing they come from changes (the attributes, the tau
+        and threshold tensors and their in-place versions, x's dtype and device) and they carry no graph
+        (not while tau or the threshold are being trained; nor for a subclass with its own ``params``,
+        whose inputs are not known here)."""
         tensors = [t for t in (self._log_tau_mem, self.v_th) if isinstance(t, Tensor)]
         if (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or type(self).params is not LIF.params:
             p = self.params()

@@ -376,9 +376,9 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
         while i + 1 < len(body):
             i += 1
             layer, kept = body[i], _kept_rows(before[i], lo, hi)
-            chain = _kept_pairs(body, i, before, lo, hi, from_rest, xs.shape[:-1])
+            chain, constants = _kept_pairs(body, i, before, lo, hi, from_rest, xs.shape[:-1])
             if chain:  # Linear + LIF pairs in a row on the outputs the forward kept: one engine node
-                out = kernels.spatial_linear_lif_chain(xs, chain)
+                out = kernels.spatial_linear_lif_chain(xs, chain, constants)
                 if out is not None:
                     xs, i = out, i + 2 * len(chain) - 1
                     continue
@@ -397,19 +397,22 @@ def _sltt_k(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, k: int,
 
 
 def _kept_pairs(body: list[nn.Module], i: int, before: list[Any], lo: int, hi: int, from_rest: bool,
-                lead: torch.Size) -> list[tuple[Tensor, Tensor | None, Any, Tensor, Tensor | None]]:
+                lead: torch.Size) -> tuple[list[tuple[Tensor, Tensor | None, Any, Tensor, Tensor | None]], list[Any]]:
     """From layer ``i`` on, the Linear + LIF pairs in a row (see :func:`_pair`) whose Linear outputs the
-    forward pass kept, as :func:`snnkit.kernels.spatial_linear_lif_chain` takes them (``lead``: the
-    chosen steps' leading shape, ``[1, rows]``)."""
-    chain = []
+    forward pass kept, and their LIFs' ``(beta, threshold)``, as :func:`snnkit.kernels.spatial_linear_lif_chain`
+    takes them (``lead``: the chosen steps' leading shape, ``[1, rows]``)."""
+    chain, constants = [], []
     while type(body[i]) is nn.Linear and before[i] is not None and (pair := _pair(body, i)) is not None:
         linear, lif = pair
         v0 = None if from_rest else _kept_rows(before[i + 1], lo, hi)
-        chain.append((linear.weight, linear.bias, lif.params(), _kept_rows(before[i], lo, hi).reshape(*lead, -1), v0))
+        current = _kept_rows(before[i], lo, hi).reshape(*lead, -1)
+        p, beta_th = lif._step_params(current)  # kept by the layer between calls (fixed tau and threshold)
+        chain.append((linear.weight, linear.bias, p, current, v0))
+        constants.append(beta_th)
         i += 2
         if i >= len(body):
             break
-    return chain
+    return chain, constants
 
 
 class _KeptLinear(torch.autograd.Function):
