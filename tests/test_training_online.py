@@ -139,6 +139,23 @@ def test_sltt_k_equals_reference_on_the_chosen_steps() -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_sltt_k_follows_a_trained_tau_and_threshold() -> None:
+    """The graph-free pass reads tau and the threshold as the layer keeps them between calls; after an
+    optimiser step changes them in place, the next SLTT-K gradient is the reference's for the new values."""
+    model, (x, y) = _mlp(learn=True, readout="li"), _input(T=20)
+    loss_fn = get_loss("ce_mean_membrane")
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for seed in (7, 8):
+        chosen = torch.randperm(20, generator=torch.Generator().manual_seed(seed))[:4].tolist()
+        ref = _reference(model, x, y, loss_fn, set(chosen), 4)
+        got = _online(model, x, y, loss_fn, method="sltt_k", k=4, generator=torch.Generator().manual_seed(seed))
+        for a, b in zip(got, ref):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        tau_before = model[1].tau_mem.detach().clone()
+        opt.step()  # the gradients of this SLTT-K call: tau and the threshold change in place
+        assert not torch.allclose(model[1].tau_mem, tau_before)
+
+
 @pytest.mark.parametrize("engine", ["auto", "reference"])
 def test_sltt_k_keeps_states_across_graph_free_chunks(engine, monkeypatch) -> None:
     """The graph-free pass in chunks of 4 steps: chosen steps at a chunk's start (the state carried from the

@@ -294,12 +294,14 @@ def lif_forward_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Ten
     return s, h.reshape(xs.shape), v_last
 
 
-def lif_forward_recording(xs: Tensor, v0: Tensor, p: LIFParameters, after: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+def lif_forward_recording(xs: Tensor, v0: Tensor, p: LIFParameters, after: list[int],
+                          constants: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """The C++ forward alone, no autograd: ``(spikes, last membrane, membranes [len(after), ...])``, the
     last being the (post-reset) membrane after each step in ``after`` (ascending): the states a run
-    restarted at the next steps begins from, without writing every step's membrane."""
+    restarted at the next steps begins from, without writing every step's membrane. ``constants``:
+    ``(beta, threshold)`` already computed (see :func:`snnkit.kernels.lif_step`)."""
     record = torch.tensor(after, dtype=torch.int64)
-    s, v_last, _, v_rec = _forward_no_grad(xs, v0, p, False, record)
+    s, v_last, _, v_rec = _forward_no_grad(xs, v0, p, False, record, constants)
     return s, v_last, v_rec.reshape(len(after), *xs.shape[1:])
 
 
@@ -324,11 +326,12 @@ def lif_step_cpp(x: Tensor, v: Tensor, beta: Tensor, th: Tensor, p: LIFParameter
     return s.view(x.shape), v_new.view(x.shape)
 
 
-def _forward_no_grad(xs: Tensor, v0: Tensor, p: LIFParameters, need_h: bool, record: Tensor
-                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _forward_no_grad(xs: Tensor, v0: Tensor, p: LIFParameters, need_h: bool, record: Tensor,
+                     constants: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     shape, neuron_shape = xs.shape, xs.shape[1:]
     v0f = v0.detach().expand(neuron_shape).contiguous().reshape(-1)
-    flat = [v0f, *(_one_or_per_neuron(t.detach(), neuron_shape) for t in (p.beta(xs), p.threshold(xs)))]
+    beta_th = (p.beta(xs), p.threshold(xs)) if constants is None else constants
+    flat = [v0f, *(_one_or_per_neuron(t.detach(), neuron_shape) for t in beta_th)]
     s, v_last, h, v_rec = load().lif_forward(xs.detach().reshape(shape[0], -1).contiguous(), *flat,  # type: ignore[union-attr]
                                              _RESET_IDS[p.reset], float(p.v_reset), p.decay_input, need_h, record)
     return s.reshape(shape), v_last.reshape(neuron_shape), h, v_rec

@@ -73,11 +73,12 @@ def _lif_membranes(xs: Tensor, v0: Tensor, p: LIFParameters) -> tuple[Tensor, Te
         return s, h, v_seq[-1], False
 
 
-def _lif_states_after(xs: Tensor, v0: Tensor, p: LIFParameters, after: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+def _lif_states_after(layer: LIF, xs: Tensor, v0: Tensor, after: list[int]) -> tuple[Tensor, Tensor, Tensor]:
     """No-graph LIF forward: ``(spikes, last membrane, the membranes after the steps in after)``."""
     with torch.no_grad():
+        p, constants = layer._step_params(xs)  # kept by the layer between calls
         if kernels.get_engine() in ("auto", "cpp") and lif_cpu.supports(xs, p) and lif_cpu.load() is not None:
-            return lif_cpu.lif_forward_recording(xs, v0, p, after)
+            return lif_cpu.lif_forward_recording(xs, v0, p, after, constants)
         s, v_seq = lif_multistep(xs, v0, p, record_membrane=True)  # the reference dynamics
         return s, v_seq[-1], v_seq[after]
 
@@ -457,7 +458,7 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
                 v0 = torch.zeros_like(xs[0]) if states[i] is None else states[i]
                 inner = [j - 1 for _, j in here if j > 0]  # recorded after the step before
                 if isinstance(layer, LIF):
-                    spikes, v_last, v_prev = _lif_states_after(xs, v0, layer.params(), inner)
+                    spikes, v_last, v_prev = _lif_states_after(layer, xs, v0, inner)
                 else:
                     spikes, v_last = li_multistep(xs, v0, layer.params())
                     v_prev = spikes[inner]
