@@ -209,7 +209,8 @@ def test_weight_grad_input_is_for_the_spatial_form_and_shaped_like_x():
 
 
 @settings(max_examples=40, deadline=None)
-@given(pairs=st.integers(1, 3), steps=st.integers(1, 3), rows=st.integers(1, 4), bias=st.lists(st.booleans(), min_size=3, max_size=3),
+@given(pairs=st.integers(1, 3), steps=st.integers(1, 3), rows=st.integers(1, 4),
+       bias=st.lists(st.booleans(), min_size=3, max_size=3),
        reset=st.sampled_from(["hard", "subtract", "none"]), decay_input=st.booleans(), with_state=st.booleans(),
        per_neuron=st.booleans(), x_grad=st.booleans(), seed=st.integers(0, 2**16))
 def test_spatial_chain_equals_its_pairs_one_by_one(pairs, steps, rows, bias, reset, decay_input, with_state, per_neuron,
@@ -246,15 +247,15 @@ def test_sltt_k_takes_the_chain_with_the_kept_linear_outputs(monkeypatch):
     time-distributed Linear keeps no outputs and runs apart."""
     chains = []
     original = lif_cpu.spatial_chain_cpp
-    monkeypatch.setattr(lif_cpu, "spatial_chain_cpp",
-                        lambda x, layers, wb: chains.append([tuple(w.shape) for w in wb[::2]]) or original(x, layers, wb))
-    loss = snnkit.training.losses.get_loss("ce_count")
+    monkeypatch.setattr(lif_cpu, "spatial_chain_cpp", lambda x, layers, wb: chains.append(
+        [tuple(w.shape) for w in wb[::2]]) or original(x, layers, wb))
+    loss, y = snnkit.training.losses.get_loss("ce_count"), torch.tensor([0, 1, 2])
     net, x = _net(), _input(T=20)
-    online.backward(net, x, torch.tensor([0, 1, 2]), loss, method="sltt_k", k=3, generator=torch.Generator().manual_seed(5))
+    online.backward(net, x, y, loss, method="sltt_k", k=3, generator=torch.Generator().manual_seed(5))
     assert chains and all(c == [(16, 12)] for c in chains)
     chains.clear()
     bare = Sequential(nn.Linear(12, 16), LIF(tau_mem=5.0, v_th=0.5), nn.Linear(16, 3), LIF(tau_mem=5.0, v_th=0.5))
-    online.backward(bare, x, torch.tensor([0, 1, 2]), loss, method="sltt_k", k=3, generator=torch.Generator().manual_seed(5))
+    online.backward(bare, x, y, loss, method="sltt_k", k=3, generator=torch.Generator().manual_seed(5))
     assert chains and all(c == [(16, 12), (3, 16)] for c in chains)
 
 

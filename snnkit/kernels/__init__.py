@@ -172,12 +172,12 @@ def linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None
     each way: ``(spikes [T, B, ..., out], last membrane)``, equal to ``F.linear`` then :func:`lif` (the
     same GEMM, so the same spikes). ``spatial``: the LIF's backward without the route through time
     (online training; no gradient to ``v0``, ``beta`` or the threshold; with the Linear's output already
-    computed, see :func:`spatial_linear_lif_chain`). ``weight_grad_input`` (with ``spatial``; shaped like ``x``): what the weight
-    gradient reads in place of ``x`` (OTTT's presynaptic trace); the input and bias gradients are
-    unchanged. ``None`` where no engine fuses
-    them: engine not "auto"/"cpp", not a CPU float32/float64 input with parameters of its dtype, an
-    autocast region or a torch.compile trace (both must see ``F.linear``), debug mode (which checks
-    the LIF's input), or a shape ``F.linear`` would reject (it then says why)."""
+    computed, see :func:`spatial_linear_lif_chain`). ``weight_grad_input`` (with ``spatial``; shaped like
+    ``x``): what the weight gradient reads in place of ``x`` (OTTT's presynaptic trace); the input and
+    bias gradients are unchanged. ``None`` where no engine fuses them: engine not "auto"/"cpp", not a CPU
+    float32/float64 input with parameters of its dtype, an autocast region or a torch.compile trace (both
+    must see ``F.linear``), debug mode (which checks the LIF's input), or a shape ``F.linear`` would
+    reject (it then says why)."""
     if weight_grad_input is not None and (not spatial or weight_grad_input.shape != x.shape):
         raise ValueError(f"weight_grad_input is for the spatial form (spatial=True) and must be shaped like x "
                          f"{tuple(x.shape)}; got spatial={spatial} and shape {tuple(weight_grad_input.shape)}")
@@ -255,7 +255,8 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
                          izhikevich_fused.izhikevich_multistep_fused, izhikevich_multistep)
 
 
-__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "leaky_integrate", "lif_avgpool", "linear_lif", "spatial_linear_lif_chain",
+__all__ = ["set_engine", "get_engine", "use_engine", "available", "lif", "lif_step", "leaky_integrate", "lif_avgpool",
+           "linear_lif", "spatial_linear_lif_chain",
            "cuba_lif", "alif", "li", "izhikevich",
            "ENGINES", "release_buffers", "cached_buffer_bytes",
            "lif_multistep_fused", "cuba_lif_multistep_fused", "li_multistep_fused"]

@@ -437,12 +437,12 @@ class _CppSpatialChain(torch.autograd.Function):
     gradient: SLTT-K's chosen steps (``k * B`` single steps stacked along the batch). The chain is ONE
     autograd node: per pair, the forward is one engine call and the backward a spatial pass and the
     Linear's GEMMs (on ``k * B`` rows a node's Python costs as much as that work). ``layers``: per pair
-    ``(parameters, beta, threshold, current [steps, ..., out], v0 or None)``; ``weights_and_biases``: the pairs' weights and
-    biases (None where a Linear has none), as the tensors autograd gives gradients to."""
+    ``(parameters, beta, threshold, current [steps, ..., out], v0 or None)``; ``weights_and_biases``: the
+    pairs' weights and biases (None where a Linear has none), as the tensors autograd gives gradients to."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor, Tensor, Tensor | None]],  # type: ignore[override]
-                *weights_and_biases: Tensor | None):
+    def forward(ctx, x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor, Tensor, Tensor | None]],
+                *weights_and_biases: Tensor | None):  # type: ignore[override]
         saved: list[Tensor] = []
         ctx.meta = []
         w_in = x.reshape(-1, x.shape[-1])
@@ -506,4 +506,3 @@ def spatial_chain_cpp(x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tenso
     """The last pair's spikes of Linear + LIF pairs whose currents are given (see
     :func:`snnkit.kernels.spatial_linear_lif_chain`)."""
     return _CppSpatialChain.apply(x, layers, *weights_and_biases)
-
