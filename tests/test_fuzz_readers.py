@@ -418,3 +418,27 @@ def test_atomic_write_interrupted_keeps_the_old_file(tmp_path):
     assert ok
     with contextlib.suppress(Exception):
         pickle.dumps(Unsaveable())
+
+
+def test_a_foreign_pickle_protocol_byte_loads_without_torchs_advice(tmp_path):
+    """A file whose pickle protocol byte is not torch.save's still loads weights-only (same tensors), and
+    torch's warning asking the user to file an issue with torch is not passed on: the reader judges the
+    file itself."""
+    import warnings
+    import zipfile
+
+    from snnkit._torchfile import load_weights_only
+    path = tmp_path / "a.pt"
+    torch.save({"w": torch.arange(3.0)}, path)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        h = next(i for i in zf.infolist() if i.filename.endswith("data.pkl")).header_offset
+    start = h + 30 + int.from_bytes(raw[h + 26:h + 28], "little") + int.from_bytes(raw[h + 28:h + 30], "little")
+    assert raw[start] == 0x80  # PROTO, then the protocol number
+    raw[start + 1] = 172
+    path.write_bytes(bytes(raw))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        loaded = load_weights_only(path)
+    assert torch.equal(loaded["w"], torch.arange(3.0))
+    assert not [w for w in seen if "pickle protocol" in str(w.message)]
