@@ -150,6 +150,16 @@ inline void step_block(const T* __restrict__ xt, const T* __restrict__ bb, const
   }
 }
 
+// A block of n neurons' values of a per-neuron parameter from neuron b0 on; where there is one value for
+// every neuron (a scalar tau or threshold), that value written n times into `block` (not copied to [M] by
+// the caller).
+template <typename T>
+inline const T* neuron_block(const T* values, bool one, int64_t b0, int64_t n, T* block) {
+  if (!one) return values + b0;
+  std::fill_n(block, n, values[0]);
+  return block;
+}
+
 // h may be null: the pre-reset membranes then stay in a block-sized scratch (the autograd path keeps
 // the input instead and recomputes them in backward, which saves writing [T, M] floats here).
 // v_rec [n_rec, M] receives the (post-reset) membrane after each step rec[r] (ascending): the states
@@ -164,11 +174,8 @@ void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* __
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
     T v[BLOCK], scratch[BLOCK], beta_block[BLOCK], th_block[BLOCK];
     for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
-    // one value for every neuron (a scalar tau or threshold): broadcast here, not copied to [M] by the caller
-    const T* bb = beta + b0;
-    const T* tb = th + b0;
-    if (beta_one) { std::fill_n(beta_block, n, beta[0]); bb = beta_block; }
-    if (th_one) { std::fill_n(th_block, n, th[0]); tb = th_block; }
+    const T* bb = neuron_block(beta, beta_one, b0, n, beta_block);
+    const T* tb = neuron_block(th, th_one, b0, n, th_block);
     int64_t r = 0;
     for (int64_t t = 0; t < steps; ++t) {
       step_block(x + t * m + b0, bb, tb, v, h ? h + t * m + b0 : scratch, s + t * m + b0, n, reset,
@@ -409,11 +416,8 @@ void spatial_backward_impl(const T* __restrict__ gs, const T* __restrict__ h, co
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
     T sum[BLOCK], v[BLOCK], h_block[BLOCK], s_block[BLOCK], beta_block[BLOCK], th_block[BLOCK];
-    // one value for every neuron: broadcast here, as in forward_impl
-    const T* bb = beta ? beta + b0 : nullptr;
-    const T* tb = th + b0;
-    if (beta && beta_one) { std::fill_n(beta_block, n, beta[0]); bb = beta_block; }
-    if (th_one) { std::fill_n(th_block, n, th[0]); tb = th_block; }
+    const T* bb = beta ? neuron_block(beta, beta_one, b0, n, beta_block) : nullptr;
+    const T* tb = neuron_block(th, th_one, b0, n, th_block);
     for (int64_t j = 0; j < n; ++j) sum[j] = 0;
     if (!h) std::copy(v0 + b0, v0 + b0 + n, v);
     for (int64_t t = 0; t < steps; ++t) {
@@ -440,8 +444,7 @@ void integrate_impl(const T* __restrict__ x, const T* __restrict__ v0, const T* 
   for (int64_t b0 = 0; b0 < m; b0 += BLOCK) {
     const int64_t n = std::min(m, b0 + BLOCK) - b0;
     T beta_block[BLOCK];
-    const T* bb = beta + b0;
-    if (beta_one) { std::fill_n(beta_block, n, beta[0]); bb = beta_block; }
+    const T* bb = neuron_block(beta, beta_one, b0, n, beta_block);
     const T* prev = v0 + b0;
     for (int64_t t = 0; t < steps; ++t) {
       const T* __restrict__ xt = x + t * m + b0;
