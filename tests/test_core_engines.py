@@ -165,3 +165,22 @@ def test_cpp_leaky_integration_equals_the_reference_li(T, feat, decay_input, per
         torch.testing.assert_close(snnkit.kernels.leaky_integrate(xs, v0, p.beta(xs), decay_input), ref)
     with pytest.raises(RuntimeError, match="beta 1 or"):
         lif_cpu.load().leaky_integrate(xs.reshape(T, -1), v0.reshape(-1), torch.ones(3, dtype=dtype), False)
+
+
+@pytest.mark.skipif("cpp" not in ENGINES, reason="no C++ compiler: the C++ engine is not built")
+@pytest.mark.parametrize("T", [300, 5000])
+def test_cpp_backward_over_long_sequences_matches_reference(T):
+    """The C++ backward recomputes the membranes block by block into a per-thread buffer whose width shrinks
+    past T = 4096: at T = 300 two blocks of 512 and 88 neurons, at T = 5000 of 416 and 184."""
+    g = torch.Generator().manual_seed(T)
+    xs = (torch.randn(T, 1, 600, generator=g, dtype=torch.float64) * 0.5 + 0.2).requires_grad_()
+    v0 = (torch.randn(1, 600, generator=g, dtype=torch.float64) * 0.3).requires_grad_()
+    tau = (torch.rand(600, generator=g, dtype=torch.float64) * 8 + 2).requires_grad_()
+    th = (torch.rand(600, generator=g, dtype=torch.float64) * 0.5 + 0.75).requires_grad_()
+    p = LIFParameters(tau_mem=tau, v_th=th, reset="subtract")
+    w = torch.randn(T, 1, 600, generator=g, dtype=torch.float64)
+    ref = _run(lif_multistep, xs, v0, p, w)
+    got = _run(ENGINES["cpp"], xs, v0, p, w)
+    assert torch.equal(ref[0], got[0]) and ref[0].sum() > T, "spikes differ (or too few to test)"
+    for a, b in zip(ref[1:], got[1:]):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
