@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller models and test set")
     parser.add_argument("--calib", type=int, default=1000, help="calibration samples (train set)")
     parser.add_argument("--models", default="mlp,cnn,mlp-qcfs,cnn-qcfs", help="comma-separated subset")
+    parser.add_argument("--json", action="store_true", help="JSON lines (the only output format)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     load_start = os.getloadavg()[0]

@@ -86,7 +86,8 @@ BENCHES = ["core", "conv", "online", "scaling", "delays", "plasticity", "loihi",
 
 @pytest.mark.parametrize("name", BENCHES)
 def test_every_bench_option_has_help(name, monkeypatch):
-    """``snnkit bench NAME --help`` documents every option (the parser is caught before it parses)."""
+    """``snnkit bench NAME --help`` documents every option (the parser is caught before it parses), and
+    ``--json`` (the form the README and the docs give for every benchmark) is one of them."""
     import argparse
     import importlib
 
@@ -104,3 +105,4 @@ def test_every_bench_option_has_help(name, monkeypatch):
                if not a.help and not isinstance(a, argparse._HelpAction)]
     assert not missing, f"snnkit bench {name}: options without help: {missing}"
     assert "``" not in parser.format_help(), f"snnkit bench {name} --help shows raw markup"
+    assert "--json" in parser._option_string_actions, f"snnkit bench {name} rejects --json"
