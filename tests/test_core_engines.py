@@ -168,10 +168,21 @@ def test_cpp_leaky_integration_equals_the_reference_li(T, feat, decay_input, per
 
 
 @pytest.mark.skipif("cpp" not in ENGINES, reason="no C++ compiler: the C++ engine is not built")
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("T", [300, 5000])
-def test_cpp_backward_over_long_sequences_matches_reference(T):
+def test_cpp_backward_over_long_sequences_matches_reference(T, threads):
     """The C++ backward recomputes the membranes block by block into a per-thread buffer whose width shrinks
-    past T = 4096: at T = 300 two blocks of 512 and 88 neurons, at T = 5000 of 416 and 184."""
+    past T = 4096 and to each thread's share of the neurons: on one thread, at T = 300 two blocks of 512 and
+    88 neurons, at T = 5000 of 416 and 184; on two, blocks of 304 and 296."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _check_long_backward(T)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_long_backward(T):
     g = torch.Generator().manual_seed(T)
     xs = (torch.randn(T, 1, 600, generator=g, dtype=torch.float64) * 0.5 + 0.2).requires_grad_()
     v0 = (torch.randn(1, 600, generator=g, dtype=torch.float64) * 0.3).requires_grad_()

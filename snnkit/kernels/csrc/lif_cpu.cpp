@@ -254,12 +254,14 @@ void backward_impl(const T* __restrict__ gs, const T* __restrict__ gvlast, const
                    const T* __restrict__ v0, const T* __restrict__ beta,
                    const T* __restrict__ th, T* __restrict__ gx, T* __restrict__ gv0, T* __restrict__ gbeta,
                    T* __restrict__ gth, T* __restrict__ gxsum, int64_t steps, int64_t m, const BackwardConsts<T>& c) {
-  // Neurons per block: whole rows of BLOCK neurons (no wider than the layer) while the buffer holds at most
-  // kScratchValues (T <= 4096), narrower beyond. A narrow block reads each step's row in short pieces 64 KB
-  // apart, which the prefetcher does not follow: W1's hidden layer at T = 1000 took 37 ms with 64-neuron
-  // blocks (a 256 KB buffer, in L2) and 20 ms with 512 (2 MB, in L3), as much per step as at T = 100.
+  // Neurons per block: whole rows of BLOCK neurons while the buffer holds at most kScratchValues (T <= 4096),
+  // narrower beyond, and no wider than one thread's share of the layer (every thread gets a block). A narrow
+  // block reads each step's row in short pieces 64 KB apart, which the prefetcher does not follow: W1's
+  // hidden layer at T = 1000 took 37 ms with 64-neuron blocks (a 256 KB buffer, in L2) and 20 ms with 512
+  // (2 MB, in L3), as much per step as at T = 100.
   constexpr int64_t kScratchValues = int64_t(1) << 21;
-  const int64_t widest = std::min<int64_t>(BLOCK, (m + 15) / 16 * 16);
+  const int64_t share = (m + at::get_num_threads() - 1) / at::get_num_threads();
+  const int64_t widest = std::min<int64_t>(BLOCK, (share + 15) / 16 * 16);
   const int64_t block = std::max<int64_t>(16, std::min<int64_t>(widest, kScratchValues / std::max<int64_t>(steps, 1)) / 16 * 16);
 #pragma omp parallel
   {
