@@ -87,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     def emit(impl: str, model: str, curve: dict[int, float] | None, ann_acc: float) -> None:
         if curve is None:
             return
-        curves.setdefault(model, {})[impl] = curve
+        curves.setdefault(model, {}).setdefault(impl, {}).update(curve)
         for t, acc in curve.items():
             print(json.dumps({"bench": "conversion", "impl": impl, "model": model, "T": t,
                               "accuracy": round(acc, 4), "ann_accuracy": round(ann_acc, 4)}), flush=True)
 
-    ann_accs = {}
+    ann_accs: dict[str, float] = {}
+    chosen: dict[str, float] = {}  # v_init="auto"'s choice per model and T
     for name, ann in models.items():
         ann_acc = ann_accs[name] = C.ann_accuracy(ann, xte, yte)
         if name.endswith("qcfs"):
@@ -103,13 +104,17 @@ def main(argv: list[str] | None = None) -> int:
         emit("snnkit-max", name, C.accuracy_vs_T(plain, xte, yte, TS), ann_acc)
         best = C.convert(ann, x_cal, normalisation="percentile", percentile=99.9, v_init=0.5)
         emit("snnkit-p99.9-halfv", name, C.accuracy_vs_T(best, xte, yte, TS), ann_acc)
+        for t in TS:  # v_init="auto" chooses with the T it is given: one conversion per T
+            auto = C.convert_detailed(ann, x_cal, T=t, normalisation="percentile", percentile=99.9, v_init="auto")
+            chosen[f"{name}@T{t}"] = auto.options["v_init"]
+            emit("snnkit-p99.9-autov", name, C.accuracy_vs_T(auto.snn, xte, yte, (t,)), ann_acc)
         calibrated = C.convert(ann, x_cal, T=16, normalisation="percentile", percentile=99.9, v_init=0.5,
                                bias_calibration=True)
         emit("snnkit-p99.9-halfv-biascal", name, C.accuracy_vs_T(calibrated, xte, yte, TS), ann_acc)
         emit("spikingjelly-max", name, spikingjelly_curve(ann, x_cal, xte, yte, TS, "Max"), ann_acc)
         emit("spikingjelly-p99.9", name, spikingjelly_curve(ann, x_cal, xte, yte, TS, "99.9%"), ann_acc)
     # accuracies do not depend on the load; it is recorded like every bench's (no timing here to interleave)
-    print(json.dumps({"bench": "conversion", "summary": True, "ann_accuracy": ann_accs,
+    print(json.dumps({"bench": "conversion", "summary": True, "ann_accuracy": ann_accs, "auto_v_init": chosen,
                       "load_avg_start": round(load_start, 2), "load_avg_end": round(os.getloadavg()[0], 2),
                       "curves": {m: {i: {str(t): round(a, 4) for t, a in c.items()} for i, c in d.items()}
                                  for m, d in curves.items()}}))

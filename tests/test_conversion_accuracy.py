@@ -102,3 +102,33 @@ def test_zero_reset_needs_more_steps_and_trails_reset_by_subtraction(data, model
     assert zero[128] > zero[8] + 0.1, zero
     assert ann_acc - zero[128] < 0.2, (ann_acc, zero)
     assert sub[128] - zero[128] > 0.05, (sub, zero)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_auto_v_init_picks_the_start_that_agrees_best_with_the_ann(data, models, name):
+    # Oracle: each candidate converted on its own with a fixed v_init (the folded SNN, run through
+    # snn_logits), scored against the ANN on the same calibration samples; "auto" must report those
+    # scores and choose the best of them.
+    xtr, _, xte, yte = data
+    ann, T, x_cal = models[name], 8, xtr[:1000]
+    conv = C.convert_detailed(ann, x_cal, T=T, v_init="auto")
+    from snnkit.conversion.calibrate import V_INIT_CANDIDATES
+    assert set(conv.v_init_scores) == set(V_INIT_CANDIDATES)
+    with torch.no_grad():
+        want = ann.eval()(x_cal).argmax(1)
+        agreement = {v: float((C.snn_logits(C.convert(ann, x_cal, T=T, v_init=v), x_cal, T).argmax(1) == want)
+                              .float().mean()) for v in V_INIT_CANDIDATES}
+    for v, score in conv.v_init_scores.items():
+        assert abs(score["agreement"] - agreement[v]) <= 0.002, (v, score, agreement)  # float rounding only
+    assert agreement[conv.options["v_init"]] == max(agreement.values()), (conv.options, agreement)
+    assert all(m.v_init == conv.options["v_init"] for m in conv.snn.modules() if hasattr(m, "v_init"))
+    # the choice made on calibration data holds on the test set: no candidate beats it by a point
+    test_acc = {v: C.accuracy_vs_T(C.convert(ann, x_cal, T=T, v_init=v), xte, yte, (T,))[T] for v in V_INIT_CANDIDATES}
+    assert C.accuracy_vs_T(conv.snn, xte, yte, (T,))[T] >= max(test_acc.values()) - 0.01, (conv.options, test_acc)
+
+
+def test_auto_v_init_rejects_what_it_cannot_measure(data, models):
+    with pytest.raises(ValueError, match="'auto'"):
+        C.convert(models["mlp"], data[0][:100], v_init="half")
+    with pytest.raises(ValueError, match="structure_only"):
+        C.convert_detailed(models["mlp"], data[0][:100], v_init="auto", structure_only=True)

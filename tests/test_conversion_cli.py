@@ -27,7 +27,8 @@ def task():
 @pytest.mark.parametrize("extra, options", [([], {}),
                                             (["--channel-wise", "--bias-calibration"],
                                              {"channel_wise": True, "bias_calibration": True}),
-                                            (["--reset", "zero", "--v-init", "0"], {"reset": "zero", "v_init": 0.0})])
+                                            (["--reset", "zero", "--v-init", "0"], {"reset": "zero", "v_init": 0.0}),
+                                            (["--v-init", "auto"], {"v_init": "auto"})])
 def test_cli_convert_round_trip(tmp_path, capsys, task, extra, options):
     ann, config, x, y = task
     model_path, data_path = str(tmp_path / "ann.pt"), str(tmp_path / "calib.pt")
@@ -41,7 +42,10 @@ def test_cli_convert_round_trip(tmp_path, capsys, task, extra, options):
     assert lines[-1]["summary"] == "convert" and set(lines[-1]["snn_accuracy"]) == {"8", "32"}
     assert os.path.getsize(png) > 1000 and not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     loaded = load_converted(out)
-    expected = C.convert(ann, x[:300], T=16, **options)
+    conversion = C.convert_detailed(ann, x[:300], T=16, **options)
+    expected = conversion.snn
+    # the file holds the start "auto" chose, a number, which the reloaded network runs with
+    assert lines[0]["v_init"] == conversion.options["v_init"] and isinstance(lines[0]["v_init"], float)
     xs = C.encode(x[:50], 24)
     with torch.no_grad():
         torch.testing.assert_close(loaded(xs), expected(xs))

@@ -44,6 +44,18 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _v_init(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a fraction of the threshold nor 'auto'") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the initial membrane is a fraction of the threshold in [0, 1)")
+    return value
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..conversion import accuracy_vs_T, ann_accuracy, convert_detailed, plot_accuracy_vs_T
     from ..conversion.serialization import ANN_FORMAT, load_ann, read_model_file, save_converted
@@ -58,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         bias_calibration=args.bias_calibration, encoding=args.encoding)
     save_converted(conversion, args.out, meta["architecture"], meta["config"], tuple(x_cal.shape[1:]))
     print(json.dumps({"converted": args.model, "out": args.out, "sites": conversion.sites,
-                      "snn": type(conversion.snn).__name__}))
+                      "snn": type(conversion.snn).__name__, "v_init": conversion.options["v_init"]}))
     if y_eval is not None:
         Ts = [t for group in args.eval_T for t in group]
         ann_acc = ann_accuracy(ann, x_eval, y_eval)
@@ -87,7 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--percentile", type=float, default=99.9,
                    help="percentile used by --normalisation percentile (default 99.9)")
     p.add_argument("--channel-wise", action="store_true", help="one threshold per channel")
-    p.add_argument("--v-init", type=float, default=0.5, help="initial membrane / threshold (default 0.5)")
+    p.add_argument("--v-init", type=_v_init, default=0.5,
+                   help="initial membrane / threshold, or 'auto': of 0, 0.25 and 0.5 the one agreeing best "
+                        "with the ANN on the calibration data (default 0.5)")
     p.add_argument("--reset", choices=["subtract", "zero"], default="subtract",
                    help="after a spike subtract the threshold (default) or reset to 0; "
                         "--reset zero --v-init 0 is the Loihi-ready setting")

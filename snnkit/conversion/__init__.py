@@ -11,7 +11,7 @@ Dropout removed, ReLU / clipped ReLU / QCFS become IF neurons (reset by subtract
 becomes :class:`SpikeMaxPool`. Train with :class:`QCFS` (:func:`use_qcfs`) for low-T conversion;
 diagnose with :func:`accuracy_vs_T`, :func:`layer_correlations`, :func:`synaptic_operations`.
 """
-from .calibrate import balance_thresholds, calibrate_biases, finetune
+from .calibrate import balance_thresholds, calibrate_biases, choose_v_init, finetune
 from .convert import Conversion, convert, convert_detailed, encode, fold_scales, snn_logits
 from .diagnostics import (accuracy_vs_T, ann_accuracy, layer_correlations, plot_accuracy_vs_T,
                           synaptic_operations)
@@ -20,7 +20,7 @@ from .modules import QCFS, ChannelScale, ConvertedIF, ConvertedLIF, SpikeMaxPool
 
 __all__ = [
     "convert", "convert_detailed", "Conversion", "encode", "snn_logits", "fold_scales",
-    "balance_thresholds", "calibrate_biases", "finetune",
+    "balance_thresholds", "calibrate_biases", "choose_v_init", "finetune",
     "accuracy_vs_T", "ann_accuracy", "layer_correlations", "plot_accuracy_vs_T", "synaptic_operations",
     "SUPPORTED", "UnsupportedOperationError", "canonicalize", "fold_batchnorm",
     "QCFS", "use_qcfs", "ChannelScale", "ConvertedIF", "ConvertedLIF", "SpikeMaxPool",

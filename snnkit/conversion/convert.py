@@ -52,13 +52,16 @@ class Conversion:
     ``GraphModule``), input ``[T, B, ...]``, output ``[T, B, ...]`` (average over T for logits).
     ``ann``: the canonical ANN it was made from (BatchNorm folded, Dropout removed), whose activation
     modules have the same names as the neurons in ``snn`` (see ``sites``).
-    ``thresholds``: the activation scale used for each site. ``options``: the conversion settings."""
+    ``thresholds``: the activation scale used for each site. ``options``: the conversion settings.
+    ``v_init_scores``: with ``v_init="auto"``, each candidate's ``{"agreement", "mse"}`` with the ANN
+    on the calibration subset (see :func:`snnkit.conversion.choose_v_init`); else None."""
 
     snn: nn.Module
     ann: nn.Module
     sites: list[str]
     thresholds: dict[str, Tensor]
     options: dict[str, Any] = field(default_factory=dict)
+    v_init_scores: dict[float, dict[str, float]] | None = None
 
 
 def _neuron(kind: str, lam: Tensor, v_init: float, tau_mem: float, surrogate: str, reset: str) -> nn.Module:
@@ -150,7 +153,7 @@ def fold_scales(snn: fx.GraphModule) -> fx.GraphModule:
 
 def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int = 32, *,
                      normalisation: str = "percentile", percentile: float = 99.9, channel_wise: bool = False,
-                     v_init: float = 0.5, neuron: str = "if", tau_mem: float = 100.0,
+                     v_init: float | str = 0.5, neuron: str = "if", tau_mem: float = 100.0,
                      threshold_balancing: bool = False, bias_calibration: bool = False,
                      encoding: str = "direct", fold: bool = True, batch_size: int = 256,
                      calibration_samples: int = 1024, surrogate: str = "atan", reset: str = "subtract",
@@ -164,7 +167,11 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
         normalisation: ``"max"`` or ``"percentile"`` of the activations on the calibration data.
         percentile: the percentile for ``normalisation="percentile"`` (Rueckauer et al. 2017: 99.9).
         channel_wise: one threshold per channel instead of one per layer.
-        v_init: initial membrane as a fraction of the threshold (0.5 halves the mean rate error).
+        v_init: initial membrane as a fraction of the threshold (0.5 halves the mean rate error), or
+            ``"auto"``: of 0, 0.25 and 0.5, the one whose SNN agrees best with the ANN on the calibration
+            subset at ``T`` (see :func:`snnkit.conversion.choose_v_init`; chosen before the
+            threshold and bias calibrations, which then run with it). ``options["v_init"]`` holds the
+            value used, :attr:`Conversion.v_init_scores` each candidate's agreement and error.
         neuron: ``"if"`` or ``"lif"`` (``tau_mem`` for the latter).
         reset: what a neuron's membrane does after a spike: ``"subtract"`` the threshold (keeps the
             residual charge; the accurate default) or go to ``"zero"`` (Diehl et al. 2015; loses the
@@ -183,8 +190,12 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
     _checks.one_of("neuron", neuron, NEURONS)
     _checks.one_of("encoding", encoding, ENCODINGS)
     _checks.one_of("reset", reset, RESETS)
-    if not (0.0 <= v_init < 1.0):
-        raise ValueError(f"v_init={v_init!r} must be in [0, 1) (a fraction of the threshold)")
+    auto = isinstance(v_init, str)
+    if auto and (v_init != "auto" or structure_only):
+        raise ValueError(f"v_init={v_init!r} must be a fraction of the threshold in [0, 1) or 'auto' "
+                         f"(which needs calibration data, not structure_only)")
+    if not auto and not (isinstance(v_init, (int, float)) and not isinstance(v_init, bool) and 0.0 <= v_init < 1.0):
+        raise ValueError(f"v_init={v_init!r} must be in [0, 1) (a fraction of the threshold) or 'auto'")
     if not (isinstance(T, int) and T >= 1):
         raise ValueError(f"T={T!r} must be an int >= 1")
     canon = G.canonicalize(ann)
@@ -192,16 +203,22 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
              if n.op == "call_module" and isinstance(canon.get_submodule(n.target), G.ACTIVATIONS)]
     scales, _, _ = activation_scales(canon, sites, calibration_data, normalisation, percentile,
                                      channel_wise, batch_size)
-    snn, scale_of = _build_unfolded(canon, scales, neuron, v_init, tau_mem, surrogate, reset)
+    snn, scale_of = _build_unfolded(canon, scales, neuron, 0.0 if auto else float(v_init), tau_mem, surrogate, reset)
     device = next((p.device for p in canon.parameters()), torch.device("cpu"))
     snn.to(device)  # thresholds and scales were computed on the CPU
+    v_init_scores = None
+    if auto:
+        from .calibrate import calibration_subset, choose_v_init
+        xs = calibration_subset(calibration_data, calibration_samples, batch_size)
+        v_init, v_init_scores = choose_v_init(snn, canon, sites, xs, T, encoding, batch_size)
     if structure_only and bias_calibration:
         from .calibrate import producer_bias
         for site in sites:
             producer_bias(snn, site)  # creates the bias parameters the calibration would have created
     elif threshold_balancing or bias_calibration:
         from .calibrate import balance_thresholds, calibrate_biases, calibration_subset
-        xs = calibration_subset(calibration_data, calibration_samples, batch_size)
+        if not auto:
+            xs = calibration_subset(calibration_data, calibration_samples, batch_size)
         if threshold_balancing:
             balance_thresholds(snn, sites, scale_of, xs, T, normalisation, percentile, channel_wise,
                                encoding, batch_size)
@@ -216,7 +233,8 @@ def convert_detailed(ann: nn.Module, calibration_data: Tensor | Iterable, T: int
                    bias_calibration=bias_calibration, encoding=encoding, fold=fold, surrogate=surrogate, reset=reset)
     names = [G.sequential_name(s) if is_chain else s for s in sites]
     return Conversion(snn=G.as_sequential(snn, SpikingSequential), ann=G.as_sequential(canon, nn.Sequential),
-                      sites=names, thresholds=dict(zip(names, thresholds.values())), options=options)
+                      sites=names, thresholds=dict(zip(names, thresholds.values())), options=options,
+                      v_init_scores=v_init_scores)
 
 
 def convert(ann: nn.Module, calibration_data: Tensor | Iterable, T: int = 32, **options: Any) -> nn.Module:
