@@ -5,7 +5,9 @@ v[t] = 0.9 v[t-1] (1 - s[t-1]) + I[t], threshold 1, hard reset to 0, float32, AT
 zero grads, forward over T, loss = sum of output spikes, backward. Linear weights are PyTorch's default
 initialisation (seed 0) times GAIN so that both layers fire (about 8 % of neuron-steps). ``floor`` is the
 same step with the neurons removed (the GEMMs forward and backward). Streaming: batch 1, no grad, one
-step at a time through each library's single-step form, latency per step.
+step at a time through each library's single-step form, latency per step. ``snnkit-events`` is snnkit
+with event-driven synapses (``snnkit.kernels.set_event_driven``, opt-in): summary keys
+``snnkit_events_vs_snnkit``, ``snnkit_events_vs_best_peer`` and ``snnkit_events_same_spike_count``.
 
 Each round runs every case once in a process of its own (A B C A B C ...); the summary gives the median
 of the per-round ratios and the 1-minute load average at start and end (see benchmarks/_interleave.py).
@@ -44,7 +46,7 @@ def worker(impl: str, T: int, B: int, repeats: int, stream_steps: int, width: in
 
 def main(argv: list[str] | None = None) -> int:
     return bench_main(argv, module="benchmarks.core", bench="core-W1", description=__doc__.splitlines()[0],
-                      worker=worker, T=100, batch=32, stream_steps=100)
+                      worker=worker, T=100, batch=32, stream_steps=100, default_impls=(*IMPLS, "snnkit-events"))
 
 
 if __name__ == "__main__":

@@ -19,17 +19,19 @@ def test_core_bench_round_summary_and_spike_counts(capsys) -> None:
     from benchmarks import core
 
     core.main(["--T", "4", "--batch", "2", "--rounds", "1", "--repeats", "1", "--stream-steps", "3",
-               "--impls", "snnkit,snntorch"])
+               "--impls", "snnkit,snnkit-events,snntorch"])
     records = _records(capsys)
     summary = records[-1]
     assert summary["summary"] and summary["failed"] == {}
     for key in ("snnkit_vs_best_peer", "snnkit_vs_floor", "stream_snnkit_vs_best_peer", "load_avg_start",
-                "load_avg_end", "too_busy_to_trust", "snnkit_vs_best_peer_per_round"):
+                "load_avg_end", "too_busy_to_trust", "snnkit_vs_best_peer_per_round", "snnkit_events_vs_snnkit",
+                "snnkit_events_vs_best_peer"):
         assert key in summary, key
     assert summary["snnkit_vs_best_peer"] > 0 and len(summary["snnkit_vs_floor_per_round"]) == 1
     assert summary["identical_spike_counts"] and summary["identical_stream_spike_counts"]
+    assert summary["snnkit_events_same_spike_count"] is True
     cases = [r["case"] for r in records[:-1]]
-    assert cases == ["floor", "snnkit", "snntorch", "stream:snnkit", "stream:snntorch"]  # one round, in order
+    assert cases == ["floor", "snnkit", "snnkit-events", "snntorch", "stream:snnkit", "stream:snntorch"]  # one round
     assert any(r.get("spikes") for r in records[:-1])  # the network fires
 
 

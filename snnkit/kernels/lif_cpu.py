@@ -355,19 +355,24 @@ class _CppLinearLIF(torch.autograd.Function):
     the LIF's backward has no route through time (SLTT: ``g_h = g_s sg(h - v_th)``); both backwards
     recompute the membranes from the current, so the forward writes none. With ``spatial`` the state,
     ``beta`` and the threshold get no gradient (callers check). ``weight_grad_input``: what the weight
-    gradient reads instead of ``x`` (OTTT's trace; kept in place of ``x``, which the backward does not need)."""
+    gradient reads instead of ``x`` (OTTT's trace; kept in place of ``x``, which the backward does not need).
+    ``events``: a 0/1 input runs event-driven (:func:`linear_forward`); its ones are kept in place of ``x``."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor, beta: Tensor, th: Tensor,  # type: ignore[override]
-                p: LIFParameters, spatial: bool, weight_grad_input: Tensor | None):
+                p: LIFParameters, spatial: bool, weight_grad_input: Tensor | None, events: bool):
         steps, n_out = x.shape[0], weight.shape[0]
         x2 = x.reshape(-1, x.shape[-1])
-        cur = linear_into_cache(x2, weight, bias)
+        # event-driven: 0/1 inputs as their ones (the weight gradient reads them too; OTTT's trace is not 0/1)
+        cur, ones = linear_forward(x2, weight, bias, events and weight_grad_input is None)
         neuron_shape = (*x.shape[1:-1], n_out)
         cur = cur.view(steps, -1)
         s, v_last, v0f, bf, tf = _lif_on_current(cur, v0, beta, th, p, neuron_shape)
         w_in = x2 if weight_grad_input is None else weight_grad_input.detach().reshape(x2.shape)
-        ctx.save_for_backward(w_in, weight, cur, v0f, bf, tf)  # both backwards recompute the membranes from cur
+        kept_in = ones if ones is not None else (w_in,)
+        # both backwards recompute the membranes from cur
+        ctx.save_for_backward(weight, cur, v0f, bf, tf, *kept_in)
+        ctx.in_features = x.shape[-1]
         ctx.p, ctx.spatial, ctx.has_bias = p, spatial, bias is not None
         ctx.shapes = x.shape, neuron_shape, v0.shape, beta.shape, th.shape
         v_last = v_last.view(neuron_shape)
@@ -377,7 +382,8 @@ class _CppLinearLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes: Tensor, g_vlast: Tensor):  # type: ignore[override]
-        w_in, weight, kept, v0f, bf, tf = ctx.saved_tensors
+        weight, kept, v0f, bf, tf, *kept_in = ctx.saved_tensors
+        w_in: Tensor | tuple[Tensor, Tensor] = kept_in[0] if len(kept_in) == 1 else (kept_in[0], kept_in[1])
         p: LIFParameters = ctx.p
         x_shape, neuron_shape, v0_shape, beta_shape, th_shape = ctx.shapes
         need_x, need_w, need_b, need_v0, need_beta, need_th = ctx.needs_input_grad[:6]
@@ -393,8 +399,8 @@ class _CppLinearLIF(torch.autograd.Function):
             g_v0 = reduce_to(gv0.view(neuron_shape), v0_shape) if need_v0 else None
             g_beta = reduce_to(gbeta.view(neuron_shape), beta_shape) if need_beta else None
             g_th = reduce_to(gth.view(neuron_shape), th_shape) if need_th else None
-        g_x, g_w, g_b = _linear_grads(g_cur, g_sum, w_in, weight, need_x, need_w, need_sum)
-        return None if g_x is None else g_x.view(x_shape), g_w, g_b, g_v0, g_beta, g_th, None, None, None
+        g_x, g_w, g_b = _linear_grads(g_cur, g_sum, w_in, weight, need_x, need_w, need_sum, ctx.in_features)
+        return None if g_x is None else g_x.view(x_shape), g_w, g_b, g_v0, g_beta, g_th, None, None, None, None
 
 
 def _lif_on_current(cur: Tensor, v0: Tensor, beta: Tensor, th: Tensor, p: LIFParameters,
@@ -422,12 +428,19 @@ def _spatial_current_grad(gs: Tensor, cur: Tensor, v0f: Tensor, bf: Tensor, tf: 
     return g_cur, g_sum
 
 
-def _linear_grads(g_cur: Tensor, g_sum: Tensor, w_in: Tensor, weight: Tensor, need_x: bool, need_w: bool,
-                  need_sum: bool) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-    """A Linear's input, weight and bias gradients from its output's ``g_cur`` (``g_sum``: summed over steps)."""
+def _linear_grads(g_cur: Tensor, g_sum: Tensor, w_in: Tensor | tuple[Tensor, Tensor], weight: Tensor, need_x: bool,
+                  need_w: bool, need_sum: bool, in_features: int | None = None
+                  ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """A Linear's input, weight and bias gradients from its output's ``g_cur`` (``g_sum``: summed over steps).
+    ``w_in``: the input the weight gradient reads, or its ones (:func:`spike_rows`, ``in_features`` wide)."""
     g2 = g_cur.view(-1, weight.shape[0])
     g_x = torch.mm(g2, weight, out=cached_empty((g2.shape[0], weight.shape[1]), g2)) if need_x else None
-    g_w = g2.t().mm(w_in.reshape(g2.shape[0], -1)) if need_w else None
+    if not need_w:
+        g_w = None
+    elif isinstance(w_in, tuple):
+        g_w = event_weight_grad(w_in, g2, in_features)  # type: ignore[arg-type]
+    else:
+        g_w = g2.t().mm(w_in.reshape(g2.shape[0], -1))
     g_b = g_sum.view(-1, weight.shape[0]).sum(0) if need_sum else None
     return g_x, g_w, g_b
 
@@ -474,6 +487,47 @@ class _CppSpatialChain(torch.autograd.Function):
         return None if g is None else g.view(ctx.x_shape), None, *grads
 
 
+# Event-driven synapses (snnkit.kernels.set_event_driven). Above this fraction of ones the dense GEMM is
+# as fast: measured on 512-output layers, 2 threads, 2.4-2.5x faster at 5 % ones, 1.3-1.7x at 10 %, none
+# at 20 % (benchmarks: docs/engines.md)
+EVENT_MAX_DENSITY = 0.1
+# the event-driven weight gradient's per-thread parts hold at most this many values (fewer parts above)
+_EVENT_PART_VALUES = 1 << 26
+
+
+def spike_rows(x2: Tensor) -> tuple[Tensor, Tensor] | None:
+    """The ones of a 0/1 matrix ``x2 [R, K]`` as compressed rows ``(row_ptr [R + 1], columns [nnz])``, or
+    None when a value is neither 0 nor 1 or more than :data:`EVENT_MAX_DENSITY` of them are ones."""
+    found = load().spike_rows(x2.detach().contiguous(), EVENT_MAX_DENSITY)  # type: ignore[union-attr]
+    return (found[0], found[1]) if found else None
+
+
+def event_linear_into_cache(ones: tuple[Tensor, Tensor], weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear`` on a 0/1 input given by its ones (:func:`spike_rows`): each output row is the bias plus
+    the weight columns of its ones, added in column order; written into the engine's buffer cache."""
+    out = cached_empty((ones[0].numel() - 1, weight.shape[0]), weight)
+    load().event_linear_into(ones[0], ones[1], weight.detach().t().contiguous(),  # type: ignore[union-attr]
+                             _EMPTY if bias is None else bias.detach().contiguous(), out)
+    return out
+
+
+def event_weight_grad(ones: tuple[Tensor, Tensor], g2: Tensor, in_features: int) -> Tensor:
+    """The weight gradient ``g2.t() @ x`` of a Linear whose 0/1 input ``x`` is given by its ones."""
+    parts = load().event_weight_grad_parts(ones[0], ones[1], g2.contiguous(), in_features,  # type: ignore[union-attr]
+                                           _EVENT_PART_VALUES)
+    return (parts[0] if parts.shape[0] == 1 else parts.sum(0)).t().contiguous()
+
+
+def linear_forward(x2: Tensor, weight: Tensor, bias: Tensor | None, events: bool
+                   ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+    """``F.linear(x2, weight, bias)`` without autograd, in the engine's buffer cache, and the input's ones
+    when ``events`` and the input qualifies (:func:`spike_rows`; the output then comes from them), else None."""
+    ones = spike_rows(x2) if events else None
+    if ones is None:
+        return linear_into_cache(x2, weight, bias), None
+    return event_linear_into_cache(ones, weight, bias), ones
+
+
 def linear_into_cache(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """``F.linear(x, weight, bias)`` (no autograd) written into a buffer from the engine's cache: the
     same GEMM call as ``nn.Linear`` (the same values to the bit), on warm pages instead of fresh ones."""
@@ -493,12 +547,13 @@ def cached_empty(shape: tuple[int, ...] | torch.Size, like: Tensor) -> Tensor:
 
 
 def linear_lif_cpp(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | None, p: LIFParameters,
-                   spatial: bool = False, weight_grad_input: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                   spatial: bool = False, weight_grad_input: Tensor | None = None, events: bool = False
+                   ) -> tuple[Tensor, Tensor]:
     """``(spikes, last membrane)`` of a LIF layer on ``F.linear(x, weight, bias)`` (see
     :func:`snnkit.kernels.linear_lif` for when it applies and what ``spatial`` and ``weight_grad_input`` do)."""
     shape = (*x.shape[1:-1], weight.shape[0])
     v0 = x.new_zeros(shape) if v0 is None else v0
-    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, weight_grad_input)
+    return _CppLinearLIF.apply(x, weight, bias, v0, p.beta(x), p.threshold(x), p, spatial, weight_grad_input, events)
 
 
 def spatial_chain_cpp(x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor, Tensor, Tensor | None]],

@@ -491,10 +491,13 @@ def _states_before(layers: list[nn.Module], x: Tensor, chosen: list[int], chunk_
 
 def _linear_no_grad(layer: nn.Linear, xs: Tensor) -> Tensor:
     """``layer(xs)`` without a graph; on the C++ engine, the same GEMM call written into its buffer cache
-    (the same values; its bias copied into warm pages instead of fresh ones on every pass)."""
+    (the same values; its bias copied into warm pages instead of fresh ones on every pass), or with
+    event-driven synapses on and a 0/1 input, its event-driven form."""
     if kernels.get_engine() in ("auto", "cpp") and xs.device.type == "cpu" and xs.dtype == layer.weight.dtype \
             and xs.dtype in (torch.float32, torch.float64) and lif_cpu.load() is not None:
-        return lif_cpu.linear_into_cache(xs, layer.weight, layer.bias)
+        out, _ = lif_cpu.linear_forward(xs.reshape(-1, xs.shape[-1]), layer.weight, layer.bias,
+                                        kernels.get_event_driven())
+        return out.view(*xs.shape[:-1], -1)
     return layer(xs)
 
 

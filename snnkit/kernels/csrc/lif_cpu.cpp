@@ -5,6 +5,10 @@
 // Compiled with -ffp-contract=off: no fused multiply-adds, so h equals the reference's beta * v + x bit for bit.
 #include <torch/extension.h>
 #include <algorithm>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <list>
@@ -640,6 +644,165 @@ std::vector<torch::Tensor> lif_spatial_backward(torch::Tensor gs, torch::Tensor 
 // the output of a GEMM that feeds the engine (torch's out= argument), warm memory instead of fresh pages.
 torch::Tensor cached_empty(std::vector<int64_t> sizes, torch::Tensor like) { return empty_cached(sizes, like.options()); }
 
+// ---- Event-driven synapses: an nn.Linear whose input is 0/1 spikes (snnkit.kernels.set_event_driven) ----
+// Only the weights of the inputs that spiked are added: rows x [R, K] become compressed rows (row_ptr
+// [R + 1] int64, the columns of their ones idx [nnz] int32), the output row r is bias + the rows of the
+// transposed weight wt [K, N] at those columns, added in column order (deterministic, whatever the
+// threads), and the weight gradient adds each g[r] to the rows of gwt [K, N] at those columns.
+
+// Writes the columns of the nonzeros of xr [K] to cols; returns how many, and sets `other` when a value
+// is neither 0 nor 1 (NaN included). With AVX-512, 16 floats per compare and one step per nonzero.
+template <typename T>
+inline int64_t row_ones(const T* __restrict__ xr, int64_t K, int32_t* __restrict__ cols, int& other) {
+  int64_t n = 0, j = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    for (; j + 16 <= K; j += 16) {
+      const __m512 v = _mm512_loadu_ps(xr + j);
+      unsigned nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+      other |= (nz & ~unsigned(_mm512_cmp_ps_mask(v, one, _CMP_EQ_OQ))) != 0;
+      while (nz) {
+        cols[n++] = int32_t(j + __builtin_ctz(nz));
+        nz &= nz - 1;
+      }
+    }
+  }
+#endif
+  for (; j < K; ++j) {  // no branch: every column is written, only nonzeros move n on
+    const T v = xr[j];
+    cols[n] = int32_t(j);
+    n += v != T(0);
+    other |= (v != T(0)) & (v != T(1));
+  }
+  return n;
+}
+
+// The compressed rows of x [R, K], or nothing when a value is neither 0 nor 1 (NaN included) or more
+// than max_density of the values are ones (the dense GEMM is then as fast or faster). One pass over x:
+// each of a few row ranges lists its rows' columns of ones, the lists are then copied into idx. A pass
+// stops early once the ones seen pass the limit, and 64 rows spread over x are counted first, so a
+// matrix far denser than the limit (a hidden layer's spikes, often) costs little to refuse.
+std::vector<torch::Tensor> spike_rows(torch::Tensor x, double max_density) {
+  TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be a contiguous [R, K] matrix; got ", x.sizes());
+  const int64_t R = x.size(0), K = x.size(1);
+  TORCH_CHECK(K < (int64_t(1) << 31), "x has ", K, " columns; at most 2^31 - 1");
+  const double limit = max_density * double(R) * double(K);
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(R, 4 * at::get_num_threads()));
+  auto row_ptr = torch::empty({R + 1}, x.options().dtype(torch::kLong));
+  int64_t* rp = row_ptr.data_ptr<int64_t>();
+  std::vector<std::vector<int32_t>> lists(chunks);
+  std::atomic<bool> refused{false};
+  std::atomic<int64_t> seen{0};
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spike_rows", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const int64_t sample = std::min<int64_t>(R, 64);
+    int64_t sampled = 0;
+    for (int64_t i = 0; i < sample; ++i) {
+      const scalar_t* xr = xp + (R * i / sample) * K;
+      for (int64_t j = 0; j < K; ++j) sampled += xr[j] != scalar_t(0);
+    }
+    if (double(sampled) > 1.5 * max_density * double(sample) * double(K)) {  // a heuristic: only ever refuses
+      refused = true;
+      return;
+    }
+    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      std::vector<int32_t> scratch(K);
+      for (int64_t c = c0; c < c1 && !refused; ++c) {
+        std::vector<int32_t>& list = lists[c];
+        for (int64_t r = R * c / chunks; r < R * (c + 1) / chunks; ++r) {
+          int other = 0;
+          const int64_t n = row_ones(xp + r * K, K, scratch.data(), other);
+          rp[r + 1] = n;
+          list.insert(list.end(), scratch.begin(), scratch.begin() + n);
+          if (other || double(seen.fetch_add(n) + n) > limit) {
+            refused = true;
+            break;
+          }
+        }
+      }
+    });
+  });
+  if (refused) return {};
+  rp[0] = 0;
+  for (int64_t r = 0; r < R; ++r) rp[r + 1] += rp[r];
+  auto idx = torch::empty({rp[R]}, x.options().dtype(torch::kInt));
+  int32_t* ip = idx.data_ptr<int32_t>();
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) std::copy(lists[c].begin(), lists[c].end(), ip + rp[R * c / chunks]);
+  });
+  return {row_ptr, idx};
+}
+
+// out [R, N] = bias + sum of wt [K, N] over the columns of each row's ones (row_ptr, idx from spike_rows).
+void event_linear_into(torch::Tensor row_ptr, torch::Tensor idx, torch::Tensor wt, torch::Tensor bias,
+                       torch::Tensor out) {
+  const int64_t R = row_ptr.numel() - 1, N = wt.size(1);
+  TORCH_CHECK(wt.dim() == 2 && wt.is_contiguous() && out.is_contiguous() && out.dim() == 2 && out.size(0) == R &&
+              out.size(1) == N && out.scalar_type() == wt.scalar_type() &&
+              (!bias.numel() || (bias.numel() == N && bias.is_contiguous() && bias.scalar_type() == wt.scalar_type())),
+              "wt [K, N], out [R, N] and bias [N] (or empty) must be contiguous, of one dtype; got wt ", wt.sizes(),
+              ", out ", out.sizes(), ", bias ", bias.sizes(), ", R = ", R);
+  const int64_t* rp = row_ptr.data_ptr<int64_t>();
+  const int32_t* ip = idx.data_ptr<int32_t>();
+  AT_DISPATCH_FLOATING_TYPES(wt.scalar_type(), "event_linear_into", [&] {
+    const scalar_t* w = wt.data_ptr<scalar_t>();
+    const scalar_t* b = bias.numel() ? bias.data_ptr<scalar_t>() : nullptr;
+    scalar_t* op = out.data_ptr<scalar_t>();
+    at::parallel_for(0, R, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        scalar_t* __restrict__ o = op + r * N;
+        for (int64_t c = 0; c < N; ++c) o[c] = b ? b[c] : scalar_t(0);
+        const int32_t* ones = ip + rp[r];
+        const int64_t n = rp[r + 1] - rp[r];
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4) {  // four rows of wt per pass over o; added left to right, as one at a time
+          const scalar_t* __restrict__ w0 = w + int64_t(ones[i]) * N;
+          const scalar_t* __restrict__ w1 = w + int64_t(ones[i + 1]) * N;
+          const scalar_t* __restrict__ w2 = w + int64_t(ones[i + 2]) * N;
+          const scalar_t* __restrict__ w3 = w + int64_t(ones[i + 3]) * N;
+          for (int64_t c = 0; c < N; ++c) o[c] = o[c] + w0[c] + w1[c] + w2[c] + w3[c];
+        }
+        for (; i < n; ++i) {
+          const scalar_t* __restrict__ w0 = w + int64_t(ones[i]) * N;
+          for (int64_t c = 0; c < N; ++c) o[c] += w0[c];
+        }
+      }
+    });
+  });
+}
+
+// The weight gradient, transposed, as parts to add: [P, K, N], part p = sum of g[r] over rows r of the
+// p-th of P equal row ranges, at the columns of their ones. One part per thread (no two threads write
+// one row), fewer when P * K * N values would pass max_values.
+torch::Tensor event_weight_grad_parts(torch::Tensor row_ptr, torch::Tensor idx, torch::Tensor g, int64_t K,
+                                      int64_t max_values) {
+  const int64_t R = row_ptr.numel() - 1, N = g.size(1);
+  TORCH_CHECK(g.dim() == 2 && g.is_contiguous() && g.size(0) == R, "g must be a contiguous [R, N] matrix with R = ",
+              R, "; got ", g.sizes());
+  const int64_t P = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), max_values / std::max<int64_t>(1, K * N)));
+  auto parts = torch::zeros({P, K, N}, g.options());
+  const int64_t* rp = row_ptr.data_ptr<int64_t>();
+  const int32_t* ip = idx.data_ptr<int32_t>();
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "event_weight_grad", [&] {
+    const scalar_t* gp = g.data_ptr<scalar_t>();
+    scalar_t* pp = parts.data_ptr<scalar_t>();
+    at::parallel_for(0, P, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        scalar_t* acc = pp + p * K * N;
+        for (int64_t r = R * p / P; r < R * (p + 1) / P; ++r) {
+          const scalar_t* __restrict__ gr = gp + r * N;
+          for (int64_t i = rp[r]; i < rp[r + 1]; ++i) {
+            scalar_t* __restrict__ a = acc + int64_t(ip[i]) * N;
+            for (int64_t c = 0; c < N; ++c) a[c] += gr[c];
+          }
+        }
+      }
+    });
+  });
+  return parts;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
@@ -652,4 +815,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("lif_spatial_backward", &lif_spatial_backward, "LIF backward without the route through time (SLTT)");
   mod.def("cached_empty", &cached_empty, "an uninitialised tensor from the buffer cache");
   mod.def("leaky_integrate", &leaky_integrate, "the leaky integration alone (LI membranes, OTTT traces)");
+  mod.def("spike_rows", &spike_rows, "a 0/1 matrix as compressed rows, or nothing (not 0/1, or too dense)");
+  mod.def("event_linear_into", &event_linear_into, "a Linear on 0/1 inputs: adds the weights of the ones");
+  mod.def("event_weight_grad_parts", &event_weight_grad_parts, "a Linear's weight gradient on 0/1 inputs, in parts");
 }
