@@ -15,8 +15,9 @@ take the reference path. Force a choice globally with :func:`set_engine` or loca
 
 Event-driven synapses (off by default): with :func:`set_event_driven` (or :func:`use_event_driven`) an
 ``nn.Linear`` that the C++ engine runs with the LIF after it adds only the weights of the inputs that
-spiked when its input is 0/1 and at most 10 % ones, forward and in the weight gradient (2.4x faster than
-the dense GEMM at 5 % ones on a 700 -> 512 layer, see ``docs/engines.md``). The sums are the same but in
+spiked when its input is 0/1 and at most 15 % ones, forward and in the weight gradient (3x faster than
+the two dense GEMMs at 5 % ones on a 700 -> 512 layer, W1's training step 2x; see ``docs/engines.md``).
+The sums are the same but in
 another order than the BLAS GEMM's, so a membrane within float rounding of the threshold can spike
 differently from ``nn.Linear``; off, the engine runs the very GEMM ``nn.Linear`` runs.
 
