@@ -159,3 +159,29 @@ def test_the_switch_is_off_by_default_and_restored():
     assert kernels.get_event_driven() is False
     with pytest.raises(TypeError, match="True or False"):
         kernels.set_event_driven("yes")  # type: ignore[arg-type]
+
+
+def test_trainer_event_driven_setting_trains_like_the_dense_engine(monkeypatch):
+    # the Trainer runs float32; the event-driven sums differ from the GEMM's by rounding only, so an epoch
+    # of SGD from the same start must end at the same weights to float32 rounding (a wrong gradient would not)
+    from snnkit.training import Trainer, TrainerConfig
+
+    x, _ = _spike_input(T=20, B=24, dtype=torch.float32)
+    y = torch.randint(0, 5, (24,), generator=torch.Generator().manual_seed(9))
+    calls = _count_event_calls(monkeypatch)
+    weights = {}
+    for events in (False, True):
+        model = _net(dtype=torch.float32)
+        trainer = Trainer(model, {"epochs": 1, "batch_size": 8, "loss": "ce_count", "optimizer": "sgd",
+                                  "lr": 0.05, "progress": False, "event_driven": events, "seed": 0})
+        trainer.fit((x, y))
+        assert trainer.evaluate((x, y))["accuracy"] >= 0
+        weights[events] = [q.detach().clone() for q in model.parameters()]
+        assert bool(calls) == events  # used exactly when asked for
+        assert kernels.get_event_driven() is False  # and the global setting restored
+    for a, b in zip(weights[True], weights[False]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    start = [q.detach() for q in _net(dtype=torch.float32).parameters()]
+    assert max(float((a - b).abs().max()) for a, b in zip(weights[False], start)) > 1e-3  # it did train
+    with pytest.raises(TypeError, match="event_driven"):
+        TrainerConfig(event_driven=1)  # type: ignore[arg-type]

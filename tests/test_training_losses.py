@@ -82,3 +82,51 @@ def test_monitor_rates_equal_the_layer_spikes() -> None:
     assert mon.rates()["1:LIF"] == pytest.approx(hidden_spikes.mean().item())
     assert isinstance(model[1], neurons.LIF)
     mon.remove()
+
+
+def test_monitor_keeps_the_fused_engine_passes_and_sees_what_hooks_see(monkeypatch) -> None:
+    # On a snnkit Sequential the monitor observes instead of hooking: the Linear + LIF pair stays one fused
+    # engine pass, and it records what a hook-based SpikeRecorder records (an independent path: hooks on
+    # the layers, which turn the fusion off), outputs with their graph for the rate regularisers
+    from snnkit.analysis.activity import SpikeRecorder
+    from snnkit.kernels import lif_cpu
+    from snnkit.synapses import TimeDistributed
+
+    torch.manual_seed(0)
+    model = neurons.Sequential(torch.nn.Linear(12, 20), neurons.LIF(tau_mem=4.0, v_th=0.5),
+                               TimeDistributed(torch.nn.Linear(20, 8)), neurons.LIF(tau_mem=4.0, v_th=0.5),
+                               torch.nn.Linear(8, 3), neurons.LI(tau_mem=4.0))
+    x = (torch.rand(15, 4, 12) < 0.5).float() * 3
+    fused: list[int] = []
+    real = lif_cpu.linear_lif_cpp
+    monkeypatch.setattr(lif_cpu, "linear_lif_cpp", lambda *a, **k: fused.append(1) or real(*a, **k))
+    with SpikeRecorder(model) as hooks:
+        want = model(x)
+    assert not fused  # hooks: the layers ran apart
+    mon = training.FiringRateMonitor(model)
+    got = model(x)
+    if lif_cpu.load() is not None:
+        assert len(fused) == 2  # both pairs fused while monitored
+    torch.testing.assert_close(got, want)
+    assert mon.rates() == pytest.approx(hooks.rates()) and set(mon.rates()) == {"1:LIF", "3:LIF"}
+    assert all(o.requires_grad for o in mon.outputs.values())
+    for name, spikes in mon.outputs.items():
+        torch.testing.assert_close(spikes.detach(), hooks.spikes[name][0])
+    mon.remove()
+    model(x)
+    assert mon.rates() == pytest.approx(hooks.rates())  # removed: saw nothing more
+    # a spiking layer nested deeper than the Sequential's children: hooks, as before
+    nested = neurons.Sequential(torch.nn.Sequential(torch.nn.Linear(12, 5), neurons.LIF(tau_mem=4.0)))
+    deep = training.FiringRateMonitor(nested)
+    nested(x)
+    assert len(deep.rates()) == 1 and deep._handles  # recorded through its hook
+    deep.remove()
+    # LIF + pooling is not fused while observed (its spikes are never stored): the LIF's rate is recorded
+    pooled = neurons.Sequential(neurons.LIF(tau_mem=4.0, v_th=0.5), TimeDistributed(torch.nn.AvgPool2d(2)))
+    frames = torch.rand(6, 2, 3, 8, 8) * 2
+    with SpikeRecorder(pooled) as hooks:
+        pooled(frames)
+    mon = training.FiringRateMonitor(pooled)
+    pooled(frames)
+    assert mon.rates() == pytest.approx(hooks.rates()) and len(mon.rates()) == 1
+    mon.remove()

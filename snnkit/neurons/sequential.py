@@ -2,7 +2,7 @@
 (truncated BPTT, online training, streaming inference) with nothing carried implicitly."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from torch import Tensor, nn
 
@@ -20,8 +20,24 @@ class Sequential(nn.Sequential):
     gradient summed by the LIF's backward), and a LIF followed by ``TimeDistributed(nn.AvgPool2d(k))``
     (stride k, no padding; :func:`snnkit.kernels.lif_avgpool`: the spikes between the two are never
     stored). Hooks on either module turn the fusion off for that pair, so monitors still see what
-    passes between them.
+    passes between them. A monitor that only needs each layer's output can instead register with
+    :meth:`add_observer`: ``fn(layer, output)`` is called after every layer of ``forward`` and ``run``
+    (after a fused Linear + LIF pair, with the LIF and its spikes), and the fusion stays on (all but
+    LIF + pooling, whose spikes are never stored).
     """
+
+    def add_observer(self, fn: Callable[[nn.Module, Tensor], None]) -> None:
+        """Call ``fn(layer, output)`` after each layer of ``forward`` and ``run`` (not ``step``)."""
+        self.__dict__.setdefault("_observers", []).append(fn)
+
+    def remove_observer(self, fn: Callable[[nn.Module, Tensor], None]) -> None:
+        observers = self.__dict__.get("_observers", [])
+        if fn in observers:
+            observers.remove(fn)
+
+    def _notify(self, layer: nn.Module, out: Tensor) -> None:
+        for fn in self.__dict__.get("_observers", ()):
+            fn(layer, out)
 
     def forward(self, x: Tensor) -> Tensor:  # nn.Sequential's, plus the fused pairs
         layers, i = list(self), 0
@@ -29,9 +45,13 @@ class Sequential(nn.Sequential):
         while i < len(layers):
             fused = self._run_fused(layers, i, x, at_rest)
             if fused is not None:
-                x, i = fused[0], i + 2
+                x = fused[0]
+                self._notify(layers[i + 1], x)
+                i += 2
             else:
-                x, i = layers[i](x), i + 1
+                x = layers[i](x)
+                self._notify(layers[i], x)
+                i += 1
         return x
 
     def _state(self, state: list[Any] | None) -> list[Any]:
@@ -50,18 +70,19 @@ class Sequential(nn.Sequential):
             if fused is not None:
                 (x, pair), i = fused, i + 2
                 new_state += pair
+                self._notify(layers[i - 1], x)
                 continue
             layer, s = layers[i], state[i]
             if hasattr(layer, "run"):
                 x, s = layer.run(x, s)
             else:
                 x = layer(x)
+            self._notify(layer, x)
             new_state.append(s)
             i += 1
         return x, new_state
 
-    @staticmethod
-    def _run_fused(layers: list[nn.Module], i: int, x: Tensor, states: list[Any]) -> tuple[Tensor, list[Any]] | None:
+    def _run_fused(self, layers: list[nn.Module], i: int, x: Tensor, states: list[Any]) -> tuple[Tensor, list[Any]] | None:
         """Layers ``i`` and ``i + 1`` (states ``states``) as one fused engine pass: ``(output, their new
         states)``, or None (not a fusable pair, hooks on either, or no engine for this input)."""
         if i + 1 >= len(layers) or not isinstance(x, Tensor):
@@ -69,7 +90,8 @@ class Sequential(nn.Sequential):
         first, second = layers[i], layers[i + 1]
         if _plain_lif(first):
             k = avgpool_size(second)
-            if k is None or hooked(first) or hooked(second):
+            # observers must see the LIF's spikes, which the fused pass never stores
+            if k is None or hooked(first) or hooked(second) or self.__dict__.get("_observers"):
                 return None
             out = first.run_avgpool(x, states[0], k)  # type: ignore[union-attr]
             return None if out is None else (out[0], [out[1], None])

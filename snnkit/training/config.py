@@ -28,6 +28,9 @@ class TrainerConfig:
     ``batch_size`` is the GLOBAL batch (split over data-parallel workers). ``checkpoint_every``: also
     checkpoint every N optimiser steps (0: only at epoch ends and on interrupt).
     ``rate_reg``: ``{layer or "*": {target=, lower=, upper=, weight=}}``.
+    ``event_driven``: train and evaluate with event-driven synapses (:func:`snnkit.kernels.set_event_driven`:
+    Linear + LIF pairs on spike input add only the weights of the spikes; faster, not bit-equal to
+    ``nn.Linear``); false leaves the global setting as it is.
     """
 
     epochs: int = 10
@@ -52,6 +55,7 @@ class TrainerConfig:
     rate_reg: dict[str, dict[str, float]] = field(default_factory=dict)
     device: str = "cpu"
     progress: bool = True
+    event_driven: bool = False
 
     def __post_init__(self) -> None:
         _checks.one_of("trainer.optimizer", self.optimizer, OPTIMIZERS)
@@ -78,7 +82,7 @@ class TrainerConfig:
             raise TypeError(f"trainer.schedule_options must be a table of numbers; got {self.schedule_options!r}")
         for key, value in self.schedule_options.items():
             _finite(f"trainer.schedule_options.{key}", value, -math.inf, math.inf)
-        for bools in ("batch_first", "progress"):
+        for bools in ("batch_first", "progress", "event_driven"):
             if not isinstance(getattr(self, bools), bool):
                 raise TypeError(f"trainer.{bools}={getattr(self, bools)!r} is not allowed; allowed: true or false")
         _check_device(self.device)

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..analysis.activity import SpikeRecorder
 from ..analysis.activity import spiking_layers as _all_spiking_layers
-from ..neurons import SpikingLayer
+from ..neurons import Sequential, SpikingLayer
 
 
 def spiking_layers(model: nn.Module) -> dict[str, SpikingLayer]:
@@ -24,12 +24,33 @@ class FiringRateMonitor(SpikeRecorder):
     :func:`snnkit.analysis.layer_name` names them: the module path, with the class added where the path
     is only indices (``"1:LIF"``, ``"encoder.lif"``). Chunked runs, which call
     ``layer.run`` directly (no hooks fire), report their outputs with :meth:`observe`.
+
+    On a :class:`snnkit.neurons.Sequential` whose spiking layers are all its own children the monitor
+    registers as the Sequential's observer instead of hooking the layers: a hook would turn off the
+    engine's fused Linear + LIF pass (and event-driven synapses) for every step the Trainer takes.
     """
 
     def __init__(self, model: nn.Module, keep_outputs: bool = True) -> None:
         super().__init__(model, keep_spikes=keep_outputs, nested=False)
         self.outputs: dict[str, Tensor] = {}
+        self._observed: Sequential | None = None
         self.start()
+
+    def start(self) -> "FiringRateMonitor":
+        children = {id(m) for m in self.model.children()}
+        if isinstance(self.model, Sequential) and all(id(m) in children for m in self.layers.values()):
+            if self._observed is None:
+                self.model.add_observer(self.observe)
+                self._observed = self.model
+            return self
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        if self._observed is not None:
+            self._observed.remove_observer(self.observe)
+            self._observed = None
+        super().stop()
 
 
     @property

@@ -24,6 +24,7 @@ Modes (``TrainerConfig.mode``):
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -34,6 +35,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .. import kernels
 from ..neurons import LI, SpikingLayer, detach_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainerConfig
@@ -210,6 +212,10 @@ class Trainer:
 
     def train_step(self, x: Tensor, y: Tensor, monitor: FiringRateMonitor | None = None) -> dict[str, float]:
         """One optimiser step on a batch ``x [T, B, ...]``; returns loss and accuracy of the batch."""
+        with self._synapses():
+            return self._train_step(x, y, monitor)
+
+    def _train_step(self, x: Tensor, y: Tensor, monitor: FiringRateMonitor | None) -> dict[str, float]:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         if self.config.mode in _ONLINE_METHODS:
@@ -281,8 +287,12 @@ class Trainer:
         is recorded in :attr:`config_changes` (and in the checkpoints). While ``fit`` runs, ``out_dir``
         is locked: a second trainer on the same folder gets :class:`RunFolderBusyError`.
         """
-        with self._run_folder_lock():
+        with self._run_folder_lock(), self._synapses():
             return self._fit(train_data, val_data, resume, allow_config_change)
+
+    def _synapses(self) -> Any:
+        """Event-driven synapses on while the trainer computes, if its config asks for them."""
+        return kernels.use_event_driven() if self.config.event_driven else contextlib.nullcontext()
 
     def _fit(self, train_data: Any, val_data: Any, resume: str | Path | bool | None,
              allow_config_change: bool) -> list[dict[str, Any]]:
@@ -412,6 +422,10 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Loss, accuracy and per-layer firing rates on ``data`` (whole sequences, eval mode)."""
+        with self._synapses():
+            return self._evaluate(data)
+
+    def _evaluate(self, data: Any) -> dict[str, Any]:
         kind, src, n = self._as_source(data)
         was_training = self.model.training
         self.model.eval()
