@@ -95,6 +95,30 @@ def use_event_driven(enabled: bool = True) -> Iterator[None]:
         set_event_driven(previous)
 
 
+@contextlib.contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Inside the block the CPU flushes denormal floats to zero (``torch.set_flush_denormal(True)``); the
+    previous setting comes back after it (read from the C++ engine; without it, off is assumed).
+
+    A saturated loss (e.g. a cross-entropy on spike counts with a large margin) makes float32 gradients
+    fall below 1.2e-38, and x86 CPUs compute on such denormals many times slower: a W1-shaped Trainer step
+    took 90 ms instead of 23 ms (docs/engines.md). Values that small change no update (Adam's second
+    moment of such a gradient is already 0 in float32)."""
+    ext = lif_cpu.load()
+    previous = bool(ext.denormals_flushed()) if ext is not None else False
+    _set_flush(ext, True)
+    try:
+        yield
+    finally:
+        _set_flush(ext, previous)
+
+
+def _set_flush(ext: Any, on: bool) -> None:
+    torch.set_flush_denormal(on)
+    if ext is not None:  # each thread has its own setting: the intra-op pool's threads too
+        ext.set_denormals_flushed(on)
+
+
 def available() -> dict[str, list[str]]:
     """Which engines can run on this machine for which model (for ``snnkit info``): ``triton`` only with
     CUDA, or on CPU tensors under Triton's interpreter."""
@@ -290,7 +314,7 @@ def izhikevich(xs: Tensor, state: tuple[Tensor, Tensor] | None, p: IzhikevichPar
 
 
 __all__ = ["set_engine", "get_engine", "use_engine", "set_event_driven", "get_event_driven", "use_event_driven",
-           "available", "lif", "lif_step", "leaky_integrate", "lif_avgpool",
+           "flush_denormals", "available", "lif", "lif_step", "leaky_integrate", "lif_avgpool",
            "linear_lif", "spatial_linear_lif_chain",
            "cuba_lif", "alif", "li", "izhikevich",
            "ENGINES", "release_buffers", "cached_buffer_bytes",

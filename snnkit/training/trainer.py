@@ -212,7 +212,7 @@ class Trainer:
 
     def train_step(self, x: Tensor, y: Tensor, monitor: FiringRateMonitor | None = None) -> dict[str, float]:
         """One optimiser step on a batch ``x [T, B, ...]``; returns loss and accuracy of the batch."""
-        with self._synapses():
+        with self._engine_settings():
             return self._train_step(x, y, monitor)
 
     def _train_step(self, x: Tensor, y: Tensor, monitor: FiringRateMonitor | None) -> dict[str, float]:
@@ -287,12 +287,18 @@ class Trainer:
         is recorded in :attr:`config_changes` (and in the checkpoints). While ``fit`` runs, ``out_dir``
         is locked: a second trainer on the same folder gets :class:`RunFolderBusyError`.
         """
-        with self._run_folder_lock(), self._synapses():
+        with self._run_folder_lock(), self._engine_settings():
             return self._fit(train_data, val_data, resume, allow_config_change)
 
-    def _synapses(self) -> Any:
-        """Event-driven synapses on while the trainer computes, if its config asks for them."""
-        return kernels.use_event_driven() if self.config.event_driven else contextlib.nullcontext()
+    def _engine_settings(self) -> Any:
+        """The engine settings the config asks for while the trainer computes: event-driven synapses,
+        denormals flushed to zero."""
+        stack = contextlib.ExitStack()
+        if self.config.event_driven:
+            stack.enter_context(kernels.use_event_driven())
+        if self.config.flush_denormals:
+            stack.enter_context(kernels.flush_denormals())
+        return stack
 
     def _fit(self, train_data: Any, val_data: Any, resume: str | Path | bool | None,
              allow_config_change: bool) -> list[dict[str, Any]]:
@@ -422,7 +428,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Loss, accuracy and per-layer firing rates on ``data`` (whole sequences, eval mode)."""
-        with self._synapses():
+        with self._engine_settings():
             return self._evaluate(data)
 
     def _evaluate(self, data: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@
 // Compiled with -ffp-contract=off: no fused multiply-adds, so h equals the reference's beta * v + x bit for bit.
 #include <torch/extension.h>
 #include <algorithm>
-#if defined(__AVX512F__)
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
 #include <atomic>
@@ -803,6 +803,27 @@ torch::Tensor event_weight_grad_parts(torch::Tensor row_ptr, torch::Tensor idx, 
   return parts;
 }
 
+// Whether this thread's floating-point unit flushes denormal results to zero and reads denormal inputs
+// as zero (x86 MXCSR FTZ and DAZ, what torch.set_flush_denormal(True) sets); false elsewhere.
+bool denormals_flushed() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return (_mm_getcsr() & 0x8040u) == 0x8040u;
+#else
+  return false;
+#endif
+}
+
+// Flush denormals to zero (or stop) on this thread and on every thread of the intra-op pool: each
+// thread has its own MXCSR, and torch.set_flush_denormal sets only the caller's.
+void set_denormals_flushed(bool on) {
+#if defined(__x86_64__) || defined(_M_X64)
+  auto apply = [on] { _mm_setcsr(on ? (_mm_getcsr() | 0x8040u) : (_mm_getcsr() & ~0x8040u)); };
+  apply();
+  const int64_t n = at::get_num_threads();
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) { apply(); });
+#endif
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
@@ -815,6 +836,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("lif_spatial_backward", &lif_spatial_backward, "LIF backward without the route through time (SLTT)");
   mod.def("cached_empty", &cached_empty, "an uninitialised tensor from the buffer cache");
   mod.def("leaky_integrate", &leaky_integrate, "the leaky integration alone (LI membranes, OTTT traces)");
+  mod.def("denormals_flushed", &denormals_flushed, "whether denormals are flushed to zero on this thread");
+  mod.def("set_denormals_flushed", &set_denormals_flushed, "flush denormals on this thread and the pool's");
   mod.def("spike_rows", &spike_rows, "a 0/1 matrix as compressed rows, or nothing (not 0/1, or too dense)");
   mod.def("event_linear_into", &event_linear_into, "a Linear on 0/1 inputs: adds the weights of the ones");
   mod.def("event_weight_grad_parts", &event_weight_grad_parts, "a Linear's weight gradient on 0/1 inputs, in parts");
