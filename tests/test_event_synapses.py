@@ -116,6 +116,9 @@ def test_online_with_event_driven_synapses_equals_the_detached_reference(method,
     model, (x, y) = _net(), _spike_input()
     loss_fn = lambda out, target: nn.functional.cross_entropy(out.sum(0), target)  # noqa: E731
     calls = _count_event_calls(monkeypatch)
+    grads: list[int] = []
+    real_grad = lif_cpu.event_weight_grad
+    monkeypatch.setattr(lif_cpu, "event_weight_grad", lambda ones, g2, k: grads.append(k) or real_grad(ones, g2, k))
     if method == "sltt_k":
         chosen = torch.randperm(30, generator=torch.Generator().manual_seed(8))[:3].tolist()
         ref = _reference(model, x, y, loss_fn, set(chosen), 3)
@@ -126,6 +129,7 @@ def test_online_with_event_driven_synapses_equals_the_detached_reference(method,
         with kernels.use_event_driven():
             got = _online(model, x, y, loss_fn, method="sltt", chunk_steps=8)
     assert calls, "the graph-free or fused forward must run event-driven"
+    assert grads, "so must the weight gradient (sltt_k: that of the chosen steps' chain node)"
     for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 

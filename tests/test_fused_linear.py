@@ -247,8 +247,8 @@ def test_sltt_k_takes_the_chain_with_the_kept_linear_outputs(monkeypatch):
     time-distributed Linear keeps no outputs and runs apart."""
     chains = []
     original = lif_cpu.spatial_chain_cpp
-    monkeypatch.setattr(lif_cpu, "spatial_chain_cpp", lambda x, layers, wb: chains.append(
-        [tuple(w.shape) for w in wb[::2]]) or original(x, layers, wb))
+    monkeypatch.setattr(lif_cpu, "spatial_chain_cpp", lambda x, layers, wb, events: chains.append(
+        [tuple(w.shape) for w in wb[::2]]) or original(x, layers, wb, events))
     loss, y = snnkit.training.losses.get_loss("ce_count"), torch.tensor([0, 1, 2])
     net, x = _net(), _input(T=20)
     online.backward(net, x, y, loss, method="sltt_k", k=3, generator=torch.Generator().manual_seed(5))

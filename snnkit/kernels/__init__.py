@@ -262,7 +262,7 @@ def spatial_linear_lif_chain(x: Tensor, pairs: list[tuple[Tensor, Tensor | None,
         constants = [(p.beta(current), p.threshold(current)) for _, _, p, current, _ in pairs]
     flat = [t for weight, bias, *_ in pairs for t in (weight, bias)]
     return lif_cpu.spatial_chain_cpp(x, [(p, *c, current, v0) for (_, _, p, current, v0), c in zip(pairs, constants)],
-                                     flat)
+                                     flat, _event_driven)
 
 
 def _fuses_linear_lif(x: Tensor, weight: Tensor, bias: Tensor | None, p: LIFParameters, current: Tensor | None,

@@ -451,13 +451,15 @@ class _CppSpatialChain(torch.autograd.Function):
     autograd node: per pair, the forward is one engine call and the backward a spatial pass and the
     Linear's GEMMs (on ``k * B`` rows a node's Python costs as much as that work). ``layers``: per pair
     ``(parameters, beta, threshold, current [steps, ..., out], v0 or None)``; ``weights_and_biases``: the
-    pairs' weights and biases (None where a Linear has none), as the tensors autograd gives gradients to."""
+    pairs' weights and biases (None where a Linear has none), as the tensors autograd gives gradients to.
+    ``events``: a pair's 0/1 input is kept as its ones and its weight gradient is event-driven (see
+    :func:`spike_rows`)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor, Tensor, Tensor | None]],
-                *weights_and_biases: Tensor | None):  # type: ignore[override]
+                events: bool, *weights_and_biases: Tensor | None):  # type: ignore[override]
         saved: list[Tensor] = []
-        ctx.meta = []
+        ctx.meta, ctx.ones = [], []
         w_in = x.reshape(-1, x.shape[-1])
         for j, (p, beta, th, current, v0) in enumerate(layers):
             weight = weights_and_biases[2 * j]
@@ -465,8 +467,10 @@ class _CppSpatialChain(torch.autograd.Function):
             cur = current.detach().reshape(steps, -1).contiguous()
             v0 = current.new_zeros(()) if v0 is None else v0
             s, _, v0f, bf, tf = _lif_on_current(cur, v0, beta, th, p, neuron_shape)
-            saved += [w_in, weight, cur, v0f, bf, tf]
+            ones = spike_rows(w_in) if events else None
+            saved += [_EMPTY if ones is not None else w_in, weight, cur, v0f, bf, tf]
             ctx.meta.append(p)
+            ctx.ones.append(ones)
             w_in = s.view(-1, neuron_shape[-1])
         ctx.save_for_backward(*saved)
         ctx.x_shape = x.shape
@@ -476,15 +480,17 @@ class _CppSpatialChain(torch.autograd.Function):
     def backward(ctx, g_out: Tensor):  # type: ignore[override]
         saved = ctx.saved_tensors
         need = ctx.needs_input_grad
-        grads: list[Tensor | None] = [None] * (len(need) - 2)
+        grads: list[Tensor | None] = [None] * (len(need) - 3)
         g = g_out.contiguous()
         for j in reversed(range(len(ctx.meta))):
             w_in, weight, cur, v0f, bf, tf = saved[6 * j:6 * j + 6]
-            need_w, need_b = need[2 + 2 * j], need[3 + 2 * j]
+            need_w, need_b = need[3 + 2 * j], need[4 + 2 * j]
             need_x = j > 0 or need[0]
             g_cur, g_sum = _spatial_current_grad(g.reshape(cur.shape), cur, v0f, bf, tf, ctx.meta[j], need_b)
-            g, grads[2 * j], grads[2 * j + 1] = _linear_grads(g_cur, g_sum, w_in, weight, need_x, need_w, need_b)
-        return None if g is None else g.view(ctx.x_shape), None, *grads
+            kept = w_in if ctx.ones[j] is None else ctx.ones[j]
+            g, grads[2 * j], grads[2 * j + 1] = _linear_grads(g_cur, g_sum, kept, weight, need_x, need_w, need_b,
+                                                              weight.shape[1])
+        return None if g is None else g.view(ctx.x_shape), None, None, *grads
 
 
 # Event-driven synapses (snnkit.kernels.set_event_driven): at most this fraction of ones. Measured (a
@@ -557,7 +563,7 @@ def linear_lif_cpp(x: Tensor, weight: Tensor, bias: Tensor | None, v0: Tensor | 
 
 
 def spatial_chain_cpp(x: Tensor, layers: list[tuple[LIFParameters, Tensor, Tensor, Tensor, Tensor | None]],
-                      weights_and_biases: list[Tensor | None]) -> Tensor:
+                      weights_and_biases: list[Tensor | None], events: bool = False) -> Tensor:
     """The last pair's spikes of Linear + LIF pairs whose currents are given (see
     :func:`snnkit.kernels.spatial_linear_lif_chain`)."""
-    return _CppSpatialChain.apply(x, layers, *weights_and_biases)
+    return _CppSpatialChain.apply(x, layers, events, *weights_and_biases)
