@@ -26,17 +26,17 @@ class Sequential(nn.Sequential):
     LIF + pooling, whose spikes are never stored).
     """
 
+    _observers: tuple[Callable[[nn.Module, Tensor], None], ...] = ()  # set per instance by add_observer
+
     def add_observer(self, fn: Callable[[nn.Module, Tensor], None]) -> None:
         """Call ``fn(layer, output)`` after each layer of ``forward`` and ``run`` (not ``step``)."""
-        self.__dict__.setdefault("_observers", []).append(fn)
+        self._observers = (*self._observers, fn)
 
     def remove_observer(self, fn: Callable[[nn.Module, Tensor], None]) -> None:
-        observers = self.__dict__.get("_observers", [])
-        if fn in observers:
-            observers.remove(fn)
+        self._observers = tuple(f for f in self._observers if f != fn)
 
     def _notify(self, layer: nn.Module, out: Tensor) -> None:
-        for fn in self.__dict__.get("_observers", ()):
+        for fn in self._observers:
             fn(layer, out)
 
     def forward(self, x: Tensor) -> Tensor:  # nn.Sequential's, plus the fused pairs
@@ -91,7 +91,7 @@ class Sequential(nn.Sequential):
         if _plain_lif(first):
             k = avgpool_size(second)
             # observers must see the LIF's spikes, which the fused pass never stores
-            if k is None or hooked(first) or hooked(second) or self.__dict__.get("_observers"):
+            if k is None or hooked(first) or hooked(second) or self._observers:
                 return None
             out = first.run_avgpool(x, states[0], k)  # type: ignore[union-attr]
             return None if out is None else (out[0], [out[1], None])
